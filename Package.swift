@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release builds target Haswell (AVX2 + FMA): without it SIMD multiply-adds become calls to fmaf.
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"], .when(configuration: .release))]
+
+let package = Package(
+    name: "Tern",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tern", targets: ["tern"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Shared vocabulary: dtypes, number formats, errors.
+        .target(name: "TernCore", swiftSettings: fastMath),
+        // Hugging Face checkpoints: safetensors (memory-mapped), sharded indexes, dummy weights.
+        .target(name: "TernCheckpoint", dependencies: ["TernCore"], swiftSettings: fastMath),
+        // Backend-neutral operation set and the CPU backend.
+        .target(name: "TernBackend", dependencies: ["TernCore"], swiftSettings: fastMath),
+        // Model configs and graphs written against the operation set.
+        .target(name: "TernModels", dependencies: ["TernCore", "TernCheckpoint", "TernBackend"], swiftSettings: fastMath),
+        // tokenizer.json: normalizers, pre-tokenizers, BPE, decoders, streaming detokenizer.
+        .target(name: "TernTokenizer", swiftSettings: fastMath),
+        // Jinja-subset interpreter for chat templates.
+        .target(name: "TernChatTemplate"),
+        .executableTarget(
+            name: "tern",
+            dependencies: [
+                "TernCore", "TernCheckpoint", "TernBackend", "TernModels", "TernTokenizer", "TernChatTemplate",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: fastMath),
+        .testTarget(name: "TernCheckpointTests", dependencies: ["TernCheckpoint"]),
+        .testTarget(name: "TernBackendTests", dependencies: ["TernBackend"]),
+        .testTarget(name: "TernModelsTests", dependencies: ["TernModels", "TernCheckpoint", "TernBackend"]),
+        .testTarget(name: "TernTokenizerTests", dependencies: ["TernTokenizer"]),
+        .testTarget(name: "TernChatTemplateTests", dependencies: ["TernChatTemplate"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
