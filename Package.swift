@@ -33,11 +33,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
-        .testTarget(name: "TernCheckpointTests", dependencies: ["TernCheckpoint"]),
+        .testTarget(name: "TernCheckpointTests", dependencies: ["TernCheckpoint", "TernCore"], exclude: ["Data"]),
         .testTarget(name: "TernBackendTests", dependencies: ["TernBackend"]),
         .testTarget(name: "TernModelsTests", dependencies: ["TernModels", "TernCheckpoint", "TernBackend"]),
-        .testTarget(name: "TernTokenizerTests", dependencies: ["TernTokenizer"]),
-        .testTarget(name: "TernChatTemplateTests", dependencies: ["TernChatTemplate"]),
+        .testTarget(name: "TernTokenizerTests", dependencies: ["TernTokenizer"], exclude: ["Data"]),
+        .testTarget(name: "TernChatTemplateTests", dependencies: ["TernChatTemplate"], exclude: ["Data"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,113 @@
+import TernCore
+
+/// Rotary embedding parameters for the `rope` op. The cos/sin table is built once per model
+/// (`[maxPositions, rotaryDim / 2]` each, scaling already applied) and lives on the backend.
+public struct RotaryTable: Sendable {
+    public var cos: Tensor
+    public var sin: Tensor
+    /// Leading elements of each head that rotate (partial rotary leaves the rest untouched).
+    public var rotaryDim: Int
+    /// true: pairs are (x[2i], x[2i+1]) (GPT-J / DeepSeek); false: (x[i], x[i + d/2]) (NeoX / Llama).
+    public var interleaved: Bool
+
+    public init(cos: Tensor, sin: Tensor, rotaryDim: Int, interleaved: Bool) {
+        self.cos = cos
+        self.sin = sin
+        self.rotaryDim = rotaryDim
+        self.interleaved = interleaved
+    }
+}
+
+/// A model step's batch as a backend holds it: the host description plus backend copies of the
+/// index arrays. Built once per step by `Backend.prepare`.
+public final class PreparedBatch: @unchecked Sendable {
+    public let batch: ForwardBatch
+    public let tokenIDs: Tensor
+    public let positions: Tensor
+    public let slots: Tensor
+    public let logitRows: Tensor
+    /// Backend-specific attention metadata (device page tables, split plans).
+    public let attentionState: AnyObject?
+
+    public init(batch: ForwardBatch, tokenIDs: Tensor, positions: Tensor, slots: Tensor, logitRows: Tensor,
+                attentionState: AnyObject? = nil) {
+        self.batch = batch
+        self.tokenIDs = tokenIDs
+        self.positions = positions
+        self.slots = slots
+        self.logitRows = logitRows
+        self.attentionState = attentionState
+    }
+}
+
+/// Attention settings of one layer.
+public struct AttentionParameters: Sendable {
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    public var valueDim: Int
+    public var scale: Float
+    /// Tokens a query may look back (inclusive of itself); nil = unlimited.
+    public var slidingWindow: Int?
+
+    public init(heads: Int, kvHeads: Int, headDim: Int, valueDim: Int? = nil, scale: Float, slidingWindow: Int? = nil) {
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.valueDim = valueDim ?? headDim
+        self.scale = scale
+        self.slidingWindow = slidingWindow
+    }
+}
+
+/// The backend-neutral operation set. Model code is written once against it; the CPU backend
+/// (exact fp32, for tests and small models) and the CUDA backend implement it.
+/// Ops write into caller-provided outputs so models control memory reuse.
+/// Activations are 2-D `[tokens, features]`; weights keep Hugging Face layout (`[out, in]`).
+public protocol Backend: AnyObject, Sendable {
+    var name: String { get }
+    /// dtype of activations between ops (fp32 on the CPU, bf16 on GPUs).
+    var activationDType: DType { get }
+
+    // MARK: memory
+    func allocate(_ shape: [Int], dtype: DType) throws -> Tensor
+    /// Moves a checkpoint tensor onto the backend, converting to `dtype` when given.
+    /// The CPU backend may borrow the host memory without copying.
+    func upload(_ tensor: HostTensor, as dtype: DType?) throws -> Tensor
+    func upload(floats: [Float], shape: [Int], as dtype: DType) throws -> Tensor
+    func upload(int32s: [Int32], shape: [Int]) throws -> Tensor
+    func downloadFloats(_ tensor: Tensor) throws -> [Float]
+    func downloadInt32s(_ tensor: Tensor) throws -> [Int32]
+    func makeKVCache(layout: KVCacheLayout, pageSize: Int, pageCount: Int) throws -> KVCache
+    /// Uploads the index arrays of a step.
+    func prepare(_ batch: ForwardBatch) throws -> PreparedBatch
+    /// Waits for queued work (no-op on the CPU).
+    func synchronize() throws
+
+    // MARK: operations
+    /// out[t] = table[ids[t]]
+    func embedding(ids: Tensor, table: Tensor, out: Tensor) throws
+    /// RMS-normalises each group of `weight.elementCount` elements of every row of `x`
+    /// (a whole row, or each head of a row for per-head q/k norms); `out` may alias `x`.
+    func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float, out: Tensor) throws
+    /// residual += x; out = rmsNorm(residual). The fused pre-norm of every decoder layer.
+    func addRMSNorm(_ x: Tensor, residual: Tensor, weight: Tensor, eps: Float, out: Tensor) throws
+    /// out = x · weightᵀ (+ bias). x `[T, in]`, weight `[out, in]`, out `[T, out]`.
+    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor) throws
+    /// Rotates, in place, each head (`headDim` wide) of every row of `x` by its token's position.
+    func rope(_ x: Tensor, headDim: Int, positions: Tensor, table: RotaryTable) throws
+    /// Writes each token's key/value rows into its cache slot for `layer`.
+    func storeKV(key: Tensor, value: Tensor?, cache: KVCache, layer: Int, batch: PreparedBatch) throws
+    /// Causal attention of every new token over its sequence's cached keys/values (paged), GQA.
+    /// q `[T, heads * headDim]`, out `[T, heads * valueDim]`.
+    func attention(query: Tensor, cache: KVCache, layer: Int, batch: PreparedBatch,
+                   parameters: AttentionParameters, out: Tensor) throws
+    /// out = silu(gateUp[:, :n]) * gateUp[:, n:], gateUp `[T, 2n]`.
+    func siluAndMul(_ gateUp: Tensor, out: Tensor) throws
+    /// out = a + b (same shapes); `out` may alias either.
+    func add(_ a: Tensor, _ b: Tensor, out: Tensor) throws
+    /// out[i] = x[rows[i]]
+    func gatherRows(_ x: Tensor, rows: Tensor, out: Tensor) throws
+    /// Index of the maximum of each row (first on ties).
+    func argmax(_ x: Tensor) throws -> [Int32]
+}
