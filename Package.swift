@@ -26,16 +26,19 @@ let package = Package(
         .target(name: "TernTokenizer", swiftSettings: fastMath),
         // Jinja-subset interpreter for chat templates.
         .target(name: "TernChatTemplate"),
+        // Continuous batching: scheduler, paged KV pool, radix prefix cache, sampling.
+        .target(name: "TernEngine", dependencies: ["TernCore", "TernBackend", "TernModels", "TernTokenizer"], swiftSettings: fastMath),
         .executableTarget(
             name: "tern",
             dependencies: [
-                "TernCore", "TernCheckpoint", "TernBackend", "TernModels", "TernTokenizer", "TernChatTemplate",
+                "TernCore", "TernCheckpoint", "TernBackend", "TernModels", "TernTokenizer", "TernChatTemplate", "TernEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
         .testTarget(name: "TernCheckpointTests", dependencies: ["TernCheckpoint", "TernCore"], exclude: ["Data"]),
         .testTarget(name: "TernBackendTests", dependencies: ["TernBackend"]),
         .testTarget(name: "TernModelsTests", dependencies: ["TernModels", "TernCheckpoint", "TernBackend"]),
+        .testTarget(name: "TernEngineTests", dependencies: ["TernEngine", "TernModels", "TernBackend", "TernCheckpoint", "TernCore"]),
         .testTarget(name: "TernTokenizerTests", dependencies: ["TernTokenizer"], exclude: ["Data"]),
         .testTarget(name: "TernChatTemplateTests", dependencies: ["TernChatTemplate"], exclude: ["Data"]),
     ],
