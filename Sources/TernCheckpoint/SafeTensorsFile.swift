@@ -46,13 +46,22 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// views are not copies).
     public var mappedBytes: UnsafeRawBufferPointer { mapping.bytes }
 
-    /// The tensor `name` as a view into the mapping.
+    /// The tensor `name` as a view into the mapping (or, if its bytes are not aligned to its
+    /// element size, an aligned copy), so elements can be read with typed loads.
     public func tensor(_ name: String) throws -> HostTensor {
         guard let entry = entries[name] else { throw WeightError.missingTensor(name: name, origin: path) }
         guard let dtype = entry.dtype else {
             throw WeightError.unsupportedDType(name: name, file: path, dtype: entry.dtypeName)
         }
         let view = UnsafeRawBufferPointer(rebasing: mapping.bytes[(dataStart + entry.begin)..<(dataStart + entry.end)])
+        if let base = view.baseAddress, Int(bitPattern: base) % dtype.byteSize != 0 {
+            // Consumers load elements with aligned typed loads. Files from the reference writer are
+            // always aligned (8-byte-padded header, tensors ordered by element size), but the format
+            // does not require it, so a misaligned tensor is copied rather than handed out.
+            let copy = OwnedBytes(count: view.count)
+            copy.pointer.copyMemory(from: base, byteCount: view.count)
+            return HostTensor(name: name, dtype: dtype, shape: entry.shape, data: copy.buffer, owner: copy)
+        }
         return HostTensor(name: name, dtype: dtype, shape: entry.shape, data: view, owner: self)
     }
 

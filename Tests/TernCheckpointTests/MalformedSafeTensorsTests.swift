@@ -152,3 +152,19 @@ func offsetsOutsideTheDataSectionOrReversedAreRejected(begin: Int, end: Int) thr
         #expect(text.contains(part), "\(part) missing from: \(text)")
     }
 }
+
+@Test func misalignedTensorsAreHandedOutAsAlignedCopies() throws {
+    // A 9-byte header puts the data section at byte 17, so this F32 tensor starts misaligned.
+    let json = #"{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}"#
+    #expect((8 + json.utf8.count) % 4 != 0)
+    try withTemporaryDirectory { directory in
+        let path = directory + "/misaligned.safetensors"
+        try writeBytes(rawSafeTensors(header: json, data: floatBytes([1.5, -3])), to: path)
+        let file = try SafeTensorsFile(path: path)
+        let tensor = try file.tensor("w")
+        #expect(Int(bitPattern: tensor.data.baseAddress) % 4 == 0)
+        #expect(tensor.floats() == [1.5, -3])
+        let copied = tensor.owner is OwnedBytes
+        #expect(copied)
+    }
+}
