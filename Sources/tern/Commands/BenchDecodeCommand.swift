@@ -1,0 +1,133 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import TernBackend
+import TernModels
+
+/// `tern bench-decode`: decode tokens/s at fixed batch sizes, and the weight bytes read per
+/// second as a fraction of the memory-copy bandwidth measured in the same run.
+struct BenchDecodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-decode",
+                                                    abstract: "Measure decode speed against memory bandwidth.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Batch sizes, comma separated.")
+    var batchSizes: String = "1,16"
+
+    @Option(help: "Tokens already in each sequence's KV cache when decoding starts.")
+    var context: Int = 128
+
+    @Option(help: "Timed decode steps per batch size.")
+    var steps: Int = 32
+
+    @Option(help: "Bytes per buffer for the copy-bandwidth measurement.")
+    var copyBytes: Int = 512 << 20
+
+    func run() throws {
+        let model = try modelOptions.loadModel()
+        let weightBytes = try parameterBytes(model)
+        let copyBandwidth = measureCopyBandwidth(bytes: copyBytes)
+        print(String(format: "model %@  weights %.1f MB  KV %d B/token  threads %d",
+                     model.config.architecture.rawValue, Double(weightBytes) / 1e6, model.kvLayout.bytesPerToken,
+                     ProcessInfo.processInfo.activeProcessorCount))
+        print(String(format: "memory copy bandwidth (read + write): %.2f GB/s", copyBandwidth / 1e9))
+        print("batch  step_ms  tokens/s  bytes/step_MB  achieved_GB/s  fraction_of_copy")
+        var rows: [[String: Any]] = []
+        for batchSize in batchSizes.split(separator: ",").compactMap({ Int($0) }) {
+            let r = try measure(model: model, batchSize: batchSize)
+            let bytesPerStep = Double(weightBytes) + Double(batchSize * (context + steps / 2) * model.kvLayout.bytesPerToken)
+            let achieved = bytesPerStep / r
+            print(String(format: "%5d  %7.2f  %8.1f  %13.1f  %13.2f  %16.3f", batchSize, r * 1e3, Double(batchSize) / r,
+                         bytesPerStep / 1e6, achieved / 1e9, achieved / copyBandwidth))
+            rows.append(["batch": batchSize, "step_ms": r * 1e3, "tokens_per_s": Double(batchSize) / r,
+                         "bytes_per_step": bytesPerStep, "fraction_of_copy": achieved / copyBandwidth])
+        }
+        let json = try JSONSerialization.data(withJSONObject: ["copy_bandwidth_gbs": copyBandwidth / 1e9, "results": rows], options: [.sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+    }
+
+    /// Seconds per decode step at `batchSize` sequences of `context` cached tokens.
+    func measure(model: any LanguageModel, batchSize: Int) throws -> Double {
+        let pageSize = 16
+        let perSequence = (context + steps + 1 + pageSize - 1) / pageSize
+        let cache = try model.makeKVCache(pageSize: pageSize, pageCount: perSequence * batchSize)
+        var random = SplitMix(seed: 7)
+        let prompts = (0..<batchSize).map { _ in
+            (0..<context).map { _ in Int32(random.next() % UInt64(model.config.vocabSize)) }
+        }
+        var prefill = ForwardBatch.contiguousPrefill(prompts, pageSize: pageSize)
+        // Give every sequence room to grow: pages are laid out perSequence apart.
+        prefill = relayout(prefill, perSequence: perSequence, pageSize: pageSize)
+        _ = try model.forward(prefill, cache: cache)
+        var lengths = Array(repeating: context, count: batchSize)
+        var elapsed = 0.0
+        for step in 0..<(steps + 2) {
+            var batch = ForwardBatch(tokenIDs: [], positions: [], slots: [], sequences: [], pageTable: [], pageSize: pageSize, logitRows: [])
+            for s in 0..<batchSize {
+                let position = lengths[s]
+                let firstPage = s * perSequence
+                batch.tokenIDs.append(Int32(random.next() % UInt64(model.config.vocabSize)))
+                batch.positions.append(Int32(position))
+                batch.slots.append(Int32(firstPage * pageSize + position))
+                batch.sequences.append(SequenceSpan(queryStart: s, queryLength: 1, kvLength: position + 1, pageTableStart: batch.pageTable.count))
+                batch.pageTable.append(contentsOf: (0..<perSequence).map { Int32(firstPage + $0) })
+                batch.logitRows.append(Int32(s))
+                lengths[s] += 1
+            }
+            let start = DispatchTime.now().uptimeNanoseconds
+            let logits = try model.forward(batch, cache: cache)
+            _ = try model.backend.argmax(logits)
+            // The first two steps warm caches and thread pools.
+            if step >= 2 { elapsed += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+        }
+        return elapsed / Double(steps)
+    }
+
+    private func relayout(_ batch: ForwardBatch, perSequence: Int, pageSize: Int) -> ForwardBatch {
+        var out = batch
+        out.pageTable = []
+        out.slots = []
+        for (s, seq) in batch.sequences.enumerated() {
+            out.sequences[s].pageTableStart = out.pageTable.count
+            out.pageTable.append(contentsOf: (0..<perSequence).map { Int32(s * perSequence + $0) })
+            for i in 0..<seq.queryLength { out.slots.append(Int32(s * perSequence * pageSize + i)) }
+        }
+        return out
+    }
+
+    private func parameterBytes(_ model: any LanguageModel) throws -> Int {
+        // Every weight is read once per decode step; the config gives their sizes.
+        let c = model.config
+        let qDim = c.heads * c.headDim, kvDim = c.kvHeads * c.headDim
+        let perLayer = c.hiddenSize * (qDim + 2 * kvDim) + qDim * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize
+        let head = c.vocabSize * c.hiddenSize  // the LM head; embedding rows read are negligible
+        return (c.layers * perLayer + head) * c.dtype.byteSize
+    }
+
+    /// Bytes read + written per second by a multithreaded memcpy of `bytes`-sized buffers.
+    private func measureCopyBandwidth(bytes: Int) -> Double {
+        let threads = ProcessInfo.processInfo.activeProcessorCount
+        let source = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let target = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { source.deallocate(); target.deallocate() }
+        memset(source, 1, bytes)
+        memset(target, 0, bytes)
+        let chunk = bytes / threads
+        let pointers = Pointers(source: source, target: target)
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            DispatchQueue.concurrentPerform(iterations: threads) { i in
+                memcpy(pointers.target + i * chunk, pointers.source + i * chunk, chunk)
+            }
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return Double(2 * chunk * threads) / best
+    }
+}
+
+private struct Pointers: @unchecked Sendable {
+    let source: UnsafeMutableRawPointer
+    let target: UnsafeMutableRawPointer
+}

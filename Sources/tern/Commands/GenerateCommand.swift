@@ -1,0 +1,122 @@
+import ArgumentParser
+import Foundation
+import TernBackend
+import TernModels
+
+/// `tern generate`: one prompt through the model, printing the output ids as JSON.
+/// This exact interface is how outsiders check the model math against their own reference.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "generate", abstract: "Generate from one prompt.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Prompt token ids, comma separated.")
+    var inputIds: String
+
+    @Option(help: "Tokens to generate.")
+    var maxNewTokens: Int = 16
+
+    @Option(help: "Sampling temperature; 0 is greedy.")
+    var temperature: Double = 0
+
+    @Option(help: "Seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Output format: json.")
+    var output: String = "json"
+
+    @Option(help: "Alternatives listed per prompt position in prompt_logits_top.")
+    var logitsTop: Int = 5
+
+    func run() throws {
+        let ids = try inputIds.split(separator: ",").map { part -> Int32 in
+            guard let id = Int32(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad token id '\(part)'") }
+            return id
+        }
+        guard !ids.isEmpty else { throw ValidationError("--input-ids is empty") }
+        let model = try modelOptions.loadModel()
+        let result = try SimpleGenerator(model: model).generate(prompt: ids, maxNewTokens: maxNewTokens,
+                                                                temperature: temperature, seed: seed, logitsTop: logitsTop)
+        let object: [String: Any] = [
+            "output_ids": result.outputIDs.map(Int.init),
+            "prompt_logits_top": result.promptTop.map { position in position.map { ["id": Int($0.id), "logit": Double($0.logit)] } },
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// A single-sequence generation loop straight on the model (no scheduler): a prefill of the whole
+/// prompt with every position's logits, then one decode step per token. Used by `tern generate`
+/// and as the reference path engine tests compare against.
+struct SimpleGenerator {
+    let model: any LanguageModel
+    let pageSize = 16
+
+    struct Result {
+        var outputIDs: [Int32]
+        var promptTop: [[(id: Int32, logit: Float)]]
+    }
+
+    func generate(prompt: [Int32], maxNewTokens: Int, temperature: Double, seed: UInt64, logitsTop: Int) throws -> Result {
+        let vocab = model.config.vocabSize
+        let total = prompt.count + maxNewTokens
+        let pages = (total + pageSize - 1) / pageSize
+        let cache = try model.makeKVCache(pageSize: pageSize, pageCount: pages)
+        let pageTable = (0..<pages).map { Int32($0) }
+
+        var batch = ForwardBatch.contiguousPrefill([prompt], pageSize: pageSize, allLogits: true)
+        batch.pageTable = pageTable
+        let logits = try model.backend.downloadFloats(try model.forward(batch, cache: cache))
+        let promptTop = (0..<prompt.count).map { row in top(Array(logits[row * vocab..<(row + 1) * vocab]), logitsTop) }
+
+        var generator = SplitMix(seed: seed)
+        var output: [Int32] = []
+        var last = Array(logits[(prompt.count - 1) * vocab..<prompt.count * vocab])
+        for step in 0..<maxNewTokens {
+            let next = pick(last, temperature: temperature, random: &generator)
+            output.append(next)
+            if step == maxNewTokens - 1 { break }
+            let position = prompt.count + step
+            let decode = ForwardBatch(tokenIDs: [next], positions: [Int32(position)],
+                                      slots: [Int32(position)],
+                                      sequences: [SequenceSpan(queryStart: 0, queryLength: 1, kvLength: position + 1, pageTableStart: 0)],
+                                      pageTable: pageTable, pageSize: pageSize, logitRows: [0])
+            last = try model.backend.downloadFloats(try model.forward(decode, cache: cache))
+        }
+        return Result(outputIDs: output, promptTop: promptTop)
+    }
+
+    private func top(_ row: [Float], _ k: Int) -> [(id: Int32, logit: Float)] {
+        row.enumerated().sorted { $0.element > $1.element || ($0.element == $1.element && $0.offset < $1.offset) }
+            .prefix(k).map { (Int32($0.offset), $0.element) }
+    }
+
+    private func pick(_ logits: [Float], temperature: Double, random: inout SplitMix) -> Int32 {
+        if temperature <= 0 {
+            var best = 0
+            for i in logits.indices where logits[i] > logits[best] { best = i }
+            return Int32(best)
+        }
+        let maxLogit = logits.max() ?? 0
+        let weights = logits.map { Foundation.exp(Double($0 - maxLogit) / temperature) }
+        var target = Double(random.next() >> 11) / Double(1 << 53) * weights.reduce(0, +)
+        for (i, w) in weights.enumerated() {
+            target -= w
+            if target <= 0 { return Int32(i) }
+        }
+        return Int32(weights.count - 1)
+    }
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import TernBackend
+import TernModels
+
+/// Where the default model lives: the tiny Llama fixture shipped in the repository.
+enum DefaultModel {
+    static var path: String {
+        // Resolve relative to the working directory first (README commands run from the repo root),
+        // then relative to this source file (tests and `swift run` from elsewhere).
+        let relative = "fixtures/models/llama"
+        if FileManager.default.fileExists(atPath: relative + "/config.json") { return relative }
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        return repo.appendingPathComponent(relative).path
+    }
+}
+
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Model directory (config.json, *.safetensors, tokenizer.json).")
+    var model: String = DefaultModel.path
+
+    @Option(help: "Weights: auto (safetensors) or dummy (random weights for the config's shapes).")
+    var loadFormat: String = "auto"
+
+    @Option(help: "Device: cpu.")
+    var device: String = "cpu"
+
+    @Option(help: "Longest sequence (prompt + output) to support; defaults to the model's max_position_embeddings.")
+    var contextLength: Int?
+
+    func makeBackend() throws -> any Backend {
+        switch device {
+        case "cpu": return CPUBackend()
+        default: throw ValidationError("unknown device '\(device)' (available: cpu)")
+        }
+    }
+
+    func loadModel() throws -> any LanguageModel {
+        guard let format = LoadFormat(rawValue: loadFormat) else {
+            throw ValidationError("unknown --load-format '\(loadFormat)' (auto, dummy)")
+        }
+        return try ModelLoader.load(directory: URL(fileURLWithPath: model), backend: try makeBackend(),
+                                    loadFormat: format, maxPositions: contextLength)
+    }
+}
