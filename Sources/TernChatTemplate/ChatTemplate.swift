@@ -1,0 +1,54 @@
+/// A parsed Hugging Face chat template, rendered as transformers' `apply_chat_template` does
+/// (jinja2 with trim_blocks and lstrip_blocks, `tojson` without HTML escaping,
+/// `raise_exception` and `strftime_now` globals).
+public struct ChatTemplate: Sendable {
+    public let source: String
+    private let nodes: [Node]
+
+    /// Parses the template; syntax errors name the line and column.
+    public init(source: String) throws {
+        self.source = source
+        self.nodes = try Parser.parse(source)
+    }
+
+    /// Renders with exactly the given variables.
+    public func render(_ context: [String: JinjaValue]) throws -> String {
+        try Renderer(context: context).render(nodes)
+    }
+
+    /// Renders a conversation the way `tokenizer.apply_chat_template(messages, tools=...,
+    /// add_generation_prompt=..., tokenize=False, **extra)` does: message keys whose value is
+    /// null are dropped, reasoning is aliased under `reasoning_content` and `thinking`,
+    /// `tools` and `documents` are none when absent, special tokens are passed as variables and
+    /// `extra` overrides them.
+    public func render(
+        messages: [JinjaValue], tools: [JinjaValue]? = nil, addGenerationPrompt: Bool,
+        specialTokens: [String: String] = [:], extra: [String: JinjaValue] = [:]
+    ) throws -> String {
+        var context: [String: JinjaValue] = [:]
+        for (k, v) in specialTokens { context[k] = .string(v) }
+        for (k, v) in extra { context[k] = v }
+        context["messages"] = .array(messages.map(Self.normalizeMessage))
+        context["tools"] = tools.map { .array($0) } ?? JinjaValue.none
+        context["documents"] = extra["documents"] ?? JinjaValue.none
+        context["add_generation_prompt"] = .bool(addGenerationPrompt)
+        return try render(context)
+    }
+
+    /// transformers drops null-valued keys, then copies the reasoning (from `reasoning_content`,
+    /// `thinking` or `reasoning`) to `thinking` (first key) and `reasoning_content`.
+    static func normalizeMessage(_ message: JinjaValue) -> JinjaValue {
+        guard case .object(let o) = message else { return message }
+        var kept = JinjaObject(o.pairs.filter { !$0.1.isNone })
+        guard let reasoning = ["reasoning_content", "thinking", "reasoning"].lazy.compactMap({ kept[$0] }).first else {
+            return .object(kept)
+        }
+        var aliased = JinjaObject([("thinking", reasoning)])
+        for (k, v) in kept.pairs where k != "thinking" { aliased[k] = v }
+        // `{"thinking": r, **message}` keeps the message's own "thinking" value in first position.
+        if let own = kept["thinking"] { aliased["thinking"] = own }
+        aliased["reasoning_content"] = reasoning
+        kept = aliased
+        return .object(kept)
+    }
+}
