@@ -104,7 +104,7 @@ struct TokenizerLoader {
         case "Sequence": return .sequence(try ((o["decoders"] as? [Any]) ?? []).compactMap { try decoder($0) })
         case "ByteLevel": return .byteLevel
         case "Metaspace":
-            let replacement = ((o["replacement"] as? String) ?? "\u{2581}").first ?? "\u{2581}"
+            let replacement = ((o["replacement"] as? String) ?? "\u{2581}").unicodeScalars.first ?? "\u{2581}"
             let scheme: PrependScheme
             if let s = o["prepend_scheme"] as? String { scheme = PrependScheme(rawValue: s) ?? .always }
             else { scheme = ((o["add_prefix_space"] as? Bool) ?? true) ? .always : .never }
@@ -112,7 +112,7 @@ struct TokenizerLoader {
         case "ByteFallback": return .byteFallback
         case "Fuse": return .fuse
         case "Strip":
-            let content = ((o["content"] as? String) ?? " ").first ?? " "
+            let content = ((o["content"] as? String) ?? " ").unicodeScalars.first ?? " "
             return .strip(content: content, start: (o["start"] as? Int) ?? 0, stop: (o["stop"] as? Int) ?? 0)
         case "Replace":
             let p = try object(o["pattern"], "Replace decoder pattern")

@@ -146,6 +146,17 @@ def segment(rng):
     return rng.choice(["", " "]).join(parts) + rng.choice(["\n", " ", ""])
 
 
+# Hand-picked edge cases appended to the corpus: added-token options, long runs, case folding.
+EDGE_CASES = [
+    "[MASK]", " [MASK] x", "a   [MASK]b", "<sep>   after", "x<sep>\n\ny", "hello world", "Hello World!",
+    "shello world", "hello worlds", "say hello world.", "tern", " tern ", "intern", "tern's", "  tern  tern",
+    "<|special|><|special|>", "<|endoftext|><|endoftext|>", "<|im_start|>user\nhi<|im_end|>\n",
+    "<｜begin▁of▁sentence｜>Hi", "<s>[INST] hi [/INST]</s>", "  leading and trailing  ", "\u00a0\u00a0nbsp",
+    "\u017f's 'S 'K \u212a", "x" * 3000, " " * 500 + "end", "\n" * 300, "数字123456789０１２",
+    "a\u0301\u0302\u0303" * 20, "🏳️‍🌈" * 50, "▁▁ ▁x", "<0x41><unk>", "\r\n\r\n \r", "\t\t\tx\t",
+]
+
+
 def make_corpus(target_bytes=1_100_000):
     rng = random.Random(SEED)
     docs, total = [], 0
@@ -155,9 +166,7 @@ def make_corpus(target_bytes=1_100_000):
             doc = rng.choice([" ", "  ", "\n", ""]) + doc
         docs.append(doc)
         total += len(doc.encode("utf-8"))
-    docs.append("")
-    docs.append(" ")
-    docs.append("\n\n\n")
+    docs += ["", " ", "\n\n\n"] + EDGE_CASES
     return docs
 
 

@@ -3,10 +3,10 @@ import Foundation
 /// The decoders of tokenizer.json: they turn token strings back into text, one chain step at a time.
 indirect enum Decoder: Sendable {
     case byteLevel
-    case metaspace(replacement: Character, prependScheme: PrependScheme)
+    case metaspace(replacement: Unicode.Scalar, prependScheme: PrependScheme)
     case byteFallback
     case fuse
-    case strip(content: Character, start: Int, stop: Int)
+    case strip(content: Unicode.Scalar, start: Int, stop: Int)
     case replace(pattern: String, content: String)
     case bpe(suffix: String)
     case sequence([Decoder])
@@ -21,8 +21,9 @@ indirect enum Decoder: Sendable {
             return [String(decoding: bytes, as: UTF8.self)]
         case let .metaspace(replacement, scheme):
             return tokens.enumerated().map { i, token in
-                var out = ""
-                for c in token {
+                // Scalar by scalar: a combining mark after the replacement must not hide it in one Character.
+                var out = String.UnicodeScalarView()
+                for c in token.unicodeScalars {
                     if c == replacement {
                         if i == 0 && scheme != .never { continue }
                         out.append(" ")
@@ -30,7 +31,7 @@ indirect enum Decoder: Sendable {
                         out.append(c)
                     }
                 }
-                return out
+                return String(out)
             }
         case .byteFallback:
             var out: [String] = []
@@ -55,25 +56,48 @@ indirect enum Decoder: Sendable {
             return [tokens.joined()]
         case let .strip(content, start, stop):
             return tokens.map { token in
-                let chars = Array(token)
+                let chars = Array(token.unicodeScalars)
                 var lo = 0
                 while lo < min(start, chars.count), chars[lo] == content { lo += 1 }
                 var hi = chars.count
                 var removed = 0
                 while removed < stop, hi > lo, chars[hi - 1] == content { hi -= 1; removed += 1 }
-                return String(chars[lo..<hi])
+                return String(String.UnicodeScalarView(chars[lo..<hi]))
             }
         case let .replace(pattern, content):
-            return tokens.map { $0.replacingOccurrences(of: pattern, with: content) }
+            return tokens.map { Self.replaceScalars(in: $0, pattern, with: content) }
         case let .bpe(suffix):
             return tokens.enumerated().map { i, token in
-                token.replacingOccurrences(of: suffix, with: i == tokens.count - 1 ? "" : " ")
+                Self.replaceScalars(in: token, suffix, with: i == tokens.count - 1 ? "" : " ")
             }
         case let .sequence(steps):
             var current = tokens
             for step in steps { current = step.decodeChain(current) }
             return current
         }
+    }
+
+    /// Replaces every occurrence of `pattern`, comparing UTF-8 bytes (not Characters, which would merge a
+    /// replacement character with a following combining mark).
+    static func replaceScalars(in token: String, _ pattern: String, with content: String) -> String {
+        let hay = Array(token.utf8)
+        let needle = Array(pattern.utf8)
+        guard !needle.isEmpty, hay.count >= needle.count else { return token }
+        var out: [UInt8] = []
+        out.reserveCapacity(hay.count)
+        var i = 0
+        var changed = false
+        while i < hay.count {
+            if hay[i] == needle[0], i + needle.count <= hay.count, hay[i..<(i + needle.count)].elementsEqual(needle) {
+                out += content.utf8
+                i += needle.count
+                changed = true
+            } else {
+                out.append(hay[i])
+                i += 1
+            }
+        }
+        return changed ? String(decoding: out, as: UTF8.self) : token
     }
 
     /// The byte of a `<0xXX>` token.
