@@ -12,6 +12,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
     ],
     targets: [
         // Shared vocabulary: dtypes, number formats, errors.
@@ -28,10 +33,20 @@ let package = Package(
         .target(name: "TernChatTemplate"),
         // Continuous batching: scheduler, paged KV pool, radix prefix cache, sampling.
         .target(name: "TernEngine", dependencies: ["TernCore", "TernBackend", "TernModels", "TernTokenizer"], swiftSettings: fastMath),
+        // HTTP front end: OpenAI-compatible and SGLang-native APIs, streaming, metrics.
+        .target(
+            name: "TernServer",
+            dependencies: [
+                "TernCore", "TernModels", "TernEngine", "TernTokenizer", "TernChatTemplate",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
         .executableTarget(
             name: "tern",
             dependencies: [
-                "TernCore", "TernCheckpoint", "TernBackend", "TernModels", "TernTokenizer", "TernChatTemplate", "TernEngine",
+                "TernCore", "TernCheckpoint", "TernBackend", "TernModels", "TernTokenizer", "TernChatTemplate", "TernEngine", "TernServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
@@ -39,6 +54,13 @@ let package = Package(
         .testTarget(name: "TernBackendTests", dependencies: ["TernBackend"]),
         .testTarget(name: "TernModelsTests", dependencies: ["TernModels", "TernCheckpoint", "TernBackend"]),
         .testTarget(name: "TernEngineTests", dependencies: ["TernEngine", "TernModels", "TernBackend", "TernCheckpoint", "TernCore"]),
+        .testTarget(
+            name: "TernServerTests",
+            dependencies: [
+                "TernServer", "TernEngine", "TernModels", "TernBackend",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
         .testTarget(name: "TernTokenizerTests", dependencies: ["TernTokenizer"], exclude: ["Data"]),
         .testTarget(name: "TernChatTemplateTests", dependencies: ["TernChatTemplate"], exclude: ["Data"]),
     ],
