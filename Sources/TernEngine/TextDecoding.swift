@@ -73,12 +73,14 @@ final class WindowedTextDecoder<D: TokenTextDecoder>: IncrementalTextDecoder {
 /// could still be the start of a stop string is held back until later text settles it.
 struct StopStringMatcher {
     let stops: [String]
-    /// Unicode scalars held back (longest stop string − 1).
+    /// Most unicode scalars ever held back (longest stop string − 1).
     private let holdBack: Int
+    private let stopScalars: [[Unicode.Scalar]]
     private var pending = ""
 
     init(stops: [String]) {
         self.stops = stops
+        stopScalars = stops.map { Array($0.unicodeScalars) }
         holdBack = max(0, (stops.map(\.unicodeScalars.count).max() ?? 0) - 1)
     }
 
@@ -101,12 +103,18 @@ struct StopStringMatcher {
             pending = ""
             return (emit, earliest.stop)
         }
-        let scalars = pending.unicodeScalars
-        guard scalars.count > holdBack else { return ("", nil) }
-        let cut = scalars.index(scalars.endIndex, offsetBy: -holdBack)
-        let emit = String(scalars[..<cut])
-        pending = String(scalars[cut...])
-        return (emit, nil)
+        // Hold back only the longest tail that could still grow into a stop string.
+        let scalars = Array(pending.unicodeScalars)
+        var keep = min(holdBack, scalars.count)
+        while keep > 0 && !stopScalars.contains(where: { $0.count > keep && $0[..<keep].elementsEqual(scalars[(scalars.count - keep)...]) }) {
+            keep -= 1
+        }
+        var emit = String.UnicodeScalarView()
+        emit.append(contentsOf: scalars[..<(scalars.count - keep)])
+        var rest = String.UnicodeScalarView()
+        rest.append(contentsOf: scalars[(scalars.count - keep)...])
+        pending = String(rest)
+        return (String(emit), nil)
     }
 
     /// Everything held back (the choice ended for another reason).
