@@ -26,7 +26,12 @@ struct BPEModel: Sendable {
         var ranks: [Int32] = []
         var mergedIds: [Int32] = []
         var key: [UInt8] = []
+        var long = LongWordMerger()
     }
+
+    /// Above this many symbols the quadratic scan gives way to the heap (pieces without pre-tokenization,
+    /// as in Llama-2's layout, can be whole paragraphs).
+    static let heapThreshold = 48
 
     /// Appends the ids for one pre-tokenized piece (its UTF-8 bytes) to `out`.
     func tokenize(_ piece: UnsafeBufferPointer<UInt8>, into out: inout [Int32], scratch: inout Scratch) {
@@ -82,6 +87,10 @@ struct BPEModel: Sendable {
     private func mergeAll(_ scratch: inout Scratch) {
         let n = scratch.symbols.count
         if n < 2 { return }
+        if n > Self.heapThreshold {
+            scratch.long.merge(&scratch.symbols, merges: merges)
+            return
+        }
         scratch.ranks.removeAll(keepingCapacity: true)
         scratch.mergedIds.removeAll(keepingCapacity: true)
         for i in 0..<(n - 1) {
