@@ -1,3 +1,5 @@
+import Foundation
+
 /// A parsed Hugging Face chat template, rendered as transformers' `apply_chat_template` does
 /// (jinja2 with trim_blocks and lstrip_blocks, `tojson` without HTML escaping,
 /// `raise_exception` and `strftime_now` globals).
@@ -11,9 +13,12 @@ public struct ChatTemplate: Sendable {
         self.nodes = try Parser.parse(source)
     }
 
-    /// Renders with exactly the given variables.
-    public func render(_ context: [String: JinjaValue]) throws -> String {
-        try Renderer(context: context).render(nodes)
+    /// Renders with exactly the given variables. `now` and `timeZone` set what `strftime_now`
+    /// prints (transformers uses the local time; tests pin it).
+    public func render(_ context: [String: JinjaValue], now: Date = Date(), timeZone: TimeZone = .current) throws -> String {
+        let renderer = Renderer(context: context)
+        renderer.clock = (now, timeZone)
+        return try renderer.render(nodes)
     }
 
     /// Renders a conversation the way `tokenizer.apply_chat_template(messages, tools=...,
@@ -23,7 +28,8 @@ public struct ChatTemplate: Sendable {
     /// `extra` overrides them.
     public func render(
         messages: [JinjaValue], tools: [JinjaValue]? = nil, addGenerationPrompt: Bool,
-        specialTokens: [String: String] = [:], extra: [String: JinjaValue] = [:]
+        specialTokens: [String: String] = [:], extra: [String: JinjaValue] = [:],
+        now: Date = Date(), timeZone: TimeZone = .current
     ) throws -> String {
         var context: [String: JinjaValue] = [:]
         for (k, v) in specialTokens { context[k] = .string(v) }
@@ -32,7 +38,7 @@ public struct ChatTemplate: Sendable {
         context["tools"] = tools.map { .array($0) } ?? JinjaValue.none
         context["documents"] = extra["documents"] ?? JinjaValue.none
         context["add_generation_prompt"] = .bool(addGenerationPrompt)
-        return try render(context)
+        return try render(context, now: now, timeZone: timeZone)
     }
 
     /// transformers drops null-valued keys, then copies the reasoning (from `reasoning_content`,

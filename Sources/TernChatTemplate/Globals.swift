@@ -10,7 +10,8 @@ enum Globals {
         case "raise_exception":
             throw EvalFailure(message: PythonFormatting.str(args.value(0, "message") ?? .string("")), raisedByTemplate: true)
         case "strftime_now":
-            return .string(strftimeNow(PythonFormatting.str(args.value(0, "format") ?? .string(""))))
+            return .string(strftime(PythonFormatting.str(args.value(0, "format") ?? .string("")),
+                                    at: renderer.clock.now, in: renderer.clock.timeZone))
         case "range":
             let ints = try args.positional.map { v -> Int in
                 guard case .int(let i) = v.numericValue, !v.isDouble else {
@@ -57,13 +58,13 @@ enum Globals {
         }
     }
 
-    /// `datetime.now().strftime(format)` in local time.
-    static func strftimeNow(_ format: String) -> String {
-        var now = time(nil)
+    /// `datetime.now().strftime(format)`: the wall-clock time of `date` in `timeZone`.
+    static func strftime(_ format: String, at date: Date, in timeZone: TimeZone) -> String {
+        var wallClock = time_t(date.timeIntervalSince1970.rounded(.down)) + time_t(timeZone.secondsFromGMT(for: date))
         var parts = tm()
-        localtime_r(&now, &parts)
+        gmtime_r(&wallClock, &parts)
         var buffer = [Int8](repeating: 0, count: 512)
-        let n = strftime(&buffer, buffer.count, format, &parts)
+        let n = Foundation.strftime(&buffer, buffer.count, format, &parts)
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -3,6 +3,8 @@
 ///
 /// Scoping follows jinja2: `set` writes the innermost scope; every loop iteration gets a fresh
 /// scope (so assignments in a loop body vanish after the iteration), `if` blocks get none.
+import Foundation
+
 final class Renderer {
     /// Innermost scope last. scopes[0] holds the caller's context and top-level assignments.
     var scopes: [[String: JinjaValue]]
@@ -11,6 +13,8 @@ final class Renderer {
     var output = ""
     /// The template line of the statement being run, for error messages.
     var line = 1
+    /// What `strftime_now` formats.
+    var clock: (now: Date, timeZone: TimeZone) = (Date(), .current)
 
     struct MacroRuntime {
         var definition: MacroDefinition

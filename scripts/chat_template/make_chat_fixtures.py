@@ -13,12 +13,17 @@ Usage: python3 scripts/chat_template/make_chat_fixtures.py
 Writes Tests/TernChatTemplateTests/Data/chat_fixtures.json.
 """
 
+import datetime
 import json
 import pathlib
 
 import jinja2
 import transformers
-from transformers.utils.chat_template_utils import _normalize_chat_messages, render_jinja_template
+from transformers.utils.chat_template_utils import (
+    _compile_jinja_template,
+    _normalize_chat_messages,
+    render_jinja_template,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = ROOT / "Tests" / "TernChatTemplateTests" / "Data"
@@ -30,7 +35,12 @@ SPECIAL_TOKENS = {
     "deepseek_v3": {"bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>"},
     "deepseek_r1": {"bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>"},
     "mistral_nemo": {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"},
+    "gpt_oss": {"bos_token": "<|startoftext|>", "eos_token": "<|return|>", "pad_token": "<|endoftext|>"},
 }
+
+# Templates that print the date get this fixed time instead of datetime.now(); the Swift tests
+# render with the same time (UTC wall clock).
+FIXED_NOW = datetime.datetime(2025, 3, 14, 15, 9, 26)
 
 WEATHER_TOOL = {
     "type": "function",
@@ -44,6 +54,31 @@ WEATHER_TOOL = {
                 "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
             },
             "required": ["city"],
+        },
+    },
+}
+SEARCH_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "search_docs",
+        "description": "Search documents with filters.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": "What to look for"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "limit": {"type": "integer", "default": 10},
+                "scores": {"type": "array", "items": {"type": "number"}, "nullable": True},
+                "mode": {"type": "string", "enum": ["fast", "exact"], "default": "fast"},
+                "filter": {"type": "object", "properties": {"year": {"type": "integer"}, "lang": {"type": "string"}},
+                           "required": ["year"]},
+                "target": {"oneOf": [{"type": "string", "description": "a URL"}, {"type": "number"}]},
+                "ratio": {"type": "number", "default": 0.5},
+                "nested": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}},
+                "flags": {"type": ["string", "null"]},
+                "verbose": {"type": "boolean"},
+            },
+            "required": ["query"],
         },
     },
 }
@@ -131,31 +166,42 @@ def conversations():
         {"role": "user", "content": "One"},
         {"role": "user", "content": "Two"},
     ], None, {}
+    yield "rich_tool_schema", [
+        {"role": "developer", "content": "Prefer exact search."},
+        {"role": "user", "content": "Find 2024 papers on MoE."},
+        {"role": "assistant", "content": "", "thinking": "Use the search tool.",
+         "tool_calls": [tool_call("srch00001", "search_docs", {"query": "MoE", "filter": {"year": 2024}, "limit": 5}, False)]},
+        {"role": "tool", "tool_call_id": "srch00001", "content": "[{\"title\": \"Switch\"}]"},
+        {"role": "assistant", "content": "Found: Switch.", "thinking": "One result."},
+    ], [SEARCH_TOOL, WEATHER_TOOL], {}
     yield "custom_date", [sys, {"role": "user", "content": "Date?"}], None, {"date_string": "01 Jan 2025"}
 
 
 def thinking_variants(template_text):
     if "enable_thinking" in template_text:
         return [{}, {"enable_thinking": True}, {"enable_thinking": False}]
+    if "reasoning_effort" in template_text:
+        return [{}, {"reasoning_effort": "high", "builtin_tools": ["browser", "python"], "model_identity": "You are Tern."}]
     return [{}]
 
 
 def main():
+    conversation_table = {}
     cases = []
     for path in sorted((DATA / "templates").glob("*.jinja")):
         name = path.stem
         template = path.read_text(encoding="utf-8")
+        compiled = _compile_jinja_template(template)
+        compiled.environment.globals["strftime_now"] = lambda fmt: FIXED_NOW.strftime(fmt)
         for conv_name, messages, tools, extra in conversations():
+            conversation_table[conv_name] = {"messages": messages, "tools": tools}
             for thinking in thinking_variants(template):
                 for add_generation_prompt in (False, True):
                     kwargs = {**extra, **thinking}
                     case = {
                         "template": name,
-                        "name": conv_name + "".join(f"_{k}={v}" for k, v in thinking.items()),
-                        "messages": messages,
-                        "tools": tools,
+                        "conversation": conv_name,
                         "add_generation_prompt": add_generation_prompt,
-                        "special_tokens": SPECIAL_TOKENS[name],
                         "extra": kwargs,
                     }
                     # What apply_chat_template does before rendering.
@@ -169,14 +215,20 @@ def main():
                     except Exception as error:  # noqa: BLE001 - any failure is an expected error
                         case["error"] = f"{type(error).__name__}: {error}"
                     cases.append(case)
-    out = {
+    header = {
         "generator": "scripts/chat_template/make_chat_fixtures.py",
         "transformers_version": transformers.__version__,
         "jinja2_version": jinja2.__version__,
-        "cases": cases,
+        "now": FIXED_NOW.isoformat(),
+        "special_tokens": SPECIAL_TOKENS,
+        "conversations": conversation_table,
     }
+    # One case per line keeps the file small and its diffs readable.
+    lines = [json.dumps(header, ensure_ascii=False)[:-1] + ', "cases": [']
+    lines += [json.dumps(c, ensure_ascii=False) + ("," if i + 1 < len(cases) else "") for i, c in enumerate(cases)]
+    lines.append("]}")
     target = DATA / "chat_fixtures.json"
-    target.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     errors = sum("error" in c for c in cases)
     print(f"wrote {len(cases)} cases ({errors} expected errors) to {target.relative_to(ROOT)}")
 
