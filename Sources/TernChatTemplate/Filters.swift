@@ -3,7 +3,7 @@ import Foundation
 /// jinja2's built-in filters that chat templates use, plus transformers' `tojson`.
 enum Filters {
     static let known: Set<String> = [
-        "abs", "attr", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape", "first", "float",
+        "abs", "attr", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape", "first", "float", "format",
         "indent", "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject",
         "rejectattr", "replace", "reverse", "round", "safe", "select", "selectattr", "sort", "string", "sum",
         "title", "tojson", "trim", "unique", "upper", "wordcount",
@@ -24,7 +24,10 @@ enum Filters {
             return try iterable(value).last ?? .undefined("No last item, sequence was empty.")
         case "upper": return .string(PythonFormatting.str(value).uppercased())
         case "lower": return .string(PythonFormatting.str(value).lowercased())
-        case "title": return .string(ScalarString.title(PythonFormatting.str(value)))
+        case "title": return .string(titleWords(PythonFormatting.str(value)))
+        case "format":
+            if !args.keyword.isEmpty { throw EvalFailure(message: "format with keyword arguments is not supported") }
+            return .string(try PrintfFormat.format(PythonFormatting.str(value), args.positional))
         case "capitalize": return .string(ScalarString.capitalize(PythonFormatting.str(value)))
         case "trim":
             let chars: String? = { if case .string(let c)? = args.value(0, "chars") { return c } else { return nil } }()
@@ -133,6 +136,24 @@ enum Filters {
         }
     }
 
+    /// jinja2's `title`: a word starts after `-`, whitespace or an opening bracket; its first
+    /// character is uppercased and the rest lowercased (unlike Python's `str.title`).
+    static func titleWords(_ s: String) -> String {
+        var out = ""
+        var atWordStart = true
+        for c in s {
+            let isBoundary = c == "-" || c == "(" || c == "{" || c == "[" || c == "<" || c.unicodeScalars.allSatisfy { $0.isPythonWhitespace }
+            if isBoundary {
+                out.append(c)
+                atWordStart = true
+            } else {
+                out += atWordStart ? String(c).uppercased() : String(c).lowercased()
+                atWordStart = false
+            }
+        }
+        return out
+    }
+
     static func htmlEscape(_ s: String) -> String {
         var out = ""
         for c in s.unicodeScalars {
@@ -205,7 +226,13 @@ enum Filters {
         let scale = pow(10.0, Double(precision))
         switch method {
         case "common":
-            if case .int(let i) = number, !value.isDouble { return .int(i) }
+            if case .int(let i) = number, !value.isDouble, precision >= 0 { return .int(i) }
+            if precision < 0 {
+                let unit = pow(10.0, Double(-precision))
+                let rounded = (number.asDouble / unit).rounded(.toNearestOrEven) * unit
+                if case .int = number, !value.isDouble { return .int(Int(rounded)) }
+                return .double(rounded)
+            }
             // Python's round() is correctly rounded half-to-even on the exact binary value; printf does the same.
             let text = String(format: "%.\(max(0, precision))f", number.asDouble)
             return .double(Double(text) ?? number.asDouble)

@@ -43,9 +43,8 @@ enum ScalarString {
                 while i < a.count && a[i].isPythonWhitespace { i += 1 }
                 if i >= a.count { break }
                 if maxSplit >= 0 && parts.count == maxSplit {
-                    var end = a.count
-                    while end > i && a[end - 1].isPythonWhitespace { end -= 1 }
-                    parts.append(String(scalars: a[i..<end]))
+                    // The remainder keeps its trailing whitespace, as in Python.
+                    parts.append(String(scalars: a[i...]))
                     break
                 }
                 let start = i
