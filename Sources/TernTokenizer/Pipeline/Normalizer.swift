@@ -13,9 +13,7 @@ indirect enum Normalizer: Sendable {
     func apply(_ scalars: [UInt32]) -> [UInt32] {
         switch self {
         case .nfc:
-            // Text below U+0300 is already in NFC.
-            if scalars.allSatisfy({ $0 < 0x300 }) { return scalars }
-            return Self.viaString(scalars) { $0.precomposedStringWithCanonicalMapping }
+            return NFCQuickCheck.nfc(scalars)
         case .nfkc:
             if scalars.allSatisfy({ $0 < 0xA0 }) { return scalars }
             return Self.viaString(scalars) { $0.precomposedStringWithCompatibilityMapping }
