@@ -83,34 +83,66 @@ public indirect enum JinjaCallable: Sendable {
     case loopCycle(Int)
 }
 
-/// A dict with Python's insertion order and string keys (what JSON gives).
+/// A dict with Python's insertion order and string keys (what JSON gives). Small dicts (messages,
+/// the per-iteration `loop` object) search their keys linearly; large ones add a hash index.
 public struct JinjaObject: Sendable {
     public private(set) var keys: [String] = []
-    private var storage: [String: JinjaValue] = [:]
+    public private(set) var values: [JinjaValue] = []
+    private var index: [String: Int]? = nil
+    private static let indexThreshold = 16
 
     public init() {}
 
     public init(_ pairs: [(String, JinjaValue)]) {
+        keys.reserveCapacity(pairs.count)
+        values.reserveCapacity(pairs.count)
         for (k, v) in pairs { self[k] = v }
     }
 
     public var isEmpty: Bool { keys.isEmpty }
     public var count: Int { keys.count }
 
+    private func position(of key: String) -> Int? {
+        if let index { return index[key] }
+        return keys.firstIndex(of: key)
+    }
+
     public subscript(key: String) -> JinjaValue? {
-        get { storage[key] }
+        get { position(of: key).map { values[$0] } }
         set {
-            if let newValue {
-                if storage.updateValue(newValue, forKey: key) == nil { keys.append(key) }
-            } else if storage.removeValue(forKey: key) != nil {
-                keys.removeAll { $0 == key }
+            if let i = position(of: key) {
+                if let newValue {
+                    values[i] = newValue
+                } else {
+                    keys.remove(at: i)
+                    values.remove(at: i)
+                    rebuildIndex()
+                }
+            } else if let newValue {
+                keys.append(key)
+                values.append(newValue)
+                if index != nil {
+                    index![key] = keys.count - 1
+                } else if keys.count > Self.indexThreshold {
+                    rebuildIndex()
+                }
             }
         }
     }
 
+    private mutating func rebuildIndex() {
+        guard keys.count > Self.indexThreshold else {
+            index = nil
+            return
+        }
+        var built: [String: Int] = [:]
+        built.reserveCapacity(keys.count)
+        for (i, k) in keys.enumerated() { built[k] = i }
+        index = built
+    }
+
     /// Pairs in insertion order.
-    public var pairs: [(String, JinjaValue)] { keys.map { ($0, storage[$0]!) } }
-    public var values: [JinjaValue] { keys.map { storage[$0]! } }
+    public var pairs: [(String, JinjaValue)] { Array(zip(keys, values)) }
 }
 
 extension JinjaValue: Equatable {

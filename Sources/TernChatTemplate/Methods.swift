@@ -102,7 +102,7 @@ enum Methods {
         case "count":
             guard case .string(let sub)? = args.value(0, "sub") else { throw EvalFailure(message: "count() argument must be str") }
             if sub.isEmpty { return .int(s.unicodeScalars.count + 1) }
-            return .int(ScalarString.occurrences(of: Array(sub.unicodeScalars), in: Array(s.unicodeScalars)).count)
+            return .int(ScalarString.occurrences(of: Array(sub.utf8), in: Array(s.utf8)).count)
         case "join":
             let items = try Filters.iterable(args.value(0, "iterable") ?? .none)
             var parts: [String] = []

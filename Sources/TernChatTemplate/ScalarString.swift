@@ -1,42 +1,53 @@
+import Foundation
+
 /// Python `str` operations on Unicode code points. Swift's String compares by grapheme cluster
 /// with canonical equivalence, Python by code point; templates must see Python's answers.
 enum ScalarString {
-    static func scalars(_ s: String) -> [Unicode.Scalar] { Array(s.unicodeScalars) }
+    // Substring search works on UTF-8 bytes: a code-point sequence occurs in another exactly when
+    // its UTF-8 bytes do (UTF-8 is self-synchronizing), and bytes are cheap to compare.
 
-    /// Offsets where `needle` occurs, left to right, non-overlapping.
-    static func occurrences(of needle: [Unicode.Scalar], in hay: [Unicode.Scalar], limit: Int = Int.max) -> [Int] {
+    static func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    static func text(_ b: ArraySlice<UInt8>) -> String { String(decoding: b, as: UTF8.self) }
+
+    /// Byte offsets where `needle` occurs, left to right, non-overlapping.
+    static func occurrences(of needle: [UInt8], in hay: [UInt8], limit: Int = Int.max) -> [Int] {
         guard !needle.isEmpty, needle.count <= hay.count else { return [] }
         var found: [Int] = []
-        var i = 0
-        while i + needle.count <= hay.count && found.count < limit {
-            if hay[i] == needle[0] && Array(hay[i..<i + needle.count]) == needle {
-                found.append(i)
-                i += needle.count
-            } else {
-                i += 1
+        let first = needle[0]
+        let n = needle.count
+        hay.withUnsafeBufferPointer { h in
+            needle.withUnsafeBufferPointer { nd in
+                var i = 0
+                while i + n <= h.count && found.count < limit {
+                    if h[i] == first && memcmp(h.baseAddress! + i, nd.baseAddress!, n) == 0 {
+                        found.append(i)
+                        i += n
+                    } else {
+                        i += 1
+                    }
+                }
             }
         }
         return found
     }
 
     static func contains(_ hay: String, _ needle: String) -> Bool {
-        needle.isEmpty || !occurrences(of: scalars(needle), in: scalars(hay), limit: 1).isEmpty
+        needle.isEmpty || !occurrences(of: bytes(needle), in: bytes(hay), limit: 1).isEmpty
     }
 
     static func hasPrefix(_ s: String, _ p: String) -> Bool {
-        let a = scalars(s), b = scalars(p)
-        return b.count <= a.count && Array(a[0..<b.count]) == b
+        s.utf8.count >= p.utf8.count && s.utf8.starts(with: p.utf8)
     }
 
     static func hasSuffix(_ s: String, _ p: String) -> Bool {
-        let a = scalars(s), b = scalars(p)
-        return b.count <= a.count && Array(a[(a.count - b.count)...]) == b
+        s.utf8.count >= p.utf8.count && s.utf8.reversed().starts(with: p.utf8.reversed())
     }
 
     /// `str.split(sep, maxsplit)`; a nil separator splits on runs of whitespace.
     static func split(_ s: String, separator: String?, maxSplit: Int = -1) -> [String] {
-        let a = scalars(s)
         guard let separator else {
+            let a = Array(s.unicodeScalars)
             var parts: [String] = []
             var i = 0
             while i < a.count {
@@ -53,73 +64,83 @@ enum ScalarString {
             }
             return parts
         }
-        let sep = scalars(separator)
+        let a = bytes(s), sep = bytes(separator)
         let hits = occurrences(of: sep, in: a, limit: maxSplit < 0 ? Int.max : maxSplit)
         var parts: [String] = []
         var start = 0
         for h in hits {
-            parts.append(String(scalars: a[start..<h]))
+            parts.append(text(a[start..<h]))
             start = h + sep.count
         }
-        parts.append(String(scalars: a[start...]))
+        parts.append(text(a[start...]))
         return parts
     }
 
     /// `str.rsplit(sep, maxsplit)` for an explicit separator.
     static func rsplit(_ s: String, separator: String, maxSplit: Int) -> [String] {
         if maxSplit < 0 { return split(s, separator: separator) }
-        let a = scalars(s), sep = scalars(separator)
+        let a = bytes(s), sep = bytes(separator)
         var hits = occurrences(of: sep, in: a)
         // Non-overlapping matches scanned from the right can differ for self-overlapping separators; rare.
         if hits.count > maxSplit { hits = Array(hits.suffix(maxSplit)) }
         var parts: [String] = []
         var start = 0
         for h in hits {
-            parts.append(String(scalars: a[start..<h]))
+            parts.append(text(a[start..<h]))
             start = h + sep.count
         }
-        parts.append(String(scalars: a[start...]))
+        parts.append(text(a[start...]))
         return parts
     }
 
     static func replace(_ s: String, _ old: String, _ new: String, count: Int = -1) -> String {
-        let a = scalars(s), o = scalars(old)
-        if o.isEmpty {
+        if old.isEmpty {
             // Python inserts `new` between every character (and at both ends).
             var out = String.UnicodeScalarView()
             var n = 0
-            for c in a {
+            for c in s.unicodeScalars {
                 if count < 0 || n < count { out.append(contentsOf: new.unicodeScalars); n += 1 }
                 out.append(c)
             }
             if count < 0 || n < count { out.append(contentsOf: new.unicodeScalars) }
             return String(out)
         }
+        let a = bytes(s), o = bytes(old)
         let hits = occurrences(of: o, in: a, limit: count < 0 ? Int.max : count)
-        var out = String.UnicodeScalarView()
+        if hits.isEmpty { return s }
+        var out: [UInt8] = []
+        out.reserveCapacity(a.count)
         var start = 0
         for h in hits {
             out.append(contentsOf: a[start..<h])
-            out.append(contentsOf: new.unicodeScalars)
+            out.append(contentsOf: new.utf8)
             start = h + o.count
         }
         out.append(contentsOf: a[start...])
-        return String(out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `str.strip/lstrip/rstrip(chars)`; nil chars strips whitespace.
     static func strip(_ s: String, chars: String?, left: Bool, right: Bool) -> String {
-        let a = scalars(s)
+        let view = s.unicodeScalars
         let set = chars.map { Set($0.unicodeScalars) }
         func strippable(_ c: Unicode.Scalar) -> Bool { set?.contains(c) ?? c.isPythonWhitespace }
-        var lo = 0, hi = a.count
-        if left { while lo < hi && strippable(a[lo]) { lo += 1 } }
-        if right { while hi > lo && strippable(a[hi - 1]) { hi -= 1 } }
-        return String(scalars: a[lo..<hi])
+        var lo = view.startIndex, hi = view.endIndex
+        if left { while lo < hi && strippable(view[lo]) { lo = view.index(after: lo) } }
+        if right {
+            while hi > lo {
+                let before = view.index(before: hi)
+                guard strippable(view[before]) else { break }
+                hi = before
+            }
+        }
+        if lo == view.startIndex && hi == view.endIndex { return s }
+        return String(view[lo..<hi])
     }
 
+    /// Code-point offset of `sub`, or -1.
     static func find(_ s: String, _ sub: String, reverse: Bool) -> Int {
-        let a = scalars(s), b = scalars(sub)
+        let a = Array(s.unicodeScalars), b = Array(sub.unicodeScalars)
         if b.isEmpty { return reverse ? a.count : 0 }
         guard b.count <= a.count else { return -1 }
         let range = Array(0...(a.count - b.count))
