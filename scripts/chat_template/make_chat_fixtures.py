@@ -35,6 +35,8 @@ SPECIAL_TOKENS = {
     "deepseek_v3": {"bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>"},
     "deepseek_r1": {"bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>"},
     "mistral_nemo": {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"},
+    "deepseek_v3_1": {"bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>"},
+    "qwen3_coder": {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
     "gpt_oss": {"bos_token": "<|startoftext|>", "eos_token": "<|return|>", "pad_token": "<|endoftext|>"},
 }
 
@@ -180,6 +182,8 @@ def conversations():
 def thinking_variants(template_text):
     if "enable_thinking" in template_text:
         return [{}, {"enable_thinking": True}, {"enable_thinking": False}]
+    if "not thinking is defined" in template_text:
+        return [{}, {"thinking": True}]
     if "reasoning_effort" in template_text:
         return [{}, {"reasoning_effort": "high", "builtin_tools": ["browser", "python"], "model_identity": "You are Tern."}]
     return [{}]
