@@ -12,6 +12,8 @@ struct CompiledRegex: Sendable {
     let pattern: String
     let instructions: [Instruction]
     let sets: [ScalarSet]
+    /// Flat tables answering set membership without touching `sets` on the common path.
+    let lookup: SetLookup
     /// Scalars that can start a match; nil when the pattern can match the empty string.
     let firstSet: ScalarSet?
 
@@ -22,7 +24,6 @@ struct CompiledRegex: Sendable {
         compiler.emit(node)
         compiler.instructions.append(Instruction(op: .match))
         instructions = compiler.instructions
-        sets = compiler.sets
         let (first, nullable) = RegexCompiler.firstSets(node)
         if nullable {
             firstSet = nil
@@ -30,7 +31,10 @@ struct CompiledRegex: Sendable {
             var s = ScalarSet(items: first.map { .set($0) })
             s.finalize()
             firstSet = s
+            compiler.sets.append(s)  // the last set is the first-scalar filter
         }
+        sets = compiler.sets
+        lookup = SetLookup(sets)
     }
 
     /// Scratch space reused across searches so matching does not allocate.
@@ -49,13 +53,14 @@ struct CompiledRegex: Sendable {
     /// Calls `body(start, end)` for every non-overlapping match in `text[range]`, left to right.
     func forEachMatch(in text: UnsafeBufferPointer<UInt32>, range: Range<Int>, scratch: inout Scratch,
                       _ body: (Int, Int) -> Void) {
+        let firstIndex = firstSet == nil ? -1 : sets.count - 1
         instructions.withUnsafeBufferPointer { program in
-            sets.withUnsafeBufferPointer { sets in
+            lookup.withTables(sets) { sets in
                 var pos = range.lowerBound
                 let end = range.upperBound
                 while pos < end {
-                    if let first = firstSet {
-                        while pos < end, !first.contains(text[pos]) { pos += 1 }
+                    if firstIndex >= 0 {
+                        while pos < end, !sets.contains(firstIndex, text[pos]) { pos += 1 }
                         if pos >= end { break }
                     }
                     let matchEnd = Self.run(program, sets, text, pc: 0, start: pos, end: end, frames: &scratch.frames)
@@ -73,7 +78,7 @@ struct CompiledRegex: Sendable {
     }
 
     /// Runs the program from `pc` anchored at `start`; returns the match end or -1.
-    private static func run(_ program: UnsafeBufferPointer<Instruction>, _ sets: UnsafeBufferPointer<ScalarSet>,
+    private static func run(_ program: UnsafeBufferPointer<Instruction>, _ sets: SetLookup.Tables,
                             _ text: UnsafeBufferPointer<UInt32>, pc startPC: Int, start: Int, end: Int,
                             frames: inout [Frame]) -> Int {
         let base = frames.count
@@ -84,18 +89,18 @@ struct CompiledRegex: Sendable {
             var failed = false
             switch ins.op {
             case .set:
-                if pos < end, sets[Int(ins.a)].contains(text[pos]) {
+                if pos < end, sets.contains(Int(ins.a), text[pos]) {
                     pos += 1
                     pc += 1
                 } else {
                     failed = true
                 }
             case .repeatSet:
-                let set = sets[Int(ins.a)]
+                let set = Int(ins.a)
                 let minCount = Int(ins.b)
                 let limit = ins.c < 0 ? end : min(end, pos + Int(ins.c))
                 var p = pos
-                while p < limit, set.contains(text[p]) { p += 1 }
+                while p < limit, sets.contains(set, text[p]) { p += 1 }
                 if p - pos < minCount {
                     failed = true
                 } else {
@@ -234,6 +239,83 @@ struct RegexCompiler {
         case let .repetition(body, minCount, _, _):
             let (f, n) = firstSets(body)
             return (f, n || minCount == 0)
+        }
+    }
+}
+
+/// Set membership as flat arrays: ASCII bitmaps, per-category answers, and the few non-ASCII ranges
+/// (exceptions) where the full `ScalarSet` must decide.
+struct SetLookup: Sendable {
+    private let ascii: [UInt64]  // two words per set
+    private let categoryAnswers: [UInt32]
+    private let exceptionStart: [Int32]  // sets.count + 1 offsets into exceptionLow/High
+    private let exceptionLow: [UInt32]
+    private let exceptionHigh: [UInt32]
+
+    init(_ sets: [ScalarSet]) {
+        var ascii: [UInt64] = []
+        var answers: [UInt32] = []
+        var start: [Int32] = [0]
+        var low: [UInt32] = []
+        var high: [UInt32] = []
+        for s in sets {
+            var lo: UInt64 = 0, hi: UInt64 = 0
+            for v in UInt32(0)..<128 where s.slowContains(v) {
+                if v < 64 { lo |= 1 << UInt64(v) } else { hi |= 1 << UInt64(v - 64) }
+            }
+            ascii += [lo, hi]
+            answers.append(s.categoryAnswers())
+            for r in s.exceptionRanges() {
+                low.append(r.lowerBound)
+                high.append(r.upperBound)
+            }
+            start.append(Int32(low.count))
+        }
+        self.ascii = ascii
+        self.categoryAnswers = answers
+        self.exceptionStart = start
+        self.exceptionLow = low
+        self.exceptionHigh = high
+    }
+
+    struct Tables {
+        let ascii: UnsafeBufferPointer<UInt64>
+        let categoryAnswers: UnsafeBufferPointer<UInt32>
+        let exceptionStart: UnsafeBufferPointer<Int32>
+        let exceptionLow: UnsafeBufferPointer<UInt32>
+        let exceptionHigh: UnsafeBufferPointer<UInt32>
+        let sets: UnsafeBufferPointer<ScalarSet>
+
+        @inline(__always)
+        func contains(_ set: Int, _ v: UInt32) -> Bool {
+            if v < 128 {
+                let word = ascii[2 * set + (v >= 64 ? 1 : 0)]
+                return (word >> UInt64(v & 63)) & 1 != 0
+            }
+            var k = Int(exceptionStart[set])
+            let end = Int(exceptionStart[set + 1])
+            while k < end {
+                if v >= exceptionLow[k] && v <= exceptionHigh[k] { return sets[set].slowContains(v) }
+                k += 1
+            }
+            return (categoryAnswers[set] >> UInt32(UnicodeCategory.of(v))) & 1 != 0
+        }
+    }
+
+    func withTables<R>(_ sets: [ScalarSet], _ body: (Tables) -> R) -> R {
+        ascii.withUnsafeBufferPointer { a in
+            categoryAnswers.withUnsafeBufferPointer { c in
+                exceptionStart.withUnsafeBufferPointer { s in
+                    exceptionLow.withUnsafeBufferPointer { l in
+                        exceptionHigh.withUnsafeBufferPointer { h in
+                            sets.withUnsafeBufferPointer { sets in
+                                body(Tables(ascii: a, categoryAnswers: c, exceptionStart: s, exceptionLow: l,
+                                            exceptionHigh: h, sets: sets))
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -50,6 +50,44 @@ struct ScalarSet: Sendable {
         return found != negated
     }
 
+    /// Membership of a non-ASCII scalar outside `exceptionRanges()` depends only on its general category;
+    /// bit c of the result answers for category c.
+    func categoryAnswers() -> UInt32 {
+        var mask: UInt32 = 0
+        for c in UInt8(0)..<30 where answer(forCategory: c) { mask |= 1 << UInt32(c) }
+        return mask
+    }
+
+    private func answer(forCategory c: UInt8) -> Bool {
+        var found = false
+        for item in items {
+            switch item {
+            case .range: found = false
+            case let .categories(mask, neg): found = ((mask >> UInt32(c)) & 1 != 0) != neg
+            case let .whitespace(neg): found = neg  // whitespace scalars are exceptions
+            case let .word(neg): found = ((ScalarClass.wordMask >> UInt32(c)) & 1 != 0) != neg
+            case let .set(inner): found = inner.answer(forCategory: c)
+            }
+            if found { break }
+        }
+        return found != negated
+    }
+
+    /// Non-ASCII scalars whose membership is not decided by category alone.
+    func exceptionRanges() -> [ClosedRange<UInt32>] {
+        var out: [ClosedRange<UInt32>] = []
+        for item in items {
+            switch item {
+            case let .range(lo, hi) where hi >= 128: out.append(max(lo, 128)...hi)
+            case .range, .categories: break
+            case .whitespace: out += ScalarClass.whitespaceRanges.filter { $0.upperBound >= 128 }
+            case .word: out.append(0x200C...0x200D)
+            case let .set(inner): out += inner.exceptionRanges()
+            }
+        }
+        return out
+    }
+
     /// Adds the other cases of every letter (for `(?i:...)`); simple one-scalar case mappings only.
     mutating func addCaseVariants() {
         var extra: [Item] = []
