@@ -92,10 +92,11 @@ public protocol Backend: AnyObject, Sendable {
     func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float, out: Tensor) throws
     /// residual += x; out = rmsNorm(residual). The fused pre-norm of every decoder layer.
     func addRMSNorm(_ x: Tensor, residual: Tensor, weight: Tensor, eps: Float, out: Tensor) throws
-    /// out = x · weightᵀ (+ bias). x `[T, in]`, weight `[out, in]`, out `[T, out]`.
-    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor) throws
-    /// Rotates, in place, each head (`headDim` wide) of every row of `x` by its token's position.
-    func rope(_ x: Tensor, headDim: Int, positions: Tensor, table: RotaryTable) throws
+    /// out = x · Wᵀ (+ bias). x `[T, in]`, out `[T, out]`; W plain, FP8 block-scaled or NVFP4.
+    func linear(_ x: Tensor, _ layer: Linear, out: Tensor) throws
+    /// Rotates, in place, elements `rotaryOffset ..< rotaryOffset + table.rotaryDim` of each head
+    /// (`headDim` wide) of every row of `x` by its token's position.
+    func rope(_ x: Tensor, headDim: Int, rotaryOffset: Int, positions: Tensor, table: RotaryTable) throws
     /// Writes each token's key/value rows into its cache slot for `layer`.
     func storeKV(key: Tensor, value: Tensor?, cache: KVCache, layer: Int, batch: PreparedBatch) throws
     /// Causal attention of every new token over its sequence's cached keys/values (paged), GQA.
@@ -108,6 +109,15 @@ public protocol Backend: AnyObject, Sendable {
     func add(_ a: Tensor, _ b: Tensor, out: Tensor) throws
     /// out[i] = x[rows[i]]
     func gatherRows(_ x: Tensor, rows: Tensor, out: Tensor) throws
+    /// Element-wise copy between tensors of the same shape (either may be a strided view).
+    func copy(_ source: Tensor, to destination: Tensor) throws
+    /// Every cached key row of every sequence of `batch`, in sequence order, into `out`
+    /// `[Σ kvLength, keyWidth]` (MLA's expanded prefill reads the latents this way).
+    func gatherCachedKeys(cache: KVCache, layer: Int, batch: PreparedBatch, out: Tensor) throws
+    /// Router logits `[T, experts]` → each token's `topK` expert ids (i32) and weights (f32).
+    func route(_ logits: Tensor, routing: Routing, expertIDs: Tensor, expertWeights: Tensor) throws
+    /// out = Σ_k weight[t,k] · expert[id[t,k]](x[t]) over the experts this rank holds.
+    func moe(_ x: Tensor, expertIDs: Tensor, expertWeights: Tensor, experts: ExpertSet, out: Tensor) throws
     /// Index of the maximum of each row (first on ties).
     func argmax(_ x: Tensor) throws -> [Int32]
 }

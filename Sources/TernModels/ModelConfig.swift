@@ -7,6 +7,12 @@ public enum ModelArchitecture: String, Sendable, CaseIterable {
     case mistral = "MistralForCausalLM"
     case qwen2 = "Qwen2ForCausalLM"
     case qwen3 = "Qwen3ForCausalLM"
+    case qwen3Moe = "Qwen3MoeForCausalLM"
+    case mixtral = "MixtralForCausalLM"
+    case deepseekV2 = "DeepseekV2ForCausalLM"
+    case deepseekV3 = "DeepseekV3ForCausalLM"
+
+    var isDeepSeek: Bool { self == .deepseekV2 || self == .deepseekV3 }
 }
 
 /// Rotary position embedding variants (`rope_scaling` / `rope_parameters` in config.json).
@@ -65,6 +71,12 @@ public struct ModelConfig: Sendable {
     public var dtype: DType
     public var bosTokenID: Int?
     public var eosTokenIDs: [Int]
+    /// Mixture-of-experts settings (nil for dense models).
+    public var moe: MoEConfig?
+    /// Multi-head latent attention settings (DeepSeek; nil for GQA models).
+    public var mla: MLAConfig?
+    /// How the checkpoint's weights are quantized (nil: plain floats).
+    public var quantization: QuantizationConfig?
     /// The whole document, for architecture-specific fields.
     public var raw: JSONValue
     /// Where it came from, for error messages.
@@ -113,7 +125,7 @@ public struct ModelConfig: Sendable {
                         let first = try fields.optionalInt("max_window_layers") ?? layers
                         windows = (0..<layers).map { $0 >= first ? window : nil }
                     }
-                case .llama:
+                default:
                     break
                 }
             }
@@ -127,9 +139,10 @@ public struct ModelConfig: Sendable {
         if let id = json["eos_token_id"]?.int { eos = [id] } else if let ids = json["eos_token_id"]?.array { eos = ids.compactMap(\.int) }
 
         let attentionBias = json["attention_bias"]?.bool ?? false
+        let intermediate = try fields.int("intermediate_size")
         return ModelConfig(
             architecture: architecture, hiddenSize: hidden,
-            intermediateSize: try fields.int("intermediate_size"), layers: layers, heads: heads, kvHeads: kvHeads,
+            intermediateSize: intermediate, layers: layers, heads: heads, kvHeads: kvHeads,
             headDim: headDim, vocabSize: try fields.int("vocab_size"),
             rmsNormEps: Float(try fields.optionalDouble("rms_norm_eps") ?? 1e-6),
             ropeTheta: rope.theta, ropeScaling: rope.scaling, partialRotaryFactor: rope.partial,
@@ -138,9 +151,13 @@ public struct ModelConfig: Sendable {
             qkvBias: architecture == .qwen2 || attentionBias,
             outputBias: architecture != .qwen2 && attentionBias,
             mlpBias: json["mlp_bias"]?.bool ?? false,
-            qkNorm: architecture == .qwen3,
+            qkNorm: architecture == .qwen3 || architecture == .qwen3Moe,
             slidingWindows: windows, dtype: dtype,
-            bosTokenID: json["bos_token_id"]?.int, eosTokenIDs: eos, raw: json, source: source)
+            bosTokenID: json["bos_token_id"]?.int, eosTokenIDs: eos,
+            moe: try MoEConfig.parse(json, architecture: architecture, layers: layers, fields: fields),
+            mla: try MLAConfig.parse(json, architecture: architecture, heads: heads, rope: rope.scaling, fields: fields),
+            quantization: try QuantizationConfig.parse(json, source: source),
+            raw: json, source: source)
     }
 
     private static func parseRope(_ json: JSONValue, fields: ConfigFields, source: String) throws -> (theta: Double, scaling: RopeScaling, partial: Double) {

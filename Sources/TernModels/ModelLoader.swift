@@ -14,23 +14,25 @@ public enum LoadFormat: String, Sendable, CaseIterable {
 /// Builds a model from a Hugging Face directory (config.json + safetensors).
 public enum ModelLoader {
     public static func load(directory: URL, backend: any Backend, loadFormat: LoadFormat = .auto,
-                            maxPositions: Int? = nil, seed: UInt64 = 0) throws -> any LanguageModel {
+                            maxPositions: Int? = nil, seed: UInt64 = 0,
+                            options: ModelBuildOptions = ModelBuildOptions()) throws -> any LanguageModel {
         let config = try ModelConfig.load(directory: directory)
         let source: any WeightSource
         switch loadFormat {
         case .auto: source = try Checkpoint(path: directory.path)
         case .dummy: source = DummyWeights(seed: seed)
         }
-        return try load(config: config, source: source, backend: backend, maxPositions: maxPositions)
+        var options = options
+        if let maxPositions { options.maxPositions = maxPositions }
+        return try load(config: config, source: source, backend: backend, options: options)
     }
 
     public static func load(config: ModelConfig, source: any WeightSource, backend: any Backend,
-                            maxPositions: Int? = nil) throws -> any LanguageModel {
-        let weights = WeightLoader(source: source, backend: backend, dtype: config.dtype)
-        let positions = min(maxPositions ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings)
-        switch config.architecture {
-        case .llama, .mistral, .qwen2, .qwen3:
-            return try DenseTransformer(config: config, weights: weights, maxPositions: positions)
-        }
+                            options: ModelBuildOptions = ModelBuildOptions()) throws -> any LanguageModel {
+        let weights = WeightLoader(source: source, backend: backend, dtype: config.dtype, quantization: config.quantization,
+                                   quantizeActivations: options.quantizeActivations)
+        return try DecoderModel(config: config, weights: weights, options: options)
     }
 }
+
+extension DummyWeights: DummySourceMarker {}

@@ -161,21 +161,73 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         }
     }
 
-    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor) throws {
-        let k = x.rowSize, n = weight.rows
-        try expect(weight.rowSize == k, "linear: input width \(k) vs weight \(weight.shape)")
+    public func linear(_ x: Tensor, _ layer: Linear, out: Tensor) throws {
+        let k = x.rowSize, n = layer.outFeatures, weight = layer.weight
+        try expect(layer.inFeatures == k, "linear: input width \(k) vs weight \(weight.shape)")
         try expect(out.rowSize == n && out.rows == x.rows, "linear: output \(out.shape) for \(x.rows)×\(n)")
         try expect(x.dtype == .f32 && out.dtype == .f32 && weight.isContiguous, "linear: f32 activations, contiguous weight")
-        try expect([.f32, .bf16, .f16].contains(weight.dtype), "linear: weight dtype \(weight.dtype) needs dequantization first")
-        cpuLinear(x: x.typedHost(Float.self), xStride: x.rowStride, m: x.rows, k: k,
+        let format: WeightFormat
+        switch layer.quantization {
+        case nil:
+            try expect([.f32, .bf16, .f16].contains(weight.dtype), "linear: weight dtype \(weight.dtype) without quantization scales")
+            format = .plain
+        case let .fp8Block(scales, br, bc)?:
+            try expect(weight.dtype == .f8e4m3 && scales.dtype == .f32, "linear: fp8 block weights need e4m3 values and f32 scales")
+            try expect(scales.rows >= (n + br - 1) / br && scales.rowSize >= (k + bc - 1) / bc, "linear: scale shape \(scales.shape) for \(n)×\(k) in \(br)×\(bc) blocks")
+            format = .fp8Block(scales: UnsafePointer(scales.typedHost(Float.self)), scaleStride: scales.rowStride, blockRows: br, blockColumns: bc)
+        case let .nvfp4(scales, global)?:
+            try expect(weight.dtype == .u8 && scales.dtype == .f8e4m3 && k % 16 == 0, "linear: nvfp4 needs u8 packed weights, e4m3 scales, in % 16 == 0")
+            format = .nvfp4(scales: UnsafePointer(scales.typedHost(UInt8.self)), scaleStride: scales.rowStride, globalScale: global)
+        }
+        var input = x
+        if let group = layer.activationGroupSize {
+            input = try allocate([x.rows, k], dtype: .f32)
+            try copy(x, to: input)
+            fakeQuantizeE4M3(input, groupSize: group)
+        }
+        cpuLinear(x: input.typedHost(Float.self), xStride: input.rowStride, m: x.rows, k: k,
                   weight: weight.hostPointer, weightDType: weight.dtype, n: n,
-                  bias: bias.map { UnsafeRawPointer($0.hostPointer) }, biasDType: bias?.dtype ?? .f32,
-                  out: out.typedHost(Float.self), outStride: out.rowStride)
+                  bias: layer.bias.map { UnsafeRawPointer($0.hostPointer) }, biasDType: layer.bias?.dtype ?? .f32,
+                  out: out.typedHost(Float.self), outStride: out.rowStride, format: format)
     }
 
-    public func rope(_ x: Tensor, headDim: Int, positions: Tensor, table: RotaryTable) throws {
+    /// The layer's weight as fp32 `[out, in]`, dequantized from whatever format it is stored in.
+    public func dequantize(_ layer: Linear) throws -> [Float] {
+        let k = layer.inFeatures, n = layer.outFeatures
+        let format: WeightFormat
+        switch layer.quantization {
+        case nil: format = .plain
+        case let .fp8Block(scales, br, bc)?:
+            format = .fp8Block(scales: UnsafePointer(scales.typedHost(Float.self)), scaleStride: scales.rowStride, blockRows: br, blockColumns: bc)
+        case let .nvfp4(scales, global)?:
+            format = .nvfp4(scales: UnsafePointer(scales.typedHost(UInt8.self)), scaleStride: scales.rowStride, globalScale: global)
+        }
+        var result = [Float](repeating: 0, count: n * k)
+        result.withUnsafeMutableBufferPointer { format.dequantize(layer.weight.hostPointer, layer.weight.dtype, rows: 0..<n, k: k, into: $0.baseAddress!) }
+        return result
+    }
+
+    /// Rounds every group of `groupSize` values of each row to e4m3 with a dynamic scale
+    /// (amax / 448), as DeepSeek's per-token-group activation quantization.
+    private func fakeQuantizeE4M3(_ x: Tensor, groupSize: Int) {
+        let width = x.rowSize
+        for row in 0..<x.rows {
+            let p = x.typedHost(Float.self) + row * x.rowStride
+            var start = 0
+            while start < width {
+                let end = min(width, start + groupSize)
+                var amax: Float = 0
+                for i in start..<end { amax = max(amax, abs(p[i])) }
+                let scale = amax > 0 ? amax / 448 : 1
+                for i in start..<end { p[i] = decodeE4M3(encodeE4M3Fast(p[i] / scale)) * scale }
+                start = end
+            }
+        }
+    }
+
+    public func rope(_ x: Tensor, headDim: Int, rotaryOffset: Int, positions: Tensor, table: RotaryTable) throws {
         let width = x.rowSize, half = table.rotaryDim / 2
-        try expect(width % headDim == 0 && table.rotaryDim <= headDim, "rope: width \(width), head \(headDim), rotary \(table.rotaryDim)")
+        try expect(width % headDim == 0 && rotaryOffset + table.rotaryDim <= headDim, "rope: width \(width), head \(headDim), rotary \(table.rotaryDim)")
         let maxPosition = table.cos.rows
         let pos = positions.typedHost(Int32.self)
         for t in 0..<x.rows { try expect(Int(pos[t]) < maxPosition && pos[t] >= 0, "rope: position \(pos[t]) beyond table of \(maxPosition)") }
@@ -185,7 +237,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
             let (xp, pos, cosTable, sinTable) = args.value
             for t in range {
                 let c = cosTable + Int(pos[t]) * half, s = sinTable + Int(pos[t]) * half
-                var head = xp + t * stride
+                var head = xp + t * stride + rotaryOffset
                 for _ in 0..<(width / headDim) {
                     for i in 0..<half {
                         let (a, b) = interleaved ? (2 * i, 2 * i + 1) : (i, i + half)
@@ -256,6 +308,39 @@ public final class CPUBackend: Backend, @unchecked Sendable {
             try expect(r >= 0 && r < x.rows, "gatherRows: row \(r) outside \(x.rows)")
             (out.typedHost(Float.self) + i * out.rowStride).update(from: x.typedHost(Float.self) + r * x.rowStride, count: width)
         }
+    }
+
+    public func copy(_ source: Tensor, to destination: Tensor) throws {
+        try expect(source.rows == destination.rows && source.rowSize == destination.rowSize, "copy: \(source.shape) → \(destination.shape)")
+        try expect(source.dtype == destination.dtype, "copy: dtype \(source.dtype) → \(destination.dtype)")
+        let bytes = source.rowSize * source.dtype.byteSize
+        for row in 0..<source.rows {
+            (destination.hostPointer + row * destination.rowStride * destination.dtype.byteSize)
+                .copyMemory(from: source.hostPointer + row * source.rowStride * source.dtype.byteSize, byteCount: bytes)
+        }
+    }
+
+    public func gatherCachedKeys(cache: KVCache, layer: Int, batch: PreparedBatch, out: Tensor) throws {
+        let keys = cache.keys[layer], b = batch.batch
+        try expect(out.rowSize == keys.rowSize, "gatherCachedKeys: width \(out.rowSize) vs cache \(keys.rowSize)")
+        var row = 0
+        for seq in b.sequences {
+            for j in 0..<seq.kvLength {
+                let slot = Int(b.pageTable[seq.pageTableStart + j / b.pageSize]) * b.pageSize + j % b.pageSize
+                try expect(row < out.rows, "gatherCachedKeys: output has \(out.rows) rows")
+                (out.typedHost(Float.self) + row * out.rowStride).update(from: keys.typedHost(Float.self) + slot * keys.rowStride, count: keys.rowSize)
+                row += 1
+            }
+        }
+    }
+
+    public func route(_ logits: Tensor, routing: Routing, expertIDs: Tensor, expertWeights: Tensor) throws {
+        let bias = try routing.correctionBias.map { try downloadFloats($0) }
+        try cpuRoute(logits: logits, routing: routing, bias: bias, ids: expertIDs, weights: expertWeights)
+    }
+
+    public func moe(_ x: Tensor, expertIDs: Tensor, expertWeights: Tensor, experts: ExpertSet, out: Tensor) throws {
+        try cpuMoE(backend: self, x: x, ids: expertIDs, weights: expertWeights, experts: experts, out: out)
     }
 
     public func argmax(_ x: Tensor) throws -> [Int32] {

@@ -8,7 +8,8 @@ import TernCore
 func cpuLinear(x: UnsafePointer<Float>, xStride: Int, m: Int, k: Int,
                weight: UnsafeRawPointer, weightDType: DType, n: Int,
                bias: UnsafeRawPointer?, biasDType: DType,
-               out: UnsafeMutablePointer<Float>, outStride: Int) {
+               out: UnsafeMutablePointer<Float>, outStride: Int,
+               format: WeightFormat = .plain) {
     let rowBlock = 16
     let smallBatchRows = 3
     let blocks = (n + rowBlock - 1) / rowBlock
@@ -20,7 +21,7 @@ func cpuLinear(x: UnsafePointer<Float>, xStride: Int, m: Int, k: Int,
             for block in range {
                 let n0 = block * rowBlock
                 let rowsHere = min(rowBlock, n - n0)
-                if m <= smallBatchRows && (weightDType == .bf16 || weightDType == .f32) {
+                if m <= smallBatchRows && format.isPlain && (weightDType == .bf16 || weightDType == .f32) {
                     // Few activation rows: stream the weights straight from memory, widening bf16 in
                     // registers; converting through a scratch buffer would cost a second pass.
                     for j in 0..<rowsHere {
@@ -37,10 +38,10 @@ func cpuLinear(x: UnsafePointer<Float>, xStride: Int, m: Int, k: Int,
                     }
                 } else {
                     let wBlock: UnsafePointer<Float>
-                    if weightDType == .f32 {
+                    if weightDType == .f32 && format.isPlain {
                         wBlock = UnsafePointer((weight + n0 * k * 4).assumingMemoryBound(to: Float.self))
                     } else {
-                        convertToFloat(weight + n0 * k * weightDType.byteSize, weightDType, count: rowsHere * k, into: wf)
+                        format.dequantize(weight, weightDType, rows: n0..<(n0 + rowsHere), k: k, into: wf)
                         wBlock = UnsafePointer(wf)
                     }
                     blockedRows(x: x, xStride: xStride, m: m, k: k, wBlock: wBlock, rowsHere: rowsHere, n0: n0,
@@ -181,3 +182,45 @@ private func dotRows<W: WeightRow>(_: W.Type, _ x: UnsafePointer<Float>, _ xStri
     }
     return sums
 }
+
+/// Weight storage formats the CPU dequantizes block by block inside the product.
+enum WeightFormat: @unchecked Sendable {
+    case plain
+    /// fp32 scales `[ceil(n/br), ceil(k/bc)]` with `scaleStride` elements per scale row.
+    case fp8Block(scales: UnsafePointer<Float>, scaleStride: Int, blockRows: Int, blockColumns: Int)
+    /// e4m3 scales per 16 inputs (`scaleStride` bytes per weight row) and a global scale.
+    case nvfp4(scales: UnsafePointer<UInt8>, scaleStride: Int, globalScale: Float)
+
+    var isPlain: Bool { if case .plain = self { return true } else { return false } }
+
+    /// Weight rows `rows` as fp32 into `destination` (`rows.count × k`).
+    func dequantize(_ weight: UnsafeRawPointer, _ dtype: DType, rows: Range<Int>, k: Int, into destination: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .plain:
+            convertToFloat(weight + rows.lowerBound * k * dtype.byteSize, dtype, count: rows.count * k, into: destination)
+        case let .fp8Block(scales, scaleStride, br, bc):
+            let codes = weight.assumingMemoryBound(to: UInt8.self)
+            fp8E4M3Table.withUnsafeBufferPointer { table in
+                for (i, row) in rows.enumerated() {
+                    let scaleRow = scales + (row / br) * scaleStride
+                    let src = codes + row * k, dst = destination + i * k
+                    for c in 0..<k { dst[c] = table[Int(src[c])] * scaleRow[c / bc] }
+                }
+            }
+        case let .nvfp4(scales, scaleStride, global):
+            let packed = weight.assumingMemoryBound(to: UInt8.self)
+            for (i, row) in rows.enumerated() {
+                let src = packed + row * (k / 2), dst = destination + i * k
+                let rowScales = scales + row * scaleStride
+                for c in 0..<k {
+                    let byte = src[c / 2]
+                    let code = c % 2 == 0 ? byte & 0x0F : byte >> 4
+                    dst[c] = e2m1Values[Int(code)] * decodeE4M3(rowScales[c / 16]) * global
+                }
+            }
+        }
+    }
+}
+
+/// The 16 values of FP4 e2m1 (sign in bit 3).
+let e2m1Values: [Float] = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6]

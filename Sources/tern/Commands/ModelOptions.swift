@@ -29,6 +29,12 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Longest sequence (prompt + output) to support; defaults to the model's max_position_embeddings.")
     var contextLength: Int?
 
+    @Option(help: "MLA form for DeepSeek models: automatic (expanded prefill, absorbed decode), absorbed, expanded.")
+    var mlaForm: String = "automatic"
+
+    @Flag(help: "FP8 checkpoints: keep activations in full precision instead of quantizing them per 128-value group.")
+    var disableFp8ActivationQuant = false
+
     func makeBackend() throws -> any Backend {
         switch device {
         case "cpu": return CPUBackend()
@@ -40,7 +46,12 @@ struct ModelOptions: ParsableArguments {
         guard let format = LoadFormat(rawValue: loadFormat) else {
             throw ValidationError("unknown --load-format '\(loadFormat)' (auto, dummy)")
         }
+        guard let form = MLAForm(rawValue: mlaForm) else {
+            throw ValidationError("unknown --mla-form '\(mlaForm)' (automatic, absorbed, expanded)")
+        }
+        let options = ModelBuildOptions(maxPositions: contextLength, mlaForm: form,
+                                        quantizeActivations: !disableFp8ActivationQuant)
         return try ModelLoader.load(directory: URL(fileURLWithPath: model), backend: try makeBackend(),
-                                    loadFormat: format, maxPositions: contextLength)
+                                    loadFormat: format, options: options)
     }
 }

@@ -1,0 +1,120 @@
+import Foundation
+import TernBackend
+import TernCore
+
+/// Settings that shape how a model is built, beyond its config.json.
+public struct ModelBuildOptions: Sendable {
+    /// Rotary table length (longest supported sequence).
+    public var maxPositions: Int?
+    /// MLA's form for DeepSeek models.
+    public var mlaForm: MLAForm
+    /// Expert placement and this process's rank (expert parallelism).
+    public var expertPlacement: ExpertPlacement?
+    public var rank: Int
+    /// For FP8 checkpoints with dynamic activation scales: quantize activations per token group
+    /// (w8a8, as deployed) or keep them in full precision (weight-only dequantization).
+    public var quantizeActivations: Bool
+
+    public init(maxPositions: Int? = nil, mlaForm: MLAForm = .automatic, expertPlacement: ExpertPlacement? = nil,
+                rank: Int = 0, quantizeActivations: Bool = true) {
+        self.maxPositions = maxPositions
+        self.mlaForm = mlaForm
+        self.expertPlacement = expertPlacement
+        self.rank = rank
+        self.quantizeActivations = quantizeActivations
+    }
+}
+
+/// Every supported architecture is this decoder: embedding, layers of (RMSNorm → attention →
+/// RMSNorm → feed-forward) with residual adds, final norm, LM head. Architectures differ in
+/// their attention block (GQA, MLA) and feed-forward block (dense SwiGLU, mixture of experts).
+public final class DecoderModel: LanguageModel, @unchecked Sendable {
+    public let config: ModelConfig
+    public let backend: any Backend
+    public let kvLayout: KVCacheLayout
+
+    struct Layer {
+        var inputNorm: Tensor
+        var attention: any AttentionBlock
+        var postAttentionNorm: Tensor
+        var feedForward: any FeedForwardBlock
+    }
+
+    let embedding: Tensor
+    let layers: [Layer]
+    let finalNorm: Tensor
+    let lmHead: Linear
+
+    public init(config c: ModelConfig, weights: WeightLoader, options: ModelBuildOptions = ModelBuildOptions()) throws {
+        config = c
+        backend = weights.backend
+        let cacheDType: DType = backend.activationDType == .f32 ? .f32 : .bf16
+        let positions = min(options.maxPositions ?? c.maxPositionEmbeddings, c.maxPositionEmbeddings)
+        let rotary: RotaryTable
+        if let mla = c.mla {
+            kvLayout = KVCacheLayout(layers: c.layers, kvHeads: 1, keyDim: mla.cacheWidth, valueDim: 0, dtype: cacheDType)
+            rotary = try RotaryEmbedding.table(rotaryDim: mla.qkRopeHeadDim, theta: c.ropeTheta, scaling: c.ropeScaling,
+                                               maxPositions: positions, interleaved: true, backend: backend)
+        } else {
+            kvLayout = KVCacheLayout(layers: c.layers, kvHeads: c.kvHeads, keyDim: c.headDim, valueDim: c.headDim, dtype: cacheDType)
+            rotary = try RotaryEmbedding.table(rotaryDim: Int(Double(c.headDim) * c.partialRotaryFactor), theta: c.ropeTheta,
+                                               scaling: c.ropeScaling, maxPositions: positions, interleaved: false, backend: backend)
+        }
+        embedding = try weights.tensor("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize])
+        let placement = options.expertPlacement ?? c.moe.map { ExpertPlacement.contiguous(experts: $0.experts) }
+        layers = try (0..<c.layers).map { i in
+            let p = "model.layers.\(i)"
+            let attention: any AttentionBlock = try c.mla.map {
+                try MLAAttention(config: c, mla: $0, layer: i, weights: weights, rotary: rotary, form: options.mlaForm)
+            } ?? GQAAttention(config: c, layer: i, weights: weights, rotary: rotary)
+            let feedForward: any FeedForwardBlock
+            if let moe = c.moe, moe.sparseLayers[i], let placement {
+                feedForward = try MixtureOfExperts(config: c, moe: moe, layer: i, weights: weights, placement: placement, rank: options.rank)
+            } else {
+                feedForward = try DenseMLP(prefix: "\(p).mlp", hidden: c.hiddenSize, intermediate: c.intermediateSize,
+                                           bias: c.mlpBias, weights: weights)
+            }
+            return Layer(inputNorm: try weights.tensor("\(p).input_layernorm.weight", [c.hiddenSize]), attention: attention,
+                         postAttentionNorm: try weights.tensor("\(p).post_attention_layernorm.weight", [c.hiddenSize]),
+                         feedForward: feedForward)
+        }
+        finalNorm = try weights.tensor("model.norm.weight", [c.hiddenSize])
+        if c.tieWordEmbeddings && !(weights.source.contains("lm_head.weight") && !(weights.source is DummySourceMarker)) {
+            lmHead = Linear(weight: embedding)
+        } else {
+            lmHead = try weights.linear("lm_head", out: c.vocabSize, in: c.hiddenSize)
+        }
+    }
+
+    public func forward(_ batch: ForwardBatch, cache: KVCache) throws -> Tensor {
+        let c = config, b = backend, t = batch.tokenCount
+        let prepared = try b.prepare(batch)
+        let context = StepContext(backend: b, batch: prepared, cache: cache, positions: prepared.positions)
+        let residual = try context.buffer([t, c.hiddenSize])
+        let normed = try context.buffer([t, c.hiddenSize])
+        let x = try context.buffer([t, c.hiddenSize])
+
+        try b.embedding(ids: prepared.tokenIDs, table: embedding, out: residual)
+        try b.rmsNorm(residual, weight: layers[0].inputNorm, eps: c.rmsNormEps, out: normed)
+        for (i, layer) in layers.enumerated() {
+            if i > 0 { try b.addRMSNorm(x, residual: residual, weight: layer.inputNorm, eps: c.rmsNormEps, out: normed) }
+            try layer.attention.forward(normed, layer: i, context: context, out: x)
+            try b.addRMSNorm(x, residual: residual, weight: layer.postAttentionNorm, eps: c.rmsNormEps, out: normed)
+            try layer.feedForward.forward(normed, context: context, out: x)
+        }
+        // Only the rows whose logits are wanted go through the final norm and the LM head.
+        let rows = batch.logitRows.count
+        let lastX = try context.buffer([rows, c.hiddenSize])
+        let lastResidual = try context.buffer([rows, c.hiddenSize])
+        try b.gatherRows(x, rows: prepared.logitRows, out: lastX)
+        try b.gatherRows(residual, rows: prepared.logitRows, out: lastResidual)
+        let finalHidden = try context.buffer([rows, c.hiddenSize])
+        try b.addRMSNorm(lastX, residual: lastResidual, weight: finalNorm, eps: c.rmsNormEps, out: finalHidden)
+        let logits = try context.buffer([rows, c.vocabSize], dtype: .f32)
+        try b.linear(finalHidden, lmHead, out: logits)
+        return logits
+    }
+}
+
+/// Dummy sources claim to contain every tensor; tied embeddings must not be untied by that.
+public protocol DummySourceMarker {}

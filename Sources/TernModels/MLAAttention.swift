@@ -1,0 +1,162 @@
+import TernBackend
+import TernCore
+
+/// Which of MLA's two equivalent forms a step uses.
+public enum MLAForm: String, Sendable, CaseIterable {
+    /// Attention in the latent space: kv_b_proj folded into the query and output sides, so the
+    /// cache's latent rows are read directly (the decode form of fast engines, FlashMLA).
+    case absorbed
+    /// Latents expanded back to per-head keys and values, then ordinary attention (prefill form).
+    case expanded
+    /// Absorbed for decode-only steps, expanded when a step carries prefill tokens.
+    case automatic
+}
+
+/// DeepSeek's multi-head latent attention. The KV cache stores, per token, only the normalised
+/// latent (`kv_lora_rank`) and the rotated shared key (`qk_rope_head_dim`).
+struct MLAAttention: AttentionBlock {
+    let mla: MLAConfig
+    let heads: Int
+    let normEps: Float
+    let qProj: Linear?
+    let qA: Linear?, qANorm: Tensor?, qB: Linear?
+    let kvA: Linear
+    let kvANorm: Tensor
+    let kvB: Linear
+    let o: Linear
+    /// Per head: W_UKᵀ `[kv_lora_rank, nope]` (query side) and W_UV `[v, kv_lora_rank]` (output side).
+    let absorbedKey: [Linear]
+    let absorbedValue: [Linear]
+    let rotary: RotaryTable
+    let form: MLAForm
+
+    init(config c: ModelConfig, mla m: MLAConfig, layer i: Int, weights: WeightLoader, rotary: RotaryTable, form: MLAForm) throws {
+        let p = "model.layers.\(i).self_attn"
+        mla = m
+        heads = c.heads
+        normEps = c.rmsNormEps
+        self.rotary = rotary
+        self.form = form
+        if let rank = m.qLoraRank {
+            qProj = nil
+            qA = try weights.linear("\(p).q_a_proj", out: rank, in: c.hiddenSize, bias: c.qkvBias)
+            qANorm = try weights.tensor("\(p).q_a_layernorm.weight", [rank])
+            qB = try weights.linear("\(p).q_b_proj", out: c.heads * m.qkHeadDim, in: rank)
+        } else {
+            qProj = try weights.linear("\(p).q_proj", out: c.heads * m.qkHeadDim, in: c.hiddenSize)
+            qA = nil; qANorm = nil; qB = nil
+        }
+        kvA = try weights.linear("\(p).kv_a_proj_with_mqa", out: m.cacheWidth, in: c.hiddenSize, bias: c.qkvBias)
+        kvANorm = try weights.tensor("\(p).kv_a_layernorm.weight", [m.kvLoraRank])
+        let perHead = m.qkNopeHeadDim + m.vHeadDim
+        // kv_b_proj sees full-precision latents even in FP8 w8a8 checkpoints: DeepSeek's reference
+        // folds it in dequantized (absorbed form), and the expanded form must compute the same function.
+        var kvB = try weights.linear("\(p).kv_b_proj", out: c.heads * perHead, in: m.kvLoraRank)
+        kvB.activationGroupSize = nil
+        self.kvB = kvB
+        o = try weights.linear("\(p).o_proj", out: c.hiddenSize, in: c.heads * m.vHeadDim, bias: c.outputBias)
+
+        // Fold kv_b_proj into per-head query and output projections, from its fp32 values.
+        let w = try weights.dequantizedWeight("\(p).kv_b_proj", out: c.heads * perHead, in: m.kvLoraRank)
+        let r = m.kvLoraRank, nope = m.qkNopeHeadDim, v = m.vHeadDim
+        let storage: DType = weights.backend.activationDType
+        var keys: [Linear] = [], values: [Linear] = []
+        for h in 0..<c.heads {
+            var keyT = [Float](repeating: 0, count: r * nope)
+            for d in 0..<nope { for j in 0..<r { keyT[j * nope + d] = w[(h * perHead + d) * r + j] } }
+            keys.append(Linear(weight: try weights.backend.upload(floats: keyT, shape: [r, nope], as: storage)))
+            let valueRows = Array(w[((h * perHead + nope) * r)..<((h * perHead + nope + v) * r)])
+            values.append(Linear(weight: try weights.backend.upload(floats: valueRows, shape: [v, r], as: storage)))
+        }
+        absorbedKey = keys
+        absorbedValue = values
+    }
+
+    func forward(_ x: Tensor, layer: Int, context: StepContext, out: Tensor) throws {
+        let b = context.backend, t = context.tokens, m = mla
+        // Queries: [T, heads × (nope + rope)].
+        let q = try context.buffer([t, heads * m.qkHeadDim])
+        if let qProj {
+            try b.linear(x, qProj, out: q)
+        } else if let qA, let qANorm, let qB {
+            let compressed = try context.buffer([t, qA.outFeatures])
+            try b.linear(x, qA, out: compressed)
+            try b.rmsNorm(compressed, weight: qANorm, eps: normEps, out: compressed)
+            try b.linear(compressed, qB, out: q)
+        }
+        try b.rope(q, headDim: m.qkHeadDim, rotaryOffset: m.qkNopeHeadDim, positions: context.positions, table: rotary)
+        // The cache entry: normalised latent and rotated shared key.
+        let entry = try context.buffer([t, m.cacheWidth])
+        try b.linear(x, kvA, out: entry)
+        let latent = entry.columns(0..<m.kvLoraRank)
+        try b.rmsNorm(latent, weight: kvANorm, eps: normEps, out: latent)
+        try b.rope(entry.columns(m.kvLoraRank..<m.cacheWidth), headDim: m.qkRopeHeadDim, rotaryOffset: 0,
+                   positions: context.positions, table: rotary)
+        try b.storeKV(key: entry, value: nil, cache: context.cache, layer: layer, batch: context.batch)
+
+        let attended = try context.buffer([t, heads * m.vHeadDim])
+        let decodeOnly = context.batch.batch.sequences.allSatisfy { $0.queryLength == 1 }
+        if form == .absorbed || (form == .automatic && decodeOnly) {
+            try absorbed(q, layer: layer, context: context, out: attended)
+        } else {
+            try expanded(q, layer: layer, context: context, out: attended)
+        }
+        try b.linear(attended, o, out: out)
+    }
+
+    /// Attention in latent space: one shared KV head of width latent + rope, values = latent.
+    private func absorbed(_ q: Tensor, layer: Int, context: StepContext, out: Tensor) throws {
+        let b = context.backend, t = context.tokens, m = mla, width = m.cacheWidth
+        let qLatent = try context.buffer([t, heads * width])
+        for h in 0..<heads {
+            let head = q.columns((h * m.qkHeadDim)..<((h + 1) * m.qkHeadDim))
+            try b.linear(head.columns(0..<m.qkNopeHeadDim), absorbedKey[h], out: qLatent.columns((h * width)..<(h * width + m.kvLoraRank)))
+            try b.copy(head.columns(m.qkNopeHeadDim..<m.qkHeadDim), to: qLatent.columns((h * width + m.kvLoraRank)..<((h + 1) * width)))
+        }
+        let latentOut = try context.buffer([t, heads * m.kvLoraRank])
+        try b.attention(query: qLatent, cache: context.cache, layer: layer, batch: context.batch,
+                        parameters: AttentionParameters(heads: heads, kvHeads: 1, headDim: width, valueDim: m.kvLoraRank, scale: m.softmaxScale),
+                        out: latentOut)
+        for h in 0..<heads {
+            try b.linear(latentOut.columns((h * m.kvLoraRank)..<((h + 1) * m.kvLoraRank)), absorbedValue[h],
+                         out: out.columns((h * m.vHeadDim)..<((h + 1) * m.vHeadDim)))
+        }
+    }
+
+    /// Expands every cached latent of the step's sequences into per-head keys and values.
+    private func expanded(_ q: Tensor, layer: Int, context: StepContext, out: Tensor) throws {
+        let b = context.backend, m = mla, step = context.batch.batch
+        let total = step.sequences.reduce(0) { $0 + $1.kvLength }
+        let cached = try context.buffer([total, m.cacheWidth])
+        try b.gatherCachedKeys(cache: context.cache, layer: layer, batch: context.batch, out: cached)
+        let perHead = m.qkNopeHeadDim + m.vHeadDim
+        let expandedKV = try context.buffer([total, heads * perHead])
+        try b.linear(cached.columns(0..<m.kvLoraRank), kvB, out: expandedKV)
+        let keys = try context.buffer([total, heads * m.qkHeadDim])
+        let values = try context.buffer([total, heads * m.vHeadDim])
+        for h in 0..<heads {
+            try b.copy(expandedKV.columns((h * perHead)..<(h * perHead + m.qkNopeHeadDim)),
+                       to: keys.columns((h * m.qkHeadDim)..<(h * m.qkHeadDim + m.qkNopeHeadDim)))
+            try b.copy(cached.columns(m.kvLoraRank..<m.cacheWidth),
+                       to: keys.columns((h * m.qkHeadDim + m.qkNopeHeadDim)..<((h + 1) * m.qkHeadDim)))
+            try b.copy(expandedKV.columns((h * perHead + m.qkNopeHeadDim)..<((h + 1) * perHead)),
+                       to: values.columns((h * m.vHeadDim)..<((h + 1) * m.vHeadDim)))
+        }
+        // The expanded rows as a one-layer cache with one-token pages, sequence after sequence.
+        let layout = KVCacheLayout(layers: 1, kvHeads: heads, keyDim: m.qkHeadDim, valueDim: m.vHeadDim, dtype: keys.dtype)
+        let dense = KVCache(layout: layout, pageSize: 1, pageCount: total, keys: [keys], values: [values])
+        var denseBatch = step
+        denseBatch.pageSize = 1
+        denseBatch.pageTable = (0..<total).map { Int32($0) }
+        var offset = 0
+        for s in denseBatch.sequences.indices {
+            denseBatch.sequences[s].pageTableStart = offset
+            offset += denseBatch.sequences[s].kvLength
+        }
+        let prepared = try b.prepare(denseBatch)
+        try b.attention(query: q, cache: dense, layer: 0, batch: prepared,
+                        parameters: AttentionParameters(heads: heads, kvHeads: heads, headDim: m.qkHeadDim, valueDim: m.vHeadDim,
+                                                        scale: m.softmaxScale),
+                        out: out)
+    }
+}

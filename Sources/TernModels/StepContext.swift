@@ -1,0 +1,26 @@
+import TernBackend
+import TernCore
+
+/// What every block of a model step needs: the backend, the step's batch and the KV cache.
+struct StepContext {
+    let backend: any Backend
+    let batch: PreparedBatch
+    let cache: KVCache
+    let positions: Tensor
+    var tokens: Int { batch.batch.tokenCount }
+
+    func buffer(_ shape: [Int], dtype: DType? = nil) throws -> Tensor {
+        try backend.allocate(shape, dtype: dtype ?? backend.activationDType)
+    }
+}
+
+/// The attention part of a decoder layer (GQA or MLA).
+protocol AttentionBlock: Sendable {
+    /// Reads normalised hidden states, writes the attention output `[T, hidden]` into `out`.
+    func forward(_ x: Tensor, layer: Int, context: StepContext, out: Tensor) throws
+}
+
+/// The feed-forward part of a decoder layer (dense SwiGLU or mixture of experts).
+protocol FeedForwardBlock: Sendable {
+    func forward(_ x: Tensor, context: StepContext, out: Tensor) throws
+}
