@@ -38,7 +38,10 @@ enum Globals {
                 default:
                     for pair in try Filters.iterable(first) {
                         let kv = try renderer.unpack(pair, count: 2)
-                        o[PythonFormatting.str(kv[0])] = kv[1]
+                        guard case .string(let key) = kv[0] else {
+                            throw EvalFailure(message: "dict keys other than strings are not supported")
+                        }
+                        o[key] = kv[1]
                     }
                 }
             }

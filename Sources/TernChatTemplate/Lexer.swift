@@ -222,7 +222,7 @@ struct Lexer {
             }
             let start = pos
             if c.isASCIIDigit {
-                emit(lexNumber(), at: start)
+                emit(try lexNumber(), at: start)
             } else if c == "_" || c.properties.isXIDStart {
                 var j = pos + 1
                 while j < src.count, src[j] == "_" || src[j].properties.isXIDContinue { j += 1 }
@@ -277,7 +277,7 @@ struct Lexer {
         return j
     }
 
-    private mutating func lexNumber() -> Token.Kind {
+    private mutating func lexNumber() throws -> Token.Kind {
         let start = pos
         var j = digits(from: pos)
         var isFloat = false
@@ -299,7 +299,8 @@ struct Lexer {
         pos = j
         let text = String(scalars: src[start..<j]).replacingOccurrences(of: "_", with: "")
         if isFloat { return .float(Double(text) ?? 0) }
-        return .integer(Int(text) ?? Int.max)
+        guard let value = Int(text) else { throw error("integer literal \(text) is too large", at: start) }
+        return .integer(value)
     }
 
     /// A quoted string literal, decoded with Python's escape rules.

@@ -8,7 +8,13 @@ extension Renderer {
         case .tuple(let items): return .tuple(try items.map(evaluate))
         case .dict(let pairs):
             var o = JinjaObject()
-            for (k, v) in pairs { o[PythonFormatting.str(try evaluate(k))] = try evaluate(v) }
+            for (k, v) in pairs {
+                // Only string keys are representable; others would print differently from Python.
+                guard case .string(let key) = try evaluate(k) else {
+                    throw EvalFailure(message: "dict keys other than strings are not supported")
+                }
+                o[key] = try evaluate(v)
+            }
             return .object(o)
         case .attribute(let target, let name):
             return try attribute(of: try evaluate(target), name)

@@ -91,3 +91,24 @@ struct ErrorReportingTests {
         #expect(renderError("{{ frob(1) }}") == .render(message: "'frob' is undefined", line: 1))
     }
 }
+
+/// Constructs whose Python output this interpreter cannot reproduce fail instead of guessing.
+struct UnsupportedConstructTests {
+    @Test func nonStringDictKeysFail() {
+        #expect(throws: ChatTemplateError.self) { try ChatTemplate(source: "{{ {1: 'a'} }}").render([:]) }
+    }
+
+    @Test func integerLiteralsBeyond64BitsFail() {
+        #expect(throws: ChatTemplateError.self) { try ChatTemplate(source: "{{ 99999999999999999999 }}") }
+    }
+
+    @Test func templateInheritanceTagsFail() {
+        for tag in ["{% extends 'base' %}", "{% include 'x' %}", "{% import 'm' as m %}", "{% block b %}{% endblock %}"] {
+            #expect(throws: ChatTemplateError.self, "\(tag)") { try ChatTemplate(source: tag) }
+        }
+    }
+
+    @Test func recursiveLoopsFail() {
+        #expect(throws: ChatTemplateError.self) { try ChatTemplate(source: "{% for x in y recursive %}{% endfor %}") }
+    }
+}
