@@ -111,7 +111,7 @@ public final class Tokenizer: Sendable {
         var out: [Int32] = []
         out.reserveCapacity(text.utf8.count / 3 + 4)
         var scratch = EncodeScratch()
-        let scalars = text.unicodeScalars.map(\.value)
+        let scalars = Self.scalars(of: text)
         for span in rawMatcher.split(scalars) {
             switch span {
             case let .token(id):
@@ -133,6 +133,35 @@ public final class Tokenizer: Sendable {
         let ids = out.map(Int.init)
         if addSpecialTokens, let postProcessor { return postProcessor.apply(ids) }
         return ids
+    }
+
+    /// The text's scalar values, decoded straight from its UTF-8.
+    static func scalars(of text: String) -> [UInt32] {
+        var text = text
+        return text.withUTF8 { utf8 in
+            var out = [UInt32]()
+            out.reserveCapacity(utf8.count)
+            var i = 0
+            let n = utf8.count
+            while i < n {
+                let b = UInt32(utf8[i])
+                if b < 0x80 {
+                    out.append(b)
+                    i += 1
+                } else if b < 0xE0 {
+                    out.append((b & 0x1F) << 6 | UInt32(utf8[i + 1] & 0x3F))
+                    i += 2
+                } else if b < 0xF0 {
+                    out.append((b & 0x0F) << 12 | UInt32(utf8[i + 1] & 0x3F) << 6 | UInt32(utf8[i + 2] & 0x3F))
+                    i += 3
+                } else {
+                    out.append((b & 0x07) << 18 | UInt32(utf8[i + 1] & 0x3F) << 12 | UInt32(utf8[i + 2] & 0x3F) << 6
+                        | UInt32(utf8[i + 3] & 0x3F))
+                    i += 4
+                }
+            }
+            return out
+        }
     }
 
     struct EncodeScratch {

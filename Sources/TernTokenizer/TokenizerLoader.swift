@@ -89,7 +89,7 @@ struct TokenizerLoader {
             return .metaspace(replacement: replacement, prependScheme: scheme, split: (o["split"] as? Bool) ?? true)
         case "Digits": return .digits(individual: (o["individual_digits"] as? Bool) ?? false)
         case "Punctuation": return .punctuation(try behavior(o["behavior"]))
-        case "Whitespace": return .whitespace(try CompiledRegex(#"\w+|[^\w\s]+"#))
+        case "Whitespace": return .whitespace(try CompiledRegex(#"\w+|[^\w\s]+"#, rustWord: true))
         case "WhitespaceSplit": return .whitespaceSplit
         case "BertPreTokenizer": return .bert
         default: throw TokenizerError.unsupported(component: "pre_tokenizer", type: t)
@@ -184,42 +184,53 @@ struct TokenizerLoader {
         if let dropout = o["dropout"] as? Double, dropout > 0 {
             throw TokenizerError.unsupported(component: "BPE option", type: "dropout")
         }
-        guard let vocabObject = o["vocab"] as? [String: Int] else { throw TokenizerError.invalidJSON("BPE vocab") }
+        guard let vocabPairs = o["vocab"] as? RawJSONObject else { throw TokenizerError.invalidJSON("BPE vocab") }
+        // Keyed by UTF-8 bytes so canonically equivalent tokens stay distinct.
+        var vocabObject: [[UInt8]: Int] = [:]
+        vocabObject.reserveCapacity(vocabPairs.pairs.count)
+        for (key, value) in vocabPairs.pairs {
+            guard let id = value as? Int else { throw TokenizerError.invalidJSON("BPE vocab id") }
+            vocabObject[key] = id
+        }
         let maxID = vocabObject.values.max() ?? -1
         var idToToken = [String?](repeating: nil, count: maxID + 1)
         var vocab = ByteStringTable(capacity: vocabObject.count)
         // Model-space key of each token: raw bytes behind a byte-level token, or its UTF-8.
-        func key(_ token: String) -> [UInt8] {
+        func key(_ token: String, _ utf8: [UInt8]) -> [UInt8] {
             if byteLevelInput, let b = ByteLevelAlphabet.bytes(of: token) { return b }
-            if byteLevelInput { return [0xFF, 0xFF] + Array(token.utf8) }  // unreachable from byte input
-            return Array(token.utf8)
+            if byteLevelInput { return [0xFF, 0xFF] + utf8 }  // unreachable from byte input
+            return utf8
         }
-        for (token, id) in vocabObject {
+        for (utf8, id) in vocabObject {
             guard id >= 0 else { continue }
+            let token = String(decoding: utf8, as: UTF8.self)
             idToToken[id] = token
-            vocab.insert(key(token), value: Int32(id))
+            vocab.insert(key(token, utf8), value: Int32(id))
         }
-        var merges = MergeTable(capacity: ((o["merges"] as? [Any]) ?? []).count)
-        for (rank, entry) in ((o["merges"] as? [Any]) ?? []).enumerated() {
-            let left: String, right: String
+        let mergeList = (o["merges"] as? [Any]) ?? []
+        var merges = MergeTable(capacity: mergeList.count)
+        let prefix = Array(((o["continuing_subword_prefix"] as? String) ?? "").utf8)
+        for (rank, entry) in mergeList.enumerated() {
+            let left: [UInt8], right: [UInt8]
             if let s = entry as? String {
-                guard let space = s.firstIndex(of: " ") else { throw TokenizerError.invalidJSON("merge \(s)") }
-                left = String(s[..<space])
-                right = String(s[s.index(after: space)...])
+                let u = Array(s.utf8)
+                guard let space = u.firstIndex(of: 0x20) else { throw TokenizerError.invalidJSON("merge \(s)") }
+                left = Array(u[..<space])
+                right = Array(u[(space + 1)...])
             } else if let pair = entry as? [String], pair.count == 2 {
-                left = pair[0]
-                right = pair[1]
+                left = Array(pair[0].utf8)
+                right = Array(pair[1].utf8)
             } else {
                 throw TokenizerError.invalidJSON("merge entry")
             }
+            func show(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
             guard let a = vocabObject[left], let b = vocabObject[right] else {
-                throw TokenizerError.invalid("merge \(left) \(right) uses a token outside the vocab")
+                throw TokenizerError.invalid("merge \(show(left)) \(show(right)) uses a token outside the vocab")
             }
-            let prefixLength = ((o["continuing_subword_prefix"] as? String) ?? "").count
-            let mergedString = left + (prefixLength > 0 && right.hasPrefix((o["continuing_subword_prefix"] as? String)!)
-                ? String(right.dropFirst(prefixLength)) : right)
-            guard let merged = vocabObject[mergedString] else {
-                throw TokenizerError.invalid("merge result \(mergedString) missing from the vocab")
+            // The merged token drops the right side's continuing-subword prefix.
+            let mergedKey = !prefix.isEmpty && right.starts(with: prefix) ? left + right[prefix.count...] : left + right
+            guard let merged = vocabObject[mergedKey] else {
+                throw TokenizerError.invalid("merge result \(show(mergedKey)) missing from the vocab")
             }
             merges.insert(left: Int32(a), right: Int32(b), rank: Int32(rank), merged: Int32(merged))
         }
@@ -229,9 +240,9 @@ struct TokenizerLoader {
         }
         var byteFallbackIds: [Int32] = []
         if (o["byte_fallback"] as? Bool) ?? false {
-            byteFallbackIds = (0..<256).map { b in Int32(vocabObject[String(format: "<0x%02X>", b)] ?? -1) }
+            byteFallbackIds = (0..<256).map { b in Int32(vocabObject[Array(String(format: "<0x%02X>", b).utf8)] ?? -1) }
         }
-        let unkId = (o["unk_token"] as? String).flatMap { vocabObject[$0] }.map { Int32($0) }
+        let unkId = (o["unk_token"] as? String).flatMap { vocabObject[Array($0.utf8)] }.map { Int32($0) }
         return BPEModel(
             idToToken: idToToken, vocab: vocab, merges: merges, byteLevelInput: byteLevelInput,
             byteSymbolIds: byteSymbolIds, byteFallbackIds: byteFallbackIds, unkId: unkId,

@@ -7,7 +7,7 @@ import Testing
     @Test(arguments: Fixtures.committed)
     func encodeEqualsHuggingFaceOnCorpus(fixture: String) throws {
         let tokenizer = try Fixtures.tokenizer(fixture)
-        try checkCorpus(tokenizer, expected: Fixtures.expectedIDs(fixture), name: fixture)
+        try checkCorpus(tokenizer, Fixtures.documents(fixture), expected: Fixtures.expectedIDs(fixture), name: fixture)
     }
 
     @Test func fullDeepSeekTokenizerEqualsHuggingFace() throws {
@@ -16,11 +16,10 @@ import Testing
             return
         }
         let tokenizer = try Tokenizer(tokenizerJSON: json)
-        try checkCorpus(tokenizer, expected: Fixtures.expectedIDs("deepseek-full"), name: "deepseek-full")
+        try checkCorpus(tokenizer, Fixtures.corpus, expected: Fixtures.expectedIDs("deepseek-full"), name: "deepseek-full")
     }
 
-    private func checkCorpus(_ tokenizer: Tokenizer, expected: [[Int]], name: String) throws {
-        let corpus = Fixtures.corpus
+    private func checkCorpus(_ tokenizer: Tokenizer, _ corpus: [String], expected: [[Int]], name: String) throws {
         try #require(expected.count == corpus.count)
         var failures = 0
         for (i, doc) in corpus.enumerated() {

@@ -6,7 +6,8 @@ enum Fixtures {
     static let dataDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Data")
 
     /// The committed fixtures with their tokenizer.json.
-    static let committed = ["deepseek-pruned", "llama3", "qwen2", "gpt2", "sp-llama2", "sp-metaspace", "variety"]
+    static let committed = ["deepseek-pruned", "llama3", "qwen2", "gpt2", "sp-llama2", "sp-metaspace", "variety",
+                            "wordpiece-like", "gpt2-prefix"]
 
     static let corpus: [String] = {
         let data = FileManager.default.contents(atPath: dataDirectory.appendingPathComponent("corpus.json").path)!
@@ -19,7 +20,15 @@ enum Fixtures {
         try Tokenizer(directory: directory(name))
     }
 
-    /// Expected ids per corpus document (ids.bin: per document a varint count, then varint ids).
+    /// The corpus documents a fixture covers: all, or the indices in its subset.json.
+    static func documents(_ name: String) -> [String] {
+        let path = directory(name).appendingPathComponent("subset.json").path
+        guard let data = FileManager.default.contents(atPath: path) else { return corpus }
+        let indices = try! JSONDecoder().decode([Int].self, from: data)
+        return indices.map { corpus[$0] }
+    }
+
+    /// Expected ids per document of `documents(name)` (ids.bin: per document a varint count, then varint ids).
     static func expectedIDs(_ name: String) -> [[Int]] {
         let data = FileManager.default.contents(atPath: directory(name).appendingPathComponent("ids.bin").path)!
         let bytes = [UInt8](data)

@@ -272,6 +272,31 @@ def make_variety(docs):
     return tok
 
 
+def make_wordpiece_like(docs):
+    """BERT-like normalization, Whitespace + Digits + Metaspace(always, split), `##` continuing-subword prefix."""
+    tok = Tokenizer(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##"))
+    tok.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase(),
+                                           normalizers.Replace("``", '"')])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=False),
+        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)])
+    train(tok, docs, 2000, ["[UNK]", "[CLS]", "[SEP]"], continuing_subword_prefix="##", limit_alphabet=300)
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    tok.post_processor = processors.BertProcessing(("[SEP]", tok.token_to_id("[SEP]")), ("[CLS]", tok.token_to_id("[CLS]")))
+    return tok
+
+
+def make_gpt2_prefix(docs):
+    """ByteLevel with add_prefix_space after a BERT pre-tokenizer, NFKC, a Split merged with the previous piece."""
+    pre = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"\s+"), "merged_with_previous"),
+        pre_tokenizers.BertPreTokenizer(),
+        pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)])
+    tok = byte_level_trained(docs, pre, ["<|endoftext|>"], normalizer=normalizers.NFKC())
+    tok.post_processor = processors.RobertaProcessing(("<|endoftext|>", 0), ("<|endoftext|>", 0))
+    return tok
+
+
 def prune_deepseek(path, keep_merges=6000):
     """The DeepSeek pipeline with a BPE cut to its first merges: same regexes, added tokens and decoder."""
     spec = json.load(open(path, encoding="utf-8"))
@@ -300,8 +325,16 @@ def varint(n, out):
     out.append(n)
 
 
-def write_expected(name, tok, docs, save_json=True):
+def write_expected(name, tok, docs, save_json=True, stride=1):
+    """stride > 1 keeps every stride-th document plus the edge cases (written to subset.json) to save space."""
     folder = os.path.join(DATA, name)
+    if stride > 1:
+        first_edge = len(docs) - len(EDGE_CASES)
+        indices = [i for i in range(len(docs)) if i % stride == 0 or i >= first_edge]
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "subset.json"), "w") as f:
+            json.dump(indices, f, separators=(",", ":"))
+        docs = [docs[i] for i in indices]
     os.makedirs(folder, exist_ok=True)
     if save_json:
         # Minified to keep the committed data small.
@@ -317,6 +350,9 @@ def write_expected(name, tok, docs, save_json=True):
         total += len(enc.ids)
     with open(os.path.join(folder, "ids.bin"), "wb") as f:
         f.write(out)
+    print(f"{name}: {total} tokens, ids.bin {len(out)} bytes", file=sys.stderr)
+    if not save_json:
+        return  # without a committed tokenizer.json only the ids are checked
     decodes = []
     for d, enc in enumerate(encodings[:DECODE_DOCS]):
         skip = tok.decode(enc.ids, skip_special_tokens=True)
@@ -325,7 +361,6 @@ def write_expected(name, tok, docs, save_json=True):
         decodes.append({"doc": d, "skip": skip} if skip == keep else {"doc": d, "skip": skip, "keep": keep})
     with open(os.path.join(folder, "decodes.json"), "w", encoding="utf-8") as f:
         json.dump(decodes, f, ensure_ascii=False, indent=0)
-    print(f"{name}: {total} tokens, ids.bin {len(out)} bytes", file=sys.stderr)
 
 
 def main():
@@ -348,6 +383,8 @@ def main():
     write_expected("sp-llama2", llama2, docs)
     write_expected("sp-metaspace", meta, docs)
     write_expected("variety", make_variety(train_docs), docs)
+    write_expected("wordpiece-like", make_wordpiece_like(train_docs), docs, stride=4)
+    write_expected("gpt2-prefix", make_gpt2_prefix(train_docs), docs, stride=4)
 
 
 if __name__ == "__main__":

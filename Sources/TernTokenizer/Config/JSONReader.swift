@@ -57,11 +57,39 @@ struct JSONReader {
             skipSpace()
             guard pos < bytes.count, bytes[pos] == 0x3A else { throw error("expected ':'") }
             pos += 1
-            out[key] = try value()
+            skipSpace()
+            if key == "vocab", pos < bytes.count, bytes[pos] == 0x7B {
+                out[key] = try rawObject()
+            } else {
+                out[key] = try value()
+            }
             skipSpace()
             guard pos < bytes.count else { throw error("unterminated object") }
             if bytes[pos] == 0x2C { pos += 1; continue }
             if bytes[pos] == 0x7D { pos += 1; return out }
+            throw error("expected ',' or '}'")
+        }
+    }
+
+    /// An object kept as (key bytes, value) pairs. Vocabularies need this: Swift String keys compare by
+    /// canonical equivalence, which would merge distinct tokens such as "é" and "e\u{301}".
+    private mutating func rawObject() throws -> RawJSONObject {
+        pos += 1
+        var pairs: [(key: [UInt8], value: Any)] = []
+        skipSpace()
+        if pos < bytes.count, bytes[pos] == 0x7D { pos += 1; return RawJSONObject(pairs: pairs) }
+        while true {
+            skipSpace()
+            guard pos < bytes.count, bytes[pos] == 0x22 else { throw error("expected key") }
+            let key = try stringBytes()
+            skipSpace()
+            guard pos < bytes.count, bytes[pos] == 0x3A else { throw error("expected ':'") }
+            pos += 1
+            pairs.append((key, try value()))
+            skipSpace()
+            guard pos < bytes.count else { throw error("unterminated object") }
+            if bytes[pos] == 0x2C { pos += 1; continue }
+            if bytes[pos] == 0x7D { pos += 1; return RawJSONObject(pairs: pairs) }
             throw error("expected ',' or '}'")
         }
     }
@@ -82,13 +110,17 @@ struct JSONReader {
     }
 
     private mutating func string() throws -> String {
+        String(decoding: try stringBytes(), as: UTF8.self)
+    }
+
+    private mutating func stringBytes() throws -> [UInt8] {
         pos += 1
         let start = pos
         // Fast path: no escapes.
         while pos < bytes.count, bytes[pos] != 0x22, bytes[pos] != 0x5C { pos += 1 }
         guard pos < bytes.count else { throw error("unterminated string") }
         if bytes[pos] == 0x22 {
-            let s = String(decoding: bytes[start..<pos], as: UTF8.self)
+            let s = Array(bytes[start..<pos])
             pos += 1
             return s
         }
@@ -122,7 +154,7 @@ struct JSONReader {
             default: throw error("bad escape")
             }
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     private mutating func hex4() throws -> UInt32 {
@@ -158,4 +190,9 @@ struct JSONReader {
         guard let d = Double(text) else { throw error("bad number") }
         return d
     }
+}
+
+/// A JSON object as its (key bytes, value) pairs in file order.
+struct RawJSONObject {
+    let pairs: [(key: [UInt8], value: Any)]
 }

@@ -70,8 +70,9 @@ struct AddedTokenMatcher: Sendable {
             var stop = i + length
             i = stop
             if token.singleWord {
-                let startsWord = start > 0 && ScalarClass.isWord(scalars[start - 1])
-                let endsWord = stop < n && ScalarClass.isWord(scalars[stop])
+                // HF tests `\w` with Rust's regex crate here.
+                let startsWord = start > 0 && ScalarClass.isAlphabeticWord(scalars[start - 1])
+                let endsWord = stop < n && ScalarClass.isAlphabeticWord(scalars[stop])
                 if startsWord || endsWord { continue }
             }
             if token.lstrip {

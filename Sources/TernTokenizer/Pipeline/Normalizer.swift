@@ -57,7 +57,8 @@ indirect enum Normalizer: Sendable {
             out.append(contentsOf: scalars[previous...])
             return out
         case .stripAccents:
-            return scalars.filter { UnicodeCategory.of($0) != UnicodeCategory.mn }
+            // HF removes every combining mark (Mn, Mc, Me), not only nonspacing ones.
+            return scalars.filter { !UnicodeCategory.isIn($0, UnicodeCategory.markMask) }
         case let .sequence(steps):
             var current = scalars
             for step in steps { current = step.apply(current) }

@@ -64,8 +64,9 @@ indirect enum PreTokenizer: Sendable {
                 PreTokenizer.splitOnScalars(&text, .mergedWithNext, scratch: &scratch) { $0 == replacement }
             }
         case let .digits(individual):
+            // Rust's char::is_numeric: any N* category, not only ASCII digits.
             PreTokenizer.splitOnScalars(&text, individual ? .isolated : .contiguous, scratch: &scratch) {
-                $0 >= 0x30 && $0 <= 0x39
+                $0 < 0x80 ? ($0 >= 0x30 && $0 <= 0x39) : ScalarClass.isNumeric($0)
             }
         case let .punctuation(behavior):
             PreTokenizer.splitOnScalars(&text, behavior, scratch: &scratch, ScalarClass.isPunctuation)

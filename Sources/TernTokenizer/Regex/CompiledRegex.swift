@@ -17,9 +17,9 @@ struct CompiledRegex: Sendable {
     /// Scalars that can start a match; nil when the pattern can match the empty string.
     let firstSet: ScalarSet?
 
-    init(_ pattern: String) throws {
+    init(_ pattern: String, rustWord: Bool = false) throws {
         self.pattern = pattern
-        let node = try RegexParser.parse(pattern)
+        let node = try RegexParser.parse(pattern, rustWord: rustWord)
         var compiler = RegexCompiler()
         compiler.emit(node)
         compiler.instructions.append(Instruction(op: .match))
@@ -111,8 +111,13 @@ struct CompiledRegex: Sendable {
                     pc += 1
                 }
             case .split:
-                frames.append(Frame(pc: ins.b, pos: Int32(pos), minPos: -1))
-                pc = Int(ins.a)
+                // c > 0: the preferred branch must start with a scalar of set c-1; skip it cheaply when not.
+                if ins.c > 0, pos >= end || !sets.contains(Int(ins.c) - 1, text[pos]) {
+                    pc = Int(ins.b)
+                } else {
+                    frames.append(Frame(pc: ins.b, pos: Int32(pos), minPos: -1))
+                    pc = Int(ins.a)
+                }
             case .jump:
                 pc = Int(ins.a)
             case .lookahead:
@@ -167,7 +172,14 @@ struct RegexCompiler {
             for (i, branch) in branches.enumerated() {
                 if i < branches.count - 1 {
                     let split = instructions.count
-                    instructions.append(Instruction(op: .split, a: Int32(split + 1)))
+                    var guardSet: Int32 = 0
+                    let (first, nullable) = Self.firstSets(branch)
+                    if !nullable {
+                        var union = ScalarSet(items: first.map { .set($0) })
+                        union.finalize()
+                        guardSet = addSet(union) + 1
+                    }
+                    instructions.append(Instruction(op: .split, a: Int32(split + 1), c: guardSet))
                     emit(branch)
                     jumpsToEnd.append(instructions.count)
                     instructions.append(Instruction(op: .jump))

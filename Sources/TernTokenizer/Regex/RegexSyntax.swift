@@ -20,14 +20,17 @@ struct RegexParser {
     private let pattern: String
     private let chars: [UInt32]
     private var pos = 0
+    /// `\w` as Rust's regex crate reads it (HF's built-in Whitespace pattern) instead of Oniguruma's.
+    private let rustWord: Bool
 
-    init(_ pattern: String) {
+    init(_ pattern: String, rustWord: Bool) {
         self.pattern = pattern
         self.chars = pattern.unicodeScalars.map(\.value)
+        self.rustWord = rustWord
     }
 
-    static func parse(_ pattern: String) throws -> RegexNode {
-        var p = RegexParser(pattern)
+    static func parse(_ pattern: String, rustWord: Bool = false) throws -> RegexNode {
+        var p = RegexParser(pattern, rustWord: rustWord)
         let node = try p.parseAlternation(caseInsensitive: false)
         if p.pos != p.chars.count { throw p.error("unbalanced ')'") }
         return node
@@ -233,8 +236,8 @@ struct RegexParser {
         case 0x53: return make(.whitespace(negated: true))  // S
         case 0x64: return make(.categories(1 << UInt32(UnicodeCategory.nd), negated: false))  // d
         case 0x44: return make(.categories(1 << UInt32(UnicodeCategory.nd), negated: true))  // D
-        case 0x77: return make(.word(negated: false))  // w
-        case 0x57: return make(.word(negated: true))  // W
+        case 0x77: return make(rustWord ? .alphabeticWord(negated: false) : .word(negated: false))  // w
+        case 0x57: return make(rustWord ? .alphabeticWord(negated: true) : .word(negated: true))  // W
         case 0x70, 0x50:  // p, P
             guard peek() == 0x7B else { throw error("\\p without braces") }
             pos += 1

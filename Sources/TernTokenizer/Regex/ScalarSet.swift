@@ -5,6 +5,8 @@ struct ScalarSet: Sendable {
         case categories(UInt32, negated: Bool)
         case whitespace(negated: Bool)
         case word(negated: Bool)
+        /// Rust regex's `\w` (Alphabetic, marks, decimal digits, connectors, joiners), used by HF's own regexes.
+        case alphabeticWord(negated: Bool)
         case set(ScalarSet)
     }
 
@@ -43,6 +45,7 @@ struct ScalarSet: Sendable {
             case let .categories(mask, neg): found = UnicodeCategory.isIn(v, mask) != neg
             case let .whitespace(neg): found = ScalarClass.isWhitespace(v) != neg
             case let .word(neg): found = ScalarClass.isWord(v) != neg
+            case let .alphabeticWord(neg): found = ScalarClass.isAlphabeticWord(v) != neg
             case let .set(inner): found = inner.slowContains(v)
             }
             if found { break }
@@ -66,6 +69,7 @@ struct ScalarSet: Sendable {
             case let .categories(mask, neg): found = ((mask >> UInt32(c)) & 1 != 0) != neg
             case let .whitespace(neg): found = neg  // whitespace scalars are exceptions
             case let .word(neg): found = ((ScalarClass.wordMask >> UInt32(c)) & 1 != 0) != neg
+            case .alphabeticWord: found = false  // every non-ASCII scalar is an exception
             case let .set(inner): found = inner.answer(forCategory: c)
             }
             if found { break }
@@ -82,6 +86,7 @@ struct ScalarSet: Sendable {
             case .range, .categories: break
             case .whitespace: out += ScalarClass.whitespaceRanges.filter { $0.upperBound >= 128 }
             case .word: out.append(0x200C...0x200D)
+            case .alphabeticWord: out.append(128...0x10FFFF)
             case let .set(inner): out += inner.exceptionRanges()
             }
         }

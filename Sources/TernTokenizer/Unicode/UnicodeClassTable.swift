@@ -119,7 +119,14 @@ enum ScalarClass {
         return UnicodeCategory.isIn(v, wordMask) || v == 0x200C || v == 0x200D
     }
 
-    /// `char::is_alphanumeric` / `is_numeric` from Rust.
+    /// Rust regex's Unicode `\w`: Alphabetic, marks, decimal digits, connector punctuation, joiners.
+    static func isAlphabeticWord(_ v: UInt32) -> Bool {
+        if v < 0x80 { return isWord(v) }
+        if UnicodeCategory.isIn(v, wordMask) || v == 0x200C || v == 0x200D { return true }
+        return Unicode.Scalar(v)?.properties.isAlphabetic ?? false
+    }
+
+    /// `char::is_numeric` from Rust.
     static func isNumeric(_ v: UInt32) -> Bool { UnicodeCategory.isIn(v, UnicodeCategory.numberMask) }
 
     /// Punctuation as the Punctuation pre-tokenizer sees it: ASCII punctuation or any P* category.
