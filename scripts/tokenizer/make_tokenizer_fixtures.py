@@ -23,7 +23,7 @@ import tokenizers
 from tokenizers import Tokenizer, Regex, AddedToken, models, normalizers, pre_tokenizers, decoders, processors, trainers
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-DATA = os.path.join(ROOT, "Tests", "TernTokenizerTests", "Data")
+DATA = os.environ.get("TERN_FIXTURE_OUT", os.path.join(ROOT, "Tests", "TernTokenizerTests", "Data"))
 SEED = 20261130
 DECODE_DOCS = 25
 
