@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TernEngine
+import TernServer
+
+/// `tern serve`: the OpenAI-compatible and SGLang-native HTTP server. Flags keep SGLang's names.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve a model over HTTP (OpenAI-compatible and SGLang-native APIs).")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Address to listen on.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0: any free port).")
+    var port: Int = 30000
+
+    @Option(help: "Model name clients use in 'model'; defaults to the model directory's name.")
+    var servedModelName: String?
+
+    @Option(help: "KV cache capacity in tokens; defaults to what the memory budget allows.")
+    var maxTotalTokens: Int?
+
+    @Option(help: "Tokens per KV page.")
+    var pageSize: Int = 16
+
+    @Option(help: "Largest prefill chunk in tokens (-1: no chunking).")
+    var chunkedPrefillSize: Int = 2048
+
+    @Option(help: "Prefill tokens per step across requests.")
+    var maxPrefillTokens: Int = 16384
+
+    @Option(help: "Requests decoding at once.")
+    var maxRunningRequests: Int = 256
+
+    @Option(help: "Admission order: lpm (longest prefix match) or fcfs.")
+    var schedulePolicy: String = "lpm"
+
+    @Flag(help: "Disable prefix sharing between requests.")
+    var disableRadixCache: Bool = false
+
+    @Option(help: "Fraction of device memory for weights and KV cache (GPU devices).")
+    var memFractionStatic: Double = 0.88
+
+    @Option(help: "KV cache bytes on the CPU device when --max-total-tokens is not given.")
+    var cpuKvCacheBytes: Int = 512 << 20
+
+    @Option(help: "Largest request body in bytes; larger ones get 413.")
+    var maxRequestBodyBytes: Int = 32 << 20
+
+    @Option(help: "Seconds in-flight requests may run after SIGTERM/SIGINT before they are aborted.")
+    var gracefulShutdownTimeout: Double = 30
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        guard let policy = SchedulePolicy(rawValue: schedulePolicy) else {
+            throw ValidationError("unknown --schedule-policy '\(schedulePolicy)' (lpm, fcfs)")
+        }
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "tern.server")
+        let model = try modelOptions.loadModel()
+        let engineConfig = EngineConfig(
+            maxTotalTokens: maxTotalTokens, pageSize: pageSize, chunkedPrefillSize: chunkedPrefillSize,
+            maxPrefillTokens: maxPrefillTokens, maxRunningRequests: maxRunningRequests, schedulePolicy: policy,
+            disableRadixCache: disableRadixCache, memFractionStatic: memFractionStatic, kvCacheBytes: cpuKvCacheBytes,
+            contextLength: modelOptions.contextLength)
+        let options = ServerOptions(host: host, port: port, servedModelName: servedModelName,
+                                    maxRequestBodyBytes: maxRequestBodyBytes, gracefulShutdownSeconds: gracefulShutdownTimeout)
+        let service = try ModelService(model: model, modelDirectory: URL(fileURLWithPath: modelOptions.model),
+                                       engineConfig: engineConfig, options: options, device: modelOptions.device, logger: logger)
+        try await TernServer(service: service).run()
+    }
+}
