@@ -61,13 +61,48 @@ enum Globals {
         }
     }
 
-    /// `datetime.now().strftime(format)`: the wall-clock time of `date` in `timeZone`.
+    private static let dayNames = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+    private static let monthNames = ["January", "February", "March", "April", "May", "June", "July", "August",
+                                     "September", "October", "November", "December"]
+
+    /// `datetime.now().strftime(format)`: the wall-clock time of `date` in `timeZone`. Names are
+    /// English whatever the environment's locale, as Python leaves LC_TIME at "C".
     static func strftime(_ format: String, at date: Date, in timeZone: TimeZone) -> String {
         var wallClock = time_t(date.timeIntervalSince1970.rounded(.down)) + time_t(timeZone.secondsFromGMT(for: date))
-        var parts = tm()
-        gmtime_r(&wallClock, &parts)
-        var buffer = [Int8](repeating: 0, count: 512)
-        let n = Foundation.strftime(&buffer, buffer.count, format, &parts)
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var t = tm()
+        gmtime_r(&wallClock, &t)
+        func pad(_ v: Int32, _ width: Int = 2, _ fill: Character = "0") -> String {
+            let s = String(v)
+            return String(repeating: fill, count: max(0, width - s.count)) + s
+        }
+        var out = ""
+        var chars = format.makeIterator()
+        while let c = chars.next() {
+            guard c == "%" else { out.append(c); continue }
+            guard let d = chars.next() else { out.append("%"); break }
+            switch d {
+            case "Y": out += String(t.tm_year + 1900)
+            case "y": out += pad((t.tm_year + 1900) % 100)
+            case "m": out += pad(t.tm_mon + 1)
+            case "d": out += pad(t.tm_mday)
+            case "e": out += pad(t.tm_mday, 2, " ")
+            case "H": out += pad(t.tm_hour)
+            case "I": out += pad(t.tm_hour % 12 == 0 ? 12 : t.tm_hour % 12)
+            case "M": out += pad(t.tm_min)
+            case "S": out += pad(t.tm_sec)
+            case "p": out += t.tm_hour < 12 ? "AM" : "PM"
+            case "j": out += pad(t.tm_yday + 1, 3)
+            case "a": out += String(dayNames[Int(t.tm_wday)].prefix(3))
+            case "A": out += dayNames[Int(t.tm_wday)]
+            case "b", "h": out += String(monthNames[Int(t.tm_mon)].prefix(3))
+            case "B": out += monthNames[Int(t.tm_mon)]
+            case "w": out += String(t.tm_wday)
+            case "F": out += "\(t.tm_year + 1900)-\(pad(t.tm_mon + 1))-\(pad(t.tm_mday))"
+            case "T": out += "\(pad(t.tm_hour)):\(pad(t.tm_min)):\(pad(t.tm_sec))"
+            case "%": out += "%"
+            default: out += "%" + String(d)
+            }
+        }
+        return out
     }
 }

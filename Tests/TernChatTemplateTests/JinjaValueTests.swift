@@ -67,3 +67,19 @@ struct JinjaValueTests {
         #expect(rendered == "<B>False")
     }
 }
+
+struct StrftimeTests {
+    @Test func strftimeNowFormatsLikePythonInTheCLocale() throws {
+        // 2025-03-04 05:09:26 UTC; expected text from Python's datetime.strftime.
+        let now = Date(timeIntervalSince1970: 1_741_064_966)
+        let template = try ChatTemplate(source: "{{ strftime_now('%a %A %b %B %d %e %H %I %j %m %M %p %S %y %Y %F %T %%') }}")
+        let rendered = try template.render([:], now: now, timeZone: TimeZone(identifier: "UTC")!)
+        #expect(rendered == "Tue Tuesday Mar March 04  4 05 05 063 03 09 AM 26 25 2025 2025-03-04 05:09:26 %")
+    }
+
+    @Test func strftimeNowUsesTheGivenTimeZone() throws {
+        let now = Date(timeIntervalSince1970: 1_741_064_966)
+        let template = try ChatTemplate(source: "{{ strftime_now('%d %H:%M') }}")
+        #expect(try template.render([:], now: now, timeZone: TimeZone(secondsFromGMT: -6 * 3600)!) == "03 23:09")
+    }
+}
