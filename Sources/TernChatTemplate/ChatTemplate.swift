@@ -25,20 +25,36 @@ public struct ChatTemplate: Sendable {
     /// add_generation_prompt=..., tokenize=False, **extra)` does: message keys whose value is
     /// null are dropped, reasoning is aliased under `reasoning_content` and `thinking`,
     /// `tools` and `documents` are none when absent, special tokens are passed as variables and
-    /// `extra` overrides them.
+    /// `extra` overrides them. `continueFinalMessage` names the field of the last message to
+    /// leave open (usually "content"), as `continue_final_message=` does.
     public func render(
         messages: [JinjaValue], tools: [JinjaValue]? = nil, addGenerationPrompt: Bool,
         specialTokens: [String: String] = [:], extra: [String: JinjaValue] = [:],
+        continueFinalMessage: String? = nil,
         now: Date = Date(), timeZone: TimeZone = .current
     ) throws -> String {
+        var chat = try messages.map { message -> JinjaValue in
+            guard case .object = message else {
+                throw ChatTemplateError.invalidInput(message: "chat messages should be objects, got \(PythonFormatting.repr(message))")
+            }
+            return Self.normalizeMessage(message)
+        }
+        var continuation: FinalMessageContinuation? = nil
+        if let field = continueFinalMessage {
+            if addGenerationPrompt {
+                throw ChatTemplateError.invalidInput(message: "continue_final_message and add_generation_prompt are not compatible")
+            }
+            continuation = try FinalMessageContinuation(tagging: &chat, field: field, templateSource: source)
+        }
         var context: [String: JinjaValue] = [:]
         for (k, v) in specialTokens { context[k] = .string(v) }
         for (k, v) in extra { context[k] = v }
-        context["messages"] = .array(messages.map(Self.normalizeMessage))
+        context["messages"] = .array(chat)
         context["tools"] = tools.map { .array($0) } ?? JinjaValue.none
         context["documents"] = extra["documents"] ?? JinjaValue.none
         context["add_generation_prompt"] = .bool(addGenerationPrompt)
-        return try render(context, now: now, timeZone: timeZone)
+        let rendered = try render(context, now: now, timeZone: timeZone)
+        return try continuation?.cut(rendered) ?? rendered
     }
 
     /// transformers drops null-valued keys, then copies the reasoning (from `reasoning_content`,

@@ -83,9 +83,11 @@ public struct ModelChatTemplate: Sendable {
 
     /// Renders as `apply_chat_template(messages, tools=tools, add_generation_prompt=..., **extra)`.
     public func render(messages: [JinjaValue], tools: [JinjaValue]? = nil, addGenerationPrompt: Bool,
-                       extra: [String: JinjaValue] = [:], now: Date = Date()) throws -> String {
+                       extra: [String: JinjaValue] = [:], continueFinalMessage: String? = nil,
+                       now: Date = Date()) throws -> String {
         let chosen = tools != nil ? (toolUseTemplate ?? template) : template
         return try chosen.render(messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt,
-                                 specialTokens: specialTokens, extra: extra, now: now)
+                                 specialTokens: specialTokens, extra: extra,
+                                 continueFinalMessage: continueFinalMessage, now: now)
     }
 }

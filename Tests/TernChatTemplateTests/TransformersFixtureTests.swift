@@ -45,11 +45,13 @@ struct TransformersFixtureTests {
                 Issue.record("malformed fixture \(conversationName)")
                 continue
             }
-            let label = "\(templateName)/\(conversationName) extra=\(extra.keys) agp=\(agp)"
+            let continuation = fixture["continue_final_message"]?.stringValue ?? "-"
+            let label = "\(templateName)/\(conversationName) extra=\(extra.keys) agp=\(agp) continue=\(continuation)"
             let tools: [JinjaValue]? = { if case .array(let t)? = conversation["tools"] { return t } else { return nil } }()
             let render = {
                 try template.render(messages: messages, tools: tools, addGenerationPrompt: agp, specialTokens: specialTokens,
-                                    extra: Dictionary(uniqueKeysWithValues: extra.pairs), now: fixtures.now,
+                                    extra: Dictionary(uniqueKeysWithValues: extra.pairs),
+                                    continueFinalMessage: fixture["continue_final_message"]?.stringValue, now: fixtures.now,
                                     timeZone: TimeZone(identifier: "UTC")!)
             }
             if let expected = fixture["expected"]?.stringValue {

@@ -177,6 +177,10 @@ def conversations():
         {"role": "tool", "tool_call_id": "srch00001", "content": "[{\"title\": \"Switch\"}]"},
         {"role": "assistant", "content": "Found: Switch.", "thinking": "One result."},
     ], [SEARCH_TOOL, WEATHER_TOOL], {}
+    yield "partial_assistant", [
+        {"role": "user", "content": "Write a haiku about rain."},
+        {"role": "assistant", "content": "Soft rain on the roof  ", "reasoning_content": "Five syllables first."},
+    ], None, {}
     yield "custom_date", [sys, {"role": "user", "content": "Date?"}], None, {"date_string": "01 Jan 2025"}
 
 
@@ -201,7 +205,12 @@ def main():
         for conv_name, messages, tools, extra in conversations():
             conversation_table[conv_name] = {"messages": messages, "tools": tools}
             for thinking in thinking_variants(template):
-                for add_generation_prompt in (False, True):
+                modes = [(False, None), (True, None)]
+                if messages[-1]["role"] == "assistant":
+                    modes += [(False, "content")]
+                    if "reasoning_content" in messages[-1]:
+                        modes += [(False, "reasoning_content")]
+                for add_generation_prompt, continue_field in modes:
                     kwargs = {**extra, **thinking}
                     case = {
                         "template": name,
@@ -209,13 +218,16 @@ def main():
                         "add_generation_prompt": add_generation_prompt,
                         "extra": kwargs,
                     }
+                    if continue_field:
+                        case["continue_final_message"] = continue_field
                     # What apply_chat_template does before rendering.
                     chat = _normalize_chat_messages(json.loads(json.dumps(messages)))
                     template_kwargs = {**SPECIAL_TOKENS[name], **kwargs}
                     try:
                         rendered, _ = render_jinja_template(
                             conversations=[chat], tools=tools, chat_template=template,
-                            add_generation_prompt=add_generation_prompt, **template_kwargs)
+                            add_generation_prompt=add_generation_prompt,
+                            continue_final_message=continue_field or False, **template_kwargs)
                         case["expected"] = rendered[0]
                     except Exception as error:  # noqa: BLE001 - any failure is an expected error
                         case["error"] = f"{type(error).__name__}: {error}"

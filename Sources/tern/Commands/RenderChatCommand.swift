@@ -23,6 +23,9 @@ struct RenderChatCommand: ParsableCommand {
     @Option(help: "JSON object of extra template variables, e.g. '{\"enable_thinking\": false}'.")
     var templateKwargs: String?
 
+    @Option(help: "Leave the last message open for continuation: the field to continue (usually content).")
+    var continueFinalMessage: String?
+
     func run() throws {
         let chat = try ModelChatTemplate.load(directory: URL(fileURLWithPath: model))
         guard case .array(let messageList) = try JinjaValue.parse(jsonData: try Data(contentsOf: URL(fileURLWithPath: messages))) else {
@@ -42,7 +45,8 @@ struct RenderChatCommand: ParsableCommand {
             }
             extra = Dictionary(uniqueKeysWithValues: o.pairs)
         }
-        let prompt = try chat.render(messages: messageList, tools: toolList, addGenerationPrompt: addGenerationPrompt, extra: extra)
+        let prompt = try chat.render(messages: messageList, tools: toolList, addGenerationPrompt: addGenerationPrompt,
+                                     extra: extra, continueFinalMessage: continueFinalMessage)
         FileHandle.standardOutput.write(Data(prompt.utf8))
     }
 }
