@@ -3,6 +3,9 @@
 struct Parser {
     private let tokens: [Token]
     private var index = 0
+    /// Nesting of expressions and blocks; bounded so a pathological template fails instead of overflowing the stack.
+    private var depth = 0
+    private static let maxDepth = 200
 
     init(tokens: [Token]) { self.tokens = tokens }
 
@@ -106,6 +109,8 @@ struct Parser {
     }
 
     private mutating func parseStatement(_ tag: String) throws -> Node {
+        try enter()
+        defer { depth -= 1 }
         let tagToken = current
         advance()
         switch tag {
@@ -305,7 +310,14 @@ struct Parser {
         return .tuple(items)
     }
 
+    private mutating func enter() throws {
+        depth += 1
+        if depth > Self.maxDepth { throw fail("template nesting is too deep") }
+    }
+
     private mutating func parseExpression() throws -> Expr {
+        try enter()
+        defer { depth -= 1 }
         var expr = try parseOr()
         while skipName("if") {
             let test = try parseOr()
@@ -384,6 +396,8 @@ struct Parser {
     }
 
     private mutating func parseUnary(withFilter: Bool = true) throws -> Expr {
+        try enter()
+        defer { depth -= 1 }
         var node: Expr
         if skipOp("-") {
             node = .unary("-", try parseUnary(withFilter: false))

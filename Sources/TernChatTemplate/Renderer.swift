@@ -13,6 +13,9 @@ final class Renderer {
     var output = ""
     /// The template line of the statement being run, for error messages.
     var line = 1
+    /// Macro calls in progress; bounded so a runaway recursive macro fails instead of overflowing the stack.
+    var macroDepth = 0
+    static let maxMacroDepth = 200
     /// What `strftime_now` formats.
     var clock: (now: Date, timeZone: TimeZone) = (Date(), .current)
 
@@ -227,12 +230,17 @@ final class Renderer {
         if args.count > params.count {
             throw EvalFailure(message: "macro '\(macro.definition.name)' takes not more than \(params.count) argument(s)")
         }
+        guard macroDepth < Self.maxMacroDepth else {
+            throw EvalFailure(message: "maximum recursion depth exceeded in macro '\(macro.definition.name)'")
+        }
         let savedScopes = scopes
         let savedLine = line
         scopes = [scopes[0]] + macro.capturedScopes + [[:]]
+        macroDepth += 1
         defer {
             scopes = savedScopes
             line = savedLine
+            macroDepth -= 1
         }
         var local: [String: JinjaValue] = [:]
         var keywords = kwargs

@@ -112,3 +112,21 @@ struct UnsupportedConstructTests {
         #expect(throws: ChatTemplateError.self) { try ChatTemplate(source: "{% for x in y recursive %}{% endfor %}") }
     }
 }
+
+/// Runaway templates end with an error rather than a crash.
+struct ResourceLimitTests {
+    @Test func infinitelyRecursiveMacroFails() {
+        #expect(throws: ChatTemplateError.self) {
+            try ChatTemplate(source: "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}").render([:])
+        }
+    }
+
+    @Test func absurdlyNestedExpressionFailsToParse() {
+        let source = "{{ " + String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000) + " }}"
+        #expect(throws: ChatTemplateError.self) { try ChatTemplate(source: source) }
+    }
+
+    @Test func hugeRangeIsRefusedAsInTheSandbox() {
+        #expect(throws: ChatTemplateError.self) { try ChatTemplate(source: "{{ range(200000)|length }}").render([:]) }
+    }
+}
