@@ -28,7 +28,8 @@ public final class Sampler {
         precondition(logits.count == vocabSize)
         let params = state.params
         let draw = state.random.nextUnit()  // advanced once per token, greedy or not
-        let token: Int32 = processed.withUnsafeMutableBufferPointer { x in
+        let adjusts = !params.logitBias.isEmpty || params.repetitionPenalty != 1 || state.usesCounts || state.suppressing
+        let token: Int32 = params.isGreedy && !adjusts ? Self.argmax(logits) : processed.withUnsafeMutableBufferPointer { x in
             _ = x.initialize(from: logits)
             applyAdjustments(x, state: state)
             if params.isGreedy { return Self.argmax(x) }
@@ -64,52 +65,43 @@ public final class Sampler {
     }
 
     /// Temperature, top-k, top-p, min-p, then one draw from what is left.
+    /// Cost stays O(vocab) per row: top-k keeps a small heap, top-p selects the nucleus by
+    /// partitioning (no full sort), min-p is a threshold.
     private func sampleFiltered(_ x: UnsafeMutableBufferPointer<Float>, params: SamplingParams, draw: Double) -> Int32 {
         let n = x.count
         let invT = 1 / params.temperature
         var maxLogit = -Float.infinity
         for i in 0..<n { maxLogit = max(maxLogit, x[i]) }
         guard maxLogit > -.infinity else { return 0 }
-        let k = params.topK > 0 ? min(params.topK, n) : n
-        let needsOrder = k < n || params.topP < 1
         return order.withUnsafeMutableBufferPointer { idx in
             weights.withUnsafeMutableBufferPointer { w in
-                // Candidates with their unnormalised probabilities exp((x - max) / T).
+                // Candidates with unnormalised probabilities exp((x - max) / T); the best has weight 1.
+                // With top-k, select on the logits first (same order) so only k exponentials are taken.
                 var count = 0
-                for i in 0..<n {
-                    let p = expf((x[i] - maxLogit) * invT)
-                    if p > 0 { idx[count] = Int32(i); w[i] = p; count += 1 }
-                }
-                if needsOrder {
-                    // Most likely first; ties broken by token id so the order is reproducible.
-                    let candidates = UnsafeMutableBufferPointer(rebasing: idx[0..<count])
-                    if k < count {
-                        Self.selectTop(k, candidates, weights: w)
-                        count = k
-                    }
-                    var head = UnsafeMutableBufferPointer(rebasing: idx[0..<count])
-                    head.sort { (a: Int32, b: Int32) -> Bool in
-                        let wa = w[Int(a)], wb = w[Int(b)]
-                        return wa != wb ? wa > wb : a < b
-                    }
-                    if params.topP < 1 {
-                        var total: Float = 0
-                        for j in 0..<count { total += w[Int(idx[j])] }
-                        let target = params.topP * total
-                        var running: Float = 0
-                        for j in 0..<count {
-                            running += w[Int(idx[j])]
-                            if running >= target { count = j + 1; break }
-                        }
+                if params.topK > 0 && params.topK < n {
+                    for i in 0..<n { idx[i] = Int32(i) }
+                    count = Self.keepHeaviest(params.topK, idx, count: n, weights: x)
+                    for j in 0..<count { w[Int(idx[j])] = expf((x[Int(idx[j])] - maxLogit) * invT) }
+                } else {
+                    for i in 0..<n {
+                        let p = expf((x[i] - maxLogit) * invT)
+                        w[i] = p
+                        if p > 0 { idx[count] = Int32(i); count += 1 }
                     }
                 }
-                // min-p: relative to the most likely token, whose weight is exp(0) = 1.
-                var total: Double = 0
+                if params.topP < 1 {
+                    var total: Double = 0
+                    for j in 0..<count { total += Double(w[Int(idx[j])]) }
+                    count = Self.nucleus(idx, count: count, weights: w, mass: Double(params.topP) * total)
+                }
+                // min-p: a floor relative to the most likely token (weight 1), as SGLang applies it last.
                 let floor = params.minP
                 var kept = 0
-                for j in 0..<count {
-                    let id = idx[j]
-                    if w[Int(id)] >= floor { idx[kept] = id; kept += 1; total += Double(w[Int(id)]) }
+                var total: Double = 0
+                for j in 0..<count where w[Int(idx[j])] >= floor {
+                    idx[kept] = idx[j]
+                    total += Double(w[Int(idx[j])])
+                    kept += 1
                 }
                 let target = draw * total
                 var running: Double = 0
@@ -122,23 +114,70 @@ public final class Sampler {
         }
     }
 
-    /// Moves the `k` heaviest candidates to the front (quickselect).
-    private static func selectTop(_ k: Int, _ idx: UnsafeMutableBufferPointer<Int32>, weights w: UnsafeMutableBufferPointer<Float>) {
-        func heavier(_ a: Int32, _ b: Int32) -> Bool { w[Int(a)] != w[Int(b)] ? w[Int(a)] > w[Int(b)] : a < b }
-        var lo = 0, hi = idx.count - 1
-        while lo < hi {
-            let pivot = idx[(lo + hi) / 2]
-            var i = lo, j = hi
-            while i <= j {
-                while heavier(idx[i], pivot) { i += 1 }
-                while heavier(pivot, idx[j]) { j -= 1 }
-                if i <= j { idx.swapAt(i, j); i += 1; j -= 1 }
-            }
-            if k - 1 <= j { hi = j } else if k - 1 >= i { lo = i } else { break }
-        }
+    /// Strict order: heavier first, lower id first among equal weights (so results never depend on layout).
+    @inline(__always)
+    private static func heavier(_ a: Int32, _ b: Int32, _ w: UnsafeMutableBufferPointer<Float>) -> Bool {
+        let wa = w[Int(a)], wb = w[Int(b)]
+        return wa != wb ? wa > wb : a < b
     }
 
-    static func argmax(_ x: UnsafeMutableBufferPointer<Float>) -> Int32 {
+    /// Keeps the `k` heaviest of `idx[0..<count]` in `idx[0..<k]` (a size-k min-heap, one comparison for most tokens).
+    private static func keepHeaviest(_ k: Int, _ idx: UnsafeMutableBufferPointer<Int32>, count: Int,
+                                     weights w: UnsafeMutableBufferPointer<Float>) -> Int {
+        // idx[0..<k] is a heap whose root is the lightest kept token.
+        func siftDown(_ start: Int) {
+            var i = start
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < k && heavier(idx[m], idx[l], w) { m = l }
+                if r < k && heavier(idx[m], idx[r], w) { m = r }
+                if m == i { return }
+                idx.swapAt(i, m)
+                i = m
+            }
+        }
+        for i in stride(from: k / 2 - 1, through: 0, by: -1) { siftDown(i) }
+        for j in k..<count where heavier(idx[j], idx[0], w) {
+            idx[0] = idx[j]
+            siftDown(0)
+        }
+        return k
+    }
+
+    /// Rearranges `idx[0..<count]` so that its first `result` entries are the smallest set of heaviest
+    /// tokens whose weights reach `mass` (quickselect on cumulative weight; expected O(count)).
+    private static func nucleus(_ idx: UnsafeMutableBufferPointer<Int32>, count: Int,
+                                weights w: UnsafeMutableBufferPointer<Float>, mass: Double) -> Int {
+        var lo = 0, hi = count
+        var remaining = mass
+        while hi - lo > 1 {
+            // Lomuto partition around the middle element: heavier ones to the front.
+            idx.swapAt((lo + hi) / 2, hi - 1)
+            let pivot = idx[hi - 1]
+            var store = lo
+            var upper: Double = 0
+            for j in lo..<(hi - 1) where heavier(idx[j], pivot, w) {
+                upper += Double(w[Int(idx[j])])
+                idx.swapAt(j, store)
+                store += 1
+            }
+            idx.swapAt(store, hi - 1)
+            if upper >= remaining {
+                hi = store
+            } else if upper + Double(w[Int(pivot)]) >= remaining {
+                return store + 1
+            } else {
+                remaining -= upper + Double(w[Int(pivot)])
+                lo = store + 1
+            }
+        }
+        return min(count, max(1, hi))
+    }
+
+    static func argmax(_ x: UnsafeMutableBufferPointer<Float>) -> Int32 { argmax(UnsafeBufferPointer(x)) }
+
+    static func argmax(_ x: UnsafeBufferPointer<Float>) -> Int32 {
         var best = 0
         var bestValue = -Float.infinity
         for i in 0..<x.count where x[i] > bestValue { bestValue = x[i]; best = i }
