@@ -204,7 +204,11 @@ struct OrderedJSONParser {
             }
         }
         let text = String(decoding: bytes[start..<pos], as: UTF8.self)
-        if isInteger, let i = Int(text) { return .int(i) }
+        if isInteger {
+            // Python keeps big integers exact; a Double would print them differently, so refuse.
+            guard let i = Int(text) else { throw fail("integer \(text) does not fit in 64 bits") }
+            return .int(i)
+        }
         guard !text.isEmpty, let d = Double(text) else { throw fail("invalid value") }
         return .double(d)
     }

@@ -20,6 +20,8 @@ struct JinjaValueTests {
         #expect(throws: JinjaValue.JSONParseError.self) { try JinjaValue.parse(json: #"{"a": }"#) }
         #expect(throws: JinjaValue.JSONParseError.self) { try JinjaValue.parse(json: "[1, 2") }
         #expect(throws: JinjaValue.JSONParseError.self) { try JinjaValue.parse(json: "1 2") }
+        // Python would keep this integer exact; a Double would print it differently.
+        #expect(throws: JinjaValue.JSONParseError.self) { try JinjaValue.parse(json: "[12345678901234567890]") }
     }
 
     @Test func foundationJSONValuesConvert() throws {
