@@ -5,7 +5,7 @@ import TernChatTemplate
 /// Byte-for-byte agreement with transformers' apply_chat_template on real model templates
 /// (reference renders from scripts/chat_template/make_chat_fixtures.py).
 struct TransformersFixtureTests {
-    static let templates = ["llama3_1", "llama3_2", "qwen3", "deepseek_v3", "deepseek_r1", "mistral_nemo", "gpt_oss", "deepseek_v3_1", "qwen3_coder"]
+    static let templates = ["llama3_1", "llama3_2", "qwen3", "deepseek_v3", "deepseek_r1", "mistral_nemo", "gpt_oss", "deepseek_v3_1", "qwen3_coder", "hermes3_tool_use"]
 
     struct Fixtures {
         var root: JinjaObject

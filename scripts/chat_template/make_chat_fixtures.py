@@ -31,6 +31,7 @@ DATA = ROOT / "Tests" / "TernChatTemplateTests" / "Data"
 # The special tokens each model's tokenizer_config.json declares (tokenizer.special_tokens_map).
 SPECIAL_TOKENS = {
     "llama3_1": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
+    "hermes3_tool_use": {"bos_token": "<|begin_of_text|>", "eos_token": "<|im_end|>", "pad_token": "<|end_of_text|>"},
     "llama3_2": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
     "qwen3": {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
     "deepseek_v3": {"bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>"},
