@@ -24,6 +24,8 @@ enum Arithmetic {
     static func binary(_ op: String, _ a: JinjaValue, _ b: JinjaValue) throws -> JinjaValue {
         try failUndefined(a, b)
         if let x = a.numericValue, let y = b.numericValue { return try numeric(op, x, y) }
+        if case .markup = a { return try markupBinary(op, a, b) }
+        if case .markup = b { return try markupBinary(op, a, b) }
         switch (op, a, b) {
         case ("+", .string(let x), .string(let y)): return .string(x + y)
         case ("+", .array(let x), .array(let y)): return .array(x + y)
@@ -36,6 +38,21 @@ enum Arithmetic {
         case ("*", .array(let items), _), ("*", _, .array(let items)):
             guard case .int(let n) = (a.sequenceElements != nil ? b : a).numericValue else { break }
             return .array(Array([[JinjaValue]](repeating: items, count: max(0, n)).joined()))
+        default: break
+        }
+        throw unsupported(op, a, b)
+    }
+
+    /// Markup arithmetic: `+` escapes the plain-string side, `*` repeats.
+    private static func markupBinary(_ op: String, _ a: JinjaValue, _ b: JinjaValue) throws -> JinjaValue {
+        switch (op, a, b) {
+        case ("+", .markup(let x), .markup(let y)): return .markup(x + y)
+        case ("+", .markup(let x), .string(let y)): return .markup(x + Filters.htmlEscape(y))
+        case ("+", .string(let x), .markup(let y)): return .markup(Filters.htmlEscape(x) + y)
+        case ("*", .markup(let s), _), ("*", _, .markup(let s)):
+            let count = a.numericValue ?? b.numericValue
+            guard case .int(let n)? = count, !a.isDouble, !b.isDouble else { break }
+            return .markup(String(repeating: s, count: max(0, n)))
         default: break
         }
         throw unsupported(op, a, b)
@@ -128,12 +145,15 @@ enum Arithmetic {
             let (p, q) = (x.asDouble, y.asDouble)
             return p < q ? -1 : (p > q ? 1 : 0)
         }
-        switch (a, b) {
-        case (.string(let x), .string(let y)):
+        switch (a.textForComparison, b.textForComparison) {
+        case (let x?, let y?):
             // Python orders strings by code point.
             for (p, q) in zip(x.unicodeScalars, y.unicodeScalars) where p != q { return p.value < q.value ? -1 : 1 }
             let (m, n) = (x.unicodeScalars.count, y.unicodeScalars.count)
             return m < n ? -1 : (m > n ? 1 : 0)
+        default: break
+        }
+        switch (a, b) {
         case (.array(let x), .array(let y)), (.tuple(let x), .tuple(let y)):
             for (p, q) in zip(x, y) where p != q {
                 guard let o = try ordering(p, q) else { return nil }
@@ -148,8 +168,8 @@ enum Arithmetic {
     /// Python's `needle in container`.
     static func contains(_ container: JinjaValue, _ needle: JinjaValue) throws -> Bool {
         switch container {
-        case .string(let s):
-            guard case .string(let n) = needle else {
+        case .string(let s), .markup(let s):
+            guard let n = needle.textForComparison else {
                 if case .undefined(let hint) = needle { throw EvalFailure(message: hint) }
                 throw EvalFailure(message: "'in <string>' requires string as left operand, not \(needle.pythonTypeName)")
             }
@@ -168,6 +188,14 @@ enum Arithmetic {
 }
 
 extension JinjaValue {
+    /// The text of a string or Markup value.
+    var textForComparison: String? {
+        switch self {
+        case .string(let s), .markup(let s): return s
+        default: return nil
+        }
+    }
+
     var isString: Bool {
         if case .string = self { return true }
         return false

@@ -10,6 +10,14 @@ enum Filters {
     ]
 
     static func apply(_ name: String, to value: JinjaValue, arguments args: EvaluatedArguments, renderer: Renderer) throws -> JinjaValue {
+        if case .markup(let text) = value {
+            switch name {
+            case "length", "count": return .int(text.unicodeScalars.count)
+            case "tojson": return try tojson(.string(text), args)
+            case "string", "safe", "escape", "e", "default", "d": return value
+            default: throw EvalFailure(message: "filter '\(name)' on a Markup value (from |safe or |e) is not supported")
+            }
+        }
         switch name {
         case "default", "d":
             let fallback = args.value(0, "default_value") ?? .string("")
@@ -32,8 +40,9 @@ enum Filters {
         case "trim":
             let chars: String? = { if case .string(let c)? = args.value(0, "chars") { return c } else { return nil } }()
             return .string(ScalarString.strip(PythonFormatting.str(value), chars: chars, left: true, right: true))
-        case "string", "safe": return .string(PythonFormatting.str(value))
-        case "escape", "e": return .string(htmlEscape(PythonFormatting.str(value)))
+        case "string": return .string(PythonFormatting.str(value))
+        case "safe": return .markup(PythonFormatting.str(value))
+        case "escape", "e": return .markup(htmlEscape(PythonFormatting.str(value)))
         case "items":
             switch value {
             case .undefined: return .array([])

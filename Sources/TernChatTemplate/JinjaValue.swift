@@ -11,6 +11,10 @@ public enum JinjaValue: Sendable {
     case int(Int)
     case double(Double)
     case string(String)
+    /// Text marked safe by `|safe` or `|e` (jinja2's Markup): prints as its text, but `+`
+    /// HTML-escapes a plain string joined to it. Only output, `~`, `+`, `*`, comparisons,
+    /// `in`, `length`, `tojson`, `string` and the escaping filters accept it; anything else fails.
+    case markup(String)
     case array([JinjaValue])
     /// Python tuple: behaves as a list but prints with parentheses (e.g. from `dict.items()`).
     case tuple([JinjaValue])
@@ -38,7 +42,7 @@ public enum JinjaValue: Sendable {
         case .bool(let b): return b
         case .int(let i): return i != 0
         case .double(let d): return d != 0
-        case .string(let s): return !s.isEmpty
+        case .string(let s), .markup(let s): return !s.isEmpty
         case .array(let a), .tuple(let a): return !a.isEmpty
         case .object(let o): return !o.isEmpty
         case .namespace, .callable: return true
@@ -54,6 +58,7 @@ public enum JinjaValue: Sendable {
         case .int: return "int"
         case .double: return "float"
         case .string: return "str"
+        case .markup: return "Markup"
         case .array: return "list"
         case .tuple: return "tuple"
         case .object: return "dict"
@@ -150,7 +155,9 @@ extension JinjaValue: Equatable {
     public static func == (lhs: JinjaValue, rhs: JinjaValue) -> Bool {
         switch (lhs, rhs) {
         case (.undefined, .undefined), (.none, .none): return true
-        case (.string(let a), .string(let b)): return a == b
+        case (.string(let a), .string(let b)), (.markup(let a), .markup(let b)),
+             (.markup(let a), .string(let b)), (.string(let a), .markup(let b)):
+            return a == b
         case (.object(let a), .object(let b)):
             guard a.count == b.count else { return false }
             for (k, v) in a.pairs {

@@ -4,7 +4,7 @@ enum PythonFormatting {
     static func str(_ value: JinjaValue) -> String {
         switch value {
         case .undefined: return ""
-        case .string(let s): return s
+        case .string(let s), .markup(let s): return s
         default: return repr(value)
         }
     }
@@ -17,6 +17,7 @@ enum PythonFormatting {
         case .int(let i): return String(i)
         case .double(let d): return floatRepr(d)
         case .string(let s): return stringRepr(s)
+        case .markup(let s): return "Markup(" + stringRepr(s) + ")"
         case .array(let a): return "[" + a.map(repr).joined(separator: ", ") + "]"
         case .tuple(let a):
             if a.count == 1 { return "(" + repr(a[0]) + ",)" }
@@ -138,7 +139,7 @@ struct PythonJSONEncoder {
             if d.isNaN { out += "NaN" } else if d.isInfinite { out += d < 0 ? "-Infinity" : "Infinity" } else {
                 out += PythonFormatting.floatRepr(d)
             }
-        case .string(let s): Self.writeString(s, into: &out)
+        case .string(let s), .markup(let s): Self.writeString(s, into: &out)
         case .array(let items), .tuple(let items):
             if items.isEmpty { out += "[]"; return }
             out += "["

@@ -74,6 +74,8 @@ extension Renderer {
     /// `obj.name`: Python attributes first (methods), then items, as jinja2's sandbox getattr does.
     func attribute(of value: JinjaValue, _ name: String) throws -> JinjaValue {
         switch value {
+        case .markup:
+            throw EvalFailure(message: "attribute '\(name)' of a Markup value (from |safe or |e) is not supported")
         case .undefined(let hint):
             throw EvalFailure(message: hint)
         case .object(let o):
@@ -94,6 +96,8 @@ extension Renderer {
     /// `obj[key]`: items first, then attributes for string keys; misses give undefined.
     func item(of value: JinjaValue, _ key: JinjaValue) throws -> JinjaValue {
         switch value {
+        case .markup:
+            throw EvalFailure(message: "indexing a Markup value (from |safe or |e) is not supported")
         case .undefined(let hint):
             throw EvalFailure(message: hint)
         case .array(let a), .tuple(let a):
@@ -123,6 +127,7 @@ extension Renderer {
 
     func slice(_ value: JinjaValue, start: JinjaValue?, stop: JinjaValue?, step: JinjaValue?) throws -> JinjaValue {
         if case .undefined(let hint) = value { throw EvalFailure(message: hint) }
+        if case .markup = value { throw EvalFailure(message: "slicing a Markup value (from |safe or |e) is not supported") }
         func bound(_ v: JinjaValue?) throws -> Int? {
             guard let v, !v.isNone else { return nil }
             guard case .int(let i) = v.numericValue, !v.isDouble else {

@@ -18,7 +18,9 @@ enum TemplateTests {
         case "defined": return !value.isUndefined
         case "undefined": return value.isUndefined
         case "none": return value.isNone
-        case "string": return value.isString
+        case "string":
+            if case .markup = value { return true }
+            return value.isString
         case "number":
             if case .bool = value { return true }
             return value.numericValue != nil
@@ -34,12 +36,12 @@ enum TemplateTests {
             return false
         case "iterable":
             switch value {
-            case .string, .array, .tuple, .object, .undefined, .namespace: return true
+            case .string, .markup, .array, .tuple, .object, .undefined, .namespace: return true
             default: return false
             }
         case "sequence":
             switch value {
-            case .string, .array, .tuple, .object, .undefined: return true
+            case .string, .markup, .array, .tuple, .object, .undefined: return true
             default: return false
             }
         case "callable":

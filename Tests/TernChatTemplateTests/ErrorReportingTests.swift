@@ -130,3 +130,13 @@ struct ResourceLimitTests {
         #expect(throws: ChatTemplateError.self) { try ChatTemplate(source: "{{ range(200000)|length }}").render([:]) }
     }
 }
+
+/// Markup values (from |safe or |e) support the operations whose jinja2 results are reproduced
+/// exactly; the rest fail rather than silently dropping jinja2's escaping rules.
+struct MarkupLimitTests {
+    @Test func unsupportedOperationsOnMarkupFail() {
+        for source in ["{{ ('a'|safe).upper() }}", "{{ ('a'|safe)|upper }}", "{{ ('ab'|safe)[0] }}", "{% for c in 'ab'|safe %}{% endfor %}"] {
+            #expect(throws: ChatTemplateError.self, "\(source)") { try ChatTemplate(source: source).render([:]) }
+        }
+    }
+}

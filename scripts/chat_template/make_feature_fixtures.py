@@ -210,6 +210,12 @@ SNIPPETS = [
     ("edge_length_unicode", "{{ '👍🏽'|length }} {{ 'e\u0301'|length }} {{ '日本語'[1] }}"),
     ("edge_format_filter", "{{ '%s-%d'|format('a', 3) }} {{ '%05.2f|%r|%%'|format(3.14159, 'q') }}"),
     ("edge_int_big", "{{ 9007199254740993 }} {{ 2 ** 62 }}"),
+    # Markup (|safe, |e): escapes what is added to it with +, prints as text
+    ("markup_plus", "{{ ('<b>'|safe) + '<i>' }} {{ '<i>' + ('<b>'|safe) }} {{ ('<b>'|safe) + ('<i>'|safe) }} {{ '<x>'|e + '&' }}"),
+    ("markup_tilde_output", "{{ ('<b>'|safe) ~ '<i>' }} {{ '<b>'|safe }} {{ '<b>'|e }} {{ ('a'|safe) * 2 + '<' }}"),
+    ("markup_compare_len_json", "{{ ('ab'|safe) == 'ab' }} {{ ('ab'|safe)|length }} {{ ('a\"b'|safe)|tojson }} {{ 'a' in ('abc'|safe) }} {{ ('x'|safe) is string }}"),
+    ("markup_set_then_plus", "{% set v = {'k': 1}|tojson|safe %}{{ '<p>' + v }}"),
+    ("markup_escape_twice", "{{ '<'|e|e }} {{ ('<'|safe)|e }} {{ ('<'|e)|string + '<' }}"),
     ("err_endif_alone", "{% endif %}"),
     ("err_filter_missing_name", "{{ x | }}"),
     ("err_for_missing_in", "{% for x %}{% endfor %}"),
