@@ -25,6 +25,10 @@ let package = Package(
         .target(name: "TernCheckpoint", dependencies: ["TernCore"], swiftSettings: fastMath),
         // Backend-neutral operation set and the CPU backend.
         .target(name: "TernBackend", dependencies: ["TernCore"], swiftSettings: fastMath),
+        // Declarations of the CUDA driver / NVRTC / cuBLASLt entry points TernCUDA loads with dlopen.
+        .target(name: "CCUDA"),
+        // The CUDA backend: dlopen-ed driver, NVRTC-compiled kernels (Kernels/*.cu), cuBLASLt GEMMs.
+        .target(name: "TernCUDA", dependencies: ["TernCore", "TernBackend", "CCUDA"], resources: [.copy("Kernels")], swiftSettings: fastMath),
         // Model configs and graphs written against the operation set.
         .target(name: "TernModels", dependencies: ["TernCore", "TernCheckpoint", "TernBackend"], swiftSettings: fastMath),
         // tokenizer.json: normalizers, pre-tokenizers, BPE, decoders, streaming detokenizer.
@@ -46,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "tern",
             dependencies: [
-                "TernCore", "TernCheckpoint", "TernBackend", "TernModels", "TernTokenizer", "TernChatTemplate", "TernEngine", "TernServer",
+                "TernCore", "TernCheckpoint", "TernBackend", "TernModels", "TernTokenizer", "TernChatTemplate", "TernEngine", "TernServer", "TernCUDA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TernBackend
+import TernCUDA
 import TernModels
 
 /// Where the default model lives: the tiny Llama fixture shipped in the repository.
@@ -23,7 +24,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Weights: auto (safetensors) or dummy (random weights for the config's shapes).")
     var loadFormat: String = "auto"
 
-    @Option(help: "Device: cpu.")
+    @Option(help: "Device: cpu or cuda.")
     var device: String = "cpu"
 
     @Option(help: "Longest sequence (prompt + output) to support; defaults to the model's max_position_embeddings.")
@@ -38,7 +39,11 @@ struct ModelOptions: ParsableArguments {
     func makeBackend() throws -> any Backend {
         switch device {
         case "cpu": return CPUBackend()
-        default: throw ValidationError("unknown device '\(device)' (available: cpu)")
+        case "cuda":
+            do { return try CUDABackend() } catch {
+                throw ValidationError("--device cuda: the CUDA backend is unavailable on this machine (\(error))")
+            }
+        default: throw ValidationError("unknown device '\(device)' (available: cpu, cuda)")
         }
     }
 

@@ -1,0 +1,1 @@
+// Intentionally empty: CCUDA only declares types for dlopen-ed CUDA libraries.

@@ -1,0 +1,117 @@
+import CCUDA
+import Foundation
+import TernBackend
+import TernCore
+
+extension CUDABackend {
+    /// out = x · Wᵀ (+ bias) through cuBLASLt in bf16 with fp32 accumulation; the output may be
+    /// bf16 or f32 (the LM head and router write f32). Quantized weights (FP8 block, NVFP4) are
+    /// dequantized to a bf16 scratch first (correct, not yet fast: the fused kernels come later).
+    public func linear(_ x: Tensor, _ layer: Linear, out: Tensor) throws {
+        try bind()
+        let k = x.rowSize, n = layer.outFeatures, t = x.rows
+        try expect(layer.inFeatures == k, "linear: input width \(k) vs weight \(layer.weight.shape)")
+        try expect(out.rowSize == n && out.rows == t, "linear: output \(out.shape) for \(t)×\(n)")
+        try expect(out.dtype == .bf16 || out.dtype == .f32, "linear: output dtype \(out.dtype)")
+        guard t > 0 && n > 0 else { return }
+        let weight = try bf16Weight(layer)
+        var input = try asBF16(x)
+        if let group = layer.activationGroupSize {
+            let rounded = try allocate([t, k], dtype: .bf16)
+            try launch("tern_fake_quant_e4m3", grid: (t, (k + group - 1) / group, 1), block: max(32, (group + 31) / 32 * 32),
+                       [ptr(input), .int(1), .int64(Int64(input.rowStride)), ptr(rounded), .int(1), .int64(Int64(k)),
+                        .int(Int32(k)), .int(Int32(group))])
+            input = rounded
+        }
+        try blas.gemm(n: n, t: t, k: k, weight: address(weight), weightType: Int32(TERN_CUDA_R_16BF), ldw: weight.rowStride,
+                      x: address(input), inputType: Int32(TERN_CUDA_R_16BF), ldx: input.rowStride,
+                      out: address(out), outputType: out.dtype == .f32 ? Int32(TERN_CUDA_R_32F) : Int32(TERN_CUDA_R_16BF),
+                      ldo: out.rowStride, stream: stream)
+        if let bias = layer.bias {
+            try launch("tern_add_bias", grid: ((n + 255) / 256, t, 1), block: 256,
+                       [ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), ptr(bias), .int(try Self.code(bias.dtype)),
+                        .int(Int32(n))])
+        }
+    }
+
+    /// `x` itself when it is bf16, else a bf16 copy.
+    func asBF16(_ x: Tensor) throws -> Tensor {
+        if x.dtype == .bf16 { return x }
+        let copy = try allocate([x.rows, x.rowSize], dtype: .bf16)
+        try launch("tern_convert", grid: ((x.rowSize + 255) / 256, x.rows, 1), block: 256,
+                   [ptr(x), .int(try Self.code(x.dtype)), .int64(Int64(x.rowStride)), ptr(copy), .int(1), .int64(Int64(x.rowSize)),
+                    .int(Int32(x.rowSize))])
+        return copy
+    }
+
+    /// The layer's weight as bf16 `[out, in]`: as stored, converted, or dequantized.
+    func bf16Weight(_ layer: Linear) throws -> Tensor {
+        let n = layer.outFeatures, k = layer.inFeatures, w = layer.weight
+        switch layer.quantization {
+        case nil:
+            return try asBF16(w)
+        case let .fp8Block(scales, br, bc)?:
+            try expect(w.dtype == .f8e4m3 && scales.dtype == .f32, "linear: fp8 block weights need e4m3 values and f32 scales")
+            try expect(w.isContiguous, "linear: fp8 weight must be contiguous")
+            let out = try allocate([n, k], dtype: .bf16)
+            try launch("tern_dequant_fp8_block", grid: ((k + 255) / 256, n, 1), block: 256,
+                       [ptr(w), ptr(scales), .int64(Int64(scales.rowStride)), .int(Int32(br)), .int(Int32(bc)), ptr(out), .int(Int32(n)), .int(Int32(k))])
+            return out
+        case let .nvfp4(scales, global)?:
+            try expect(w.dtype == .u8 && scales.dtype == .f8e4m3 && k % 16 == 0, "linear: nvfp4 needs u8 packed weights, e4m3 scales, in % 16 == 0")
+            let out = try allocate([n, k], dtype: .bf16)
+            try launch("tern_dequant_nvfp4", grid: ((k + 255) / 256, n, 1), block: 256,
+                       [ptr(w), ptr(scales), .int64(Int64(scales.rowStride)), .float(global), ptr(out), .int(Int32(n)), .int(Int32(k))])
+            return out
+        }
+    }
+
+    /// Mixture of experts, first correct version: expert ids come back to the host, which lists
+    /// each expert's tokens; per expert the GPU gathers its rows, runs the SwiGLU MLP through
+    /// cuBLASLt and adds the weighted result into an fp32 accumulator. (The grouped GEMM that
+    /// avoids the host round trip is a later issue.)
+    public func moe(_ x: Tensor, expertIDs: Tensor, expertWeights: Tensor, experts: ExpertSet, out: Tensor) throws {
+        try bind()
+        let tokens = x.rows, topK = expertIDs.rowSize, hidden = x.rowSize
+        try expect(out.rows == tokens && out.rowSize == hidden, "moe: output \(out.shape) for \(x.shape)")
+        let ids = try downloadInt32s(expertIDs)
+        let weights = try downloadFloats(expertWeights)
+        var rowsOf = [[Int32]](repeating: [], count: experts.expertCount)
+        var weightOf = [[Float]](repeating: [], count: experts.expertCount)
+        for t in 0..<tokens {
+            for j in 0..<topK {
+                let e = Int(ids[t * topK + j])
+                try expect(e >= 0 && e < experts.expertCount, "moe: expert id \(e)")
+                rowsOf[e].append(Int32(t))
+                weightOf[e].append(weights[t * topK + j])
+            }
+        }
+        let accumulator = try allocate([tokens, hidden], dtype: .f32)
+        let used = (0..<experts.expertCount).filter { !rowsOf[$0].isEmpty && experts.slotOfExpert[$0] >= 0 }
+        let allRows = try upload(int32s: used.flatMap { rowsOf[$0] }, shape: [max(1, used.reduce(0) { $0 + rowsOf[$1].count })])
+        let allWeights = try upload(floats: used.flatMap { weightOf[$0] }, shape: [max(1, used.reduce(0) { $0 + weightOf[$1].count })], as: .f32)
+        var offset = 0
+        for e in used {
+            let mlp = experts.local[experts.slotOfExpert[e]]
+            let count = rowsOf[e].count, inner = mlp.gate.outFeatures
+            let rows = Tensor(storage: allRows.storage, byteOffset: offset * 4, shape: [count], dtype: .i32)
+            let rowWeights = Tensor(storage: allWeights.storage, byteOffset: offset * 4, shape: [count], dtype: .f32)
+            offset += count
+            let gathered = try allocate([count, hidden], dtype: x.dtype)
+            try gatherRows(x, rows: rows, out: gathered)
+            let gateUp = try allocate([count, 2 * inner], dtype: .bf16)
+            try linear(gathered, mlp.gate, out: gateUp.columns(0..<inner))
+            try linear(gathered, mlp.up, out: gateUp.columns(inner..<2 * inner))
+            let activated = try allocate([count, inner], dtype: .bf16)
+            try siluAndMul(gateUp, out: activated)
+            let result = try allocate([count, hidden], dtype: .f32)
+            try linear(activated, mlp.down, out: result)
+            try launch("tern_scatter_add", grid: ((hidden + 255) / 256, count, 1), block: 256,
+                       [ptr(result), .int(0), .int64(Int64(hidden)), ptr(rows), ptr(rowWeights), ptr(accumulator),
+                        .int64(Int64(hidden)), .int(Int32(hidden))])
+        }
+        try launch("tern_convert", grid: ((hidden + 255) / 256, tokens, 1), block: 256,
+                   [ptr(accumulator), .int(0), .int64(Int64(hidden)), ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)),
+                    .int(Int32(hidden))])
+    }
+}

@@ -1,0 +1,114 @@
+// Shared helpers of Tern's CUDA kernels. No CUDA headers are included: bf16/f16/e4m3 conversions
+// are written here (PTX cvt where the chip has it), so NVRTC needs no include path.
+#pragma once
+
+typedef unsigned short u16;
+typedef unsigned char u8;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+// Element type codes passed from Swift (TernCUDA.ElementCode).
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+
+#define DT_F32 0
+#define DT_BF16 1
+#define DT_F16 2
+
+__device__ __forceinline__ float bf16_to_float(u16 h) { return __uint_as_float(((u32)h) << 16); }
+
+__device__ __forceinline__ u16 float_to_bf16(float f) {
+    u16 r;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(f));
+    return r;
+}
+
+__device__ __forceinline__ float f16_to_float(u16 h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+
+__device__ __forceinline__ u16 float_to_f16(float f) {
+    u16 r;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r) : "f"(f));
+    return r;
+}
+
+__device__ __forceinline__ float load_as_float(const void *base, int dtype, long long i) {
+    if (dtype == DT_BF16) return bf16_to_float(((const u16 *)base)[i]);
+    if (dtype == DT_F32) return ((const float *)base)[i];
+    return f16_to_float(((const u16 *)base)[i]);
+}
+
+__device__ __forceinline__ void store_from_float(void *base, int dtype, long long i, float v) {
+    if (dtype == DT_BF16) ((u16 *)base)[i] = float_to_bf16(v);
+    else if (dtype == DT_F32) ((float *)base)[i] = v;
+    else ((u16 *)base)[i] = float_to_f16(v);
+}
+
+__device__ __forceinline__ int element_bytes(int dtype) { return dtype == DT_F32 ? 4 : 2; }
+
+/// e4m3fn code → float (no infinities; 0x7F/0xFF are NaN).
+__device__ __forceinline__ float e4m3_to_float(u8 b) {
+    u32 sign = (b & 0x80u) << 24;
+    u32 exponent = (b >> 3) & 0xFu, mantissa = b & 7u;
+    float v;
+    if (exponent == 0xF && mantissa == 7) return __uint_as_float(0x7FC00000u);
+    if (exponent == 0) v = (float)mantissa * 0.001953125f;  // m/8 · 2^-6
+    else v = __uint_as_float(((exponent + 120u) << 23) | (mantissa << 20));
+    return __uint_as_float(__float_as_uint(v) | sign);
+}
+
+/// Nearest e4m3fn code, saturating at ±448.
+__device__ __forceinline__ u8 float_to_e4m3(float f) {
+    u16 pair;
+    asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(pair) : "f"(0.0f), "f"(f));
+    return (u8)(pair & 0xFF);
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/// Sum over the block (blockDim.x a multiple of 32, ≤ 1024); every thread gets the result.
+__device__ __forceinline__ float block_sum(float v) {
+    __shared__ float partial[32];
+    __shared__ float total;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        float s = lane < (int)(blockDim.x >> 5) ? partial[lane] : 0.0f;
+        s = warp_sum(s);
+        if (lane == 0) total = s;
+    }
+    __syncthreads();
+    return total;
+}
+
+__device__ __forceinline__ float block_max(float v) {
+    __shared__ float partial[32];
+    __shared__ float total;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        float s = lane < (int)(blockDim.x >> 5) ? partial[lane] : -INFINITY;
+        s = warp_max(s);
+        if (lane == 0) total = s;
+    }
+    __syncthreads();
+    return total;
+}

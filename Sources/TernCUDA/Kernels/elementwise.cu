@@ -1,0 +1,140 @@
+// Memory-bound row operations: embedding, RMSNorm (fused residual add, per-head groups), RoPE,
+// SiLU-and-mul, add, bias, row copies/gathers/scatters, argmax.
+#include "common.cuh"
+
+// out[t] = table[ids[t]]; one block per token. Ids outside the table give a zero row.
+extern "C" __global__ void tern_embedding(const int *ids, const void *table, int tableType, long long tableStride, int vocab,
+                                          void *out, int outType, long long outStride, int width) {
+    int t = blockIdx.x;
+    int id = ids[t];
+    for (int i = threadIdx.x; i < width; i += blockDim.x) {
+        float v = (id >= 0 && id < vocab) ? load_as_float(table, tableType, (long long)id * tableStride + i) : 0.0f;
+        store_from_float(out, outType, (long long)t * outStride + i, v);
+    }
+}
+
+// One block per (row, group): optionally residual += x (stored, then re-read so the norm sees the
+// stored precision), then out = weight · v / sqrt(mean(v²) + eps) over the group. `out` may alias x.
+extern "C" __global__ void tern_rms_norm(const void *x, int xType, long long xStride,
+                                         void *residual, int residualType, long long residualStride,
+                                         const void *weight, int weightType, void *out, int outType, long long outStride,
+                                         int group, float eps) {
+    long long row = blockIdx.x;
+    int start = blockIdx.y * group;
+    float sumSquares = 0.0f;
+    for (int i = threadIdx.x; i < group; i += blockDim.x) {
+        float v = load_as_float(x, xType, row * xStride + start + i);
+        if (residual) {
+            long long r = row * residualStride + start + i;
+            store_from_float(residual, residualType, r, load_as_float(residual, residualType, r) + v);
+            v = load_as_float(residual, residualType, r);
+        }
+        sumSquares += v * v;
+    }
+    float inv = rsqrtf(block_sum(sumSquares) / (float)group + eps);
+    for (int i = threadIdx.x; i < group; i += blockDim.x) {
+        float v = residual ? load_as_float(residual, residualType, row * residualStride + start + i)
+                           : load_as_float(x, xType, row * xStride + start + i);
+        store_from_float(out, outType, row * outStride + start + i, load_as_float(weight, weightType, i) * (v * inv));
+    }
+}
+
+// In-place rotation of elements [offset, offset + 2·half) of every head of every row.
+extern "C" __global__ void tern_rope(void *x, int xType, long long xStride, int heads, int headDim, int offset, int half,
+                                     int interleaved, const int *positions, const float *cosTable, const float *sinTable) {
+    long long row = blockIdx.x;
+    int position = positions[row];
+    for (int p = threadIdx.x; p < heads * half; p += blockDim.x) {
+        int head = p / half, i = p % half;
+        long long base = row * xStride + (long long)head * headDim + offset;
+        long long a = base + (interleaved ? 2 * i : i), b = base + (interleaved ? 2 * i + 1 : i + half);
+        float c = cosTable[(long long)position * half + i], s = sinTable[(long long)position * half + i];
+        float x1 = load_as_float(x, xType, a), x2 = load_as_float(x, xType, b);
+        store_from_float(x, xType, a, x1 * c - x2 * s);
+        store_from_float(x, xType, b, x2 * c + x1 * s);
+    }
+}
+
+extern "C" __global__ void tern_silu_and_mul(const void *gateUp, int gType, long long gStride, void *out, int outType,
+                                             long long outStride, int n) {
+    long long row = blockIdx.y;
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float g = load_as_float(gateUp, gType, row * gStride + i);
+    float u = load_as_float(gateUp, gType, row * gStride + n + i);
+    store_from_float(out, outType, row * outStride + i, g / (1.0f + __expf(-g)) * u);
+}
+
+extern "C" __global__ void tern_add(const void *a, int aType, long long aStride, const void *b, int bType, long long bStride,
+                                    void *out, int outType, long long outStride, int width) {
+    long long row = blockIdx.y;
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= width) return;
+    float v = load_as_float(a, aType, row * aStride + i) + load_as_float(b, bType, row * bStride + i);
+    store_from_float(out, outType, row * outStride + i, v);
+}
+
+// out[r, :] += bias (a linear layer's bias, after the GEMM).
+extern "C" __global__ void tern_add_bias(void *out, int outType, long long outStride, const void *bias, int biasType, int width) {
+    long long row = blockIdx.y;
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= width) return;
+    long long o = row * outStride + i;
+    store_from_float(out, outType, o, load_as_float(out, outType, o) + load_as_float(bias, biasType, i));
+}
+
+// dst[dstIndex ? dstIndex[r] : r] = src[srcIndex ? srcIndex[r] : r], rowUnits units of `unit` bytes
+// per row; strides in units. Covers copy, gatherRows, storeKV and gathering cached keys.
+template <typename U>
+__device__ void copy_rows(const U *src, long long srcStride, const int *srcIndex, U *dst, long long dstStride,
+                          const int *dstIndex, int rowUnits) {
+    long long r = blockIdx.y;
+    long long s = srcIndex ? srcIndex[r] : r, d = dstIndex ? dstIndex[r] : r;
+    if (s < 0 || d < 0) return;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < rowUnits; i += gridDim.x * blockDim.x)
+        dst[d * dstStride + i] = src[s * srcStride + i];
+}
+
+struct alignas(16) Vec16 { u32 x, y, z, w; };
+
+extern "C" __global__ void tern_copy_rows_1(const u8 *src, long long ss, const int *si, u8 *dst, long long ds, const int *di, int n) { copy_rows(src, ss, si, dst, ds, di, n); }
+extern "C" __global__ void tern_copy_rows_2(const u16 *src, long long ss, const int *si, u16 *dst, long long ds, const int *di, int n) { copy_rows(src, ss, si, dst, ds, di, n); }
+extern "C" __global__ void tern_copy_rows_4(const u32 *src, long long ss, const int *si, u32 *dst, long long ds, const int *di, int n) { copy_rows(src, ss, si, dst, ds, di, n); }
+extern "C" __global__ void tern_copy_rows_16(const Vec16 *src, long long ss, const int *si, Vec16 *dst, long long ds, const int *di, int n) { copy_rows(src, ss, si, dst, ds, di, n); }
+
+// Index of each row's maximum (first on ties); one block per row.
+extern "C" __global__ void tern_argmax(const void *x, int xType, long long xStride, int width, int *out) {
+    __shared__ float bestValue[1024];
+    __shared__ int bestIndex[1024];
+    long long row = blockIdx.x;
+    float best = -INFINITY;
+    int index = -1;
+    for (int i = threadIdx.x; i < width; i += blockDim.x) {
+        float v = load_as_float(x, xType, row * xStride + i);
+        if (index < 0 || v > best) { best = v; index = i; }
+    }
+    bestValue[threadIdx.x] = best;
+    bestIndex[threadIdx.x] = index;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) {
+            float ov = bestValue[threadIdx.x + s], mv = bestValue[threadIdx.x];
+            int oi = bestIndex[threadIdx.x + s], mi = bestIndex[threadIdx.x];
+            if (oi >= 0 && (mi < 0 || ov > mv || (ov == mv && oi < mi))) {
+                bestValue[threadIdx.x] = ov;
+                bestIndex[threadIdx.x] = oi;
+            }
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[row] = bestIndex[0] < 0 ? 0 : bestIndex[0];
+}
+
+// out (f32 or bf16) = in (f32, bf16 or f16), element-wise over rows (dtype conversion).
+extern "C" __global__ void tern_convert(const void *src, int srcType, long long srcStride, void *dst, int dstType,
+                                        long long dstStride, int width) {
+    long long row = blockIdx.y;
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= width) return;
+    store_from_float(dst, dstType, row * dstStride + i, load_as_float(src, srcType, row * srcStride + i));
+}

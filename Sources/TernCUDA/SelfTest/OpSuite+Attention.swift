@@ -1,0 +1,154 @@
+import Foundation
+import TernBackend
+import TernCore
+
+extension OpSuite {
+    struct AttentionCase {
+        var name: String
+        /// (cached prefix, new tokens) per sequence.
+        var sequences: [(prefix: Int, new: Int)]
+        var heads: Int, kvHeads: Int, headDim: Int, valueDim: Int
+        var window: Int? = nil
+        /// MLA's layout: one KV head whose values are the first `valueDim` elements of each key row.
+        var valuesInKeys = false
+        var pageSize = 16
+    }
+
+    mutating func attentions() {
+        let cases = [
+            AttentionCase(name: "prefill 1/17/40, GQA 8/2 d64", sequences: [(0, 1), (0, 17), (0, 40)], heads: 8, kvHeads: 2, headDim: 64, valueDim: 64),
+            AttentionCase(name: "single token, d128", sequences: [(0, 1)], heads: 4, kvHeads: 4, headDim: 128, valueDim: 128),
+            AttentionCase(name: "prefix 33+5, 100+1 mixed, MHA d128", sequences: [(33, 5), (100, 1)], heads: 4, kvHeads: 4, headDim: 128, valueDim: 128),
+            AttentionCase(name: "decode ×4, prefix 300-700, GQA 32/8", sequences: [(300, 1), (517, 1), (700, 1), (15, 1)], heads: 32, kvHeads: 8, headDim: 128, valueDim: 128),
+            AttentionCase(name: "long prefix 1500+24 chunk, GQA 16/4", sequences: [(1500, 24)], heads: 16, kvHeads: 4, headDim: 128, valueDim: 128),
+            AttentionCase(name: "sliding window 16, 20+30, 0+3", sequences: [(20, 30), (0, 3)], heads: 4, kvHeads: 2, headDim: 64, valueDim: 64, window: 16),
+            AttentionCase(name: "MLA latent d576 v512, 0+9, 40+1", sequences: [(0, 9), (40, 1)], heads: 4, kvHeads: 1, headDim: 576, valueDim: 512, valuesInKeys: true, pageSize: 1),
+            AttentionCase(name: "MLA latent page 16, decode 70+1", sequences: [(70, 1)], heads: 16, kvHeads: 1, headDim: 576, valueDim: 512, valuesInKeys: true),
+        ]
+        for c in cases { check("attention", c.name) { s in try s.attention(c) } }
+    }
+
+    mutating func attention(_ c: AttentionCase) throws {
+        let ps = c.pageSize
+        let pagesPer = c.sequences.map { ($0.prefix + $0.new + ps - 1) / ps }
+        let pageCount = pagesPer.reduce(0, +) + 3
+        // Pages handed out in a shuffled order, so the page table really is used.
+        var free = Array(0..<pageCount)
+        for i in stride(from: free.count - 1, to: 0, by: -1) { free.swapAt(i, random.below(i + 1)) }
+        var pageTable: [Int32] = []
+        var starts: [Int] = []
+        for p in pagesPer {
+            starts.append(pageTable.count)
+            pageTable.append(contentsOf: free.prefix(p).map { Int32($0) })
+            free.removeFirst(p)
+        }
+        func slot(_ s: Int, _ j: Int) -> Int32 { pageTable[starts[s] + j / ps] * Int32(ps) + Int32(j % ps) }
+        // A batch of the tokens [from, to) of every sequence.
+        func batch(_ range: (Int) -> Range<Int>) -> ForwardBatch {
+            var b = ForwardBatch(tokenIDs: [], positions: [], slots: [], sequences: [], pageTable: pageTable, pageSize: ps, logitRows: [])
+            for (s, _) in c.sequences.enumerated() {
+                let r = range(s)
+                b.sequences.append(SequenceSpan(queryStart: b.tokenIDs.count, queryLength: r.count, kvLength: r.upperBound, pageTableStart: starts[s]))
+                for j in r {
+                    b.tokenIDs.append(0)
+                    b.positions.append(Int32(j))
+                    b.slots.append(slot(s, j))
+                }
+                b.logitRows.append(Int32(b.tokenIDs.count - 1))
+            }
+            return b
+        }
+        let full = batch { 0..<(c.sequences[$0].prefix + c.sequences[$0].new) }
+        let step = batch { c.sequences[$0].prefix..<(c.sequences[$0].prefix + c.sequences[$0].new) }
+        let keyDim = c.valuesInKeys ? c.headDim : c.headDim
+        let layoutCPU = KVCacheLayout(layers: 1, kvHeads: c.kvHeads, keyDim: keyDim, valueDim: c.valuesInKeys ? 0 : c.valueDim, dtype: .f32)
+        var layoutGPU = layoutCPU
+        layoutGPU.dtype = .bf16
+        let cacheC = try cpu.makeKVCache(layout: layoutCPU, pageSize: ps, pageCount: pageCount)
+        let cacheG = try gpu.makeKVCache(layout: layoutGPU, pageSize: ps, pageCount: pageCount)
+        let (kc, kg) = try pair(full.tokenCount, c.kvHeads * keyDim, scale: 2)
+        let values = c.valuesInKeys ? nil : try pair(full.tokenCount, c.kvHeads * c.valueDim)
+        try cpu.storeKV(key: kc, value: values?.cpu, cache: cacheC, layer: 0, batch: try cpu.prepare(full))
+        try gpu.storeKV(key: kg, value: values?.gpu, cache: cacheG, layer: 0, batch: try gpu.prepare(full))
+
+        let p = AttentionParameters(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, valueDim: c.valueDim,
+                                    scale: 1 / Float(c.headDim).squareRoot(), slidingWindow: c.window)
+        let (qc, qg) = try pair(step.tokenCount, c.heads * c.headDim, scale: 2)
+        let (oc, og) = try outputs(step.tokenCount, c.heads * c.valueDim)
+        try cpu.attention(query: qc, cache: cacheC, layer: 0, batch: try cpu.prepare(step), parameters: p, out: oc)
+        try gpu.attention(query: qg, cache: cacheG, layer: 0, batch: try gpu.prepare(step), parameters: p, out: og)
+        try compare("attention", c.name, oc, og)
+
+        if c.valuesInKeys {
+            let total = step.sequences.reduce(0) { $0 + $1.kvLength }
+            let (gc, gg) = try outputs(total, c.kvHeads * keyDim)
+            try cpu.gatherCachedKeys(cache: cacheC, layer: 0, batch: try cpu.prepare(step), out: gc)
+            try gpu.gatherCachedKeys(cache: cacheG, layer: 0, batch: try gpu.prepare(step), out: gg)
+            try compare("gatherCachedKeys", c.name, gc, gg, tolerance: 0)
+        }
+    }
+
+    mutating func routing() {
+        struct RouteCase { var name: String; var tokens: Int; var experts: Int; var scoring: Routing.Scoring; var topK: Int
+            var groups = 1; var topKGroups = 1; var groupScore = Routing.GroupScore.max; var bias = false; var normalize = false; var scale: Float = 1 }
+        let cases = [
+            RouteCase(name: "softmax 8 experts top 2, 1 token", tokens: 1, experts: 8, scoring: .softmax, topK: 2),
+            RouteCase(name: "softmax 60 top 4 norm, 19 tokens", tokens: 19, experts: 60, scoring: .softmax, topK: 4, normalize: true),
+            RouteCase(name: "sigmoid 64, 8 groups top 3, bias, top-2 sum", tokens: 17, experts: 64, scoring: .sigmoid, topK: 6, groups: 8,
+                      topKGroups: 3, groupScore: .topTwoSum, bias: true, normalize: true, scale: 2.5),
+            RouteCase(name: "softmax 32, 4 groups (max) top 2", tokens: 5, experts: 32, scoring: .softmax, topK: 3, groups: 4, topKGroups: 2),
+        ]
+        for r in cases {
+            check("route", r.name) { s in
+                let (lc, lg) = try s.pair(r.tokens, r.experts, dtype: .f32, scale: 4)
+                let biasValues = r.bias ? s.values(r.experts, scale: 0.5) : []
+                func routing(_ b: any Backend) throws -> Routing {
+                    Routing(scoring: r.scoring, topK: r.topK, groups: r.groups, topKGroups: r.topKGroups, groupScore: r.groupScore,
+                            correctionBias: r.bias ? try b.upload(floats: biasValues, shape: [r.experts], as: .f32) : nil,
+                            normalize: r.normalize, scale: r.scale)
+                }
+                let ic = try s.cpu.allocate([r.tokens, r.topK], dtype: .i32), ig = try s.gpu.allocate([r.tokens, r.topK], dtype: .i32)
+                let (wc, wg) = try s.outputs(r.tokens, r.topK, dtype: .f32)
+                try s.cpu.route(lc, routing: try routing(s.cpu), expertIDs: ic, expertWeights: wc)
+                try s.gpu.route(lg, routing: try routing(s.gpu), expertIDs: ig, expertWeights: wg)
+                let a = try s.cpu.downloadInt32s(ic), b = try s.gpu.downloadInt32s(ig)
+                s.record("route", r.name + " (ids)", error: Double(zip(a, b).filter { $0 != $1 }.count), tolerance: 0)
+                try s.compare("route", r.name + " (weights)", wc, wg, tolerance: 1e-5)
+            }
+        }
+    }
+
+    mutating func mixtureOfExperts() {
+        for tokens in [1, 13] {
+            check("moe", "8 experts top 2, \(tokens) tokens, 1 remote") { s in
+                let experts = 8, topK = 2, hidden = 64, inner = 96
+                var cpuExperts: [ExpertMLP] = [], gpuExperts: [ExpertMLP] = []
+                for _ in 0..<experts {
+                    let g = try s.plainLayer(n: inner, k: hidden, bias: false), u = try s.plainLayer(n: inner, k: hidden, bias: false)
+                    let d = try s.plainLayer(n: hidden, k: inner, bias: false)
+                    cpuExperts.append(ExpertMLP(gate: g.cpu, up: u.cpu, down: d.cpu))
+                    gpuExperts.append(ExpertMLP(gate: g.gpu, up: u.gpu, down: d.gpu))
+                }
+                // Expert 5 lives on another rank: its slot is -1 and it contributes nothing here.
+                let slots = (0..<experts).map { $0 == 5 ? -1 : $0 }
+                var ids: [Int32] = []
+                for _ in 0..<tokens {
+                    let a = s.random.below(experts)
+                    var b = s.random.below(experts)
+                    if b == a { b = (a + 1) % experts }
+                    ids += [Int32(a), Int32(b)]
+                }
+                let weights = s.values(tokens * topK).map { abs($0) }
+                let (xc, xg) = try s.pair(tokens, hidden)
+                let (oc, og) = try s.outputs(tokens, hidden)
+                try s.cpu.moe(xc, expertIDs: try s.cpu.upload(int32s: ids, shape: [tokens, topK]),
+                              expertWeights: try s.cpu.upload(floats: weights, shape: [tokens, topK], as: .f32),
+                              experts: ExpertSet(slotOfExpert: slots, local: cpuExperts), out: oc)
+                try s.gpu.moe(xg, expertIDs: try s.gpu.upload(int32s: ids, shape: [tokens, topK]),
+                              expertWeights: try s.gpu.upload(floats: weights, shape: [tokens, topK], as: .f32),
+                              experts: ExpertSet(slotOfExpert: slots, local: gpuExperts), out: og)
+                try s.compare("moe", "8 experts top 2, \(tokens) tokens, 1 remote", oc, og)
+            }
+        }
+    }
+}

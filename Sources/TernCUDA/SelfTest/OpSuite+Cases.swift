@@ -1,0 +1,180 @@
+import Foundation
+import TernBackend
+import TernCore
+
+extension OpSuite {
+    mutating func elementwise() {
+        for tokens in [1, 37] {
+            check("embedding", "tokens \(tokens), vocab 100 × 64") { s in
+                let (tc, tg) = try s.pair(100, 64)
+                let ids = (0..<tokens).map { _ in Int32(s.random.below(100)) }
+                let (oc, og) = try s.outputs(tokens, 64)
+                try s.cpu.embedding(ids: try s.cpu.upload(int32s: ids, shape: [tokens]), table: tc, out: oc)
+                try s.gpu.embedding(ids: try s.gpu.upload(int32s: ids, shape: [tokens]), table: tg, out: og)
+                try s.compare("embedding", "tokens \(tokens), vocab 100 × 64", oc, og)
+            }
+        }
+        for rows in [1, 13] {
+            check("siluAndMul", "rows \(rows), n 96, strided input") { s in
+                let (gc, gg) = try s.pair(rows, 192, pad: 8, scale: 3)
+                let (oc, og) = try s.outputs(rows, 96)
+                try s.cpu.siluAndMul(gc, out: oc)
+                try s.gpu.siluAndMul(gg, out: og)
+                try s.compare("siluAndMul", "rows \(rows), n 96, strided input", oc, og)
+            }
+        }
+        check("add", "rows 9 × 70, strided, out aliases a") { s in
+            let (ac, ag) = try s.pair(9, 70, pad: 6), (bc, bg) = try s.pair(9, 70)
+            try s.cpu.add(ac, bc, out: ac)
+            try s.gpu.add(ag, bg, out: ag)
+            try s.compare("add", "rows 9 × 70, strided, out aliases a", ac, ag)
+        }
+        check("gatherRows", "7 of 20 rows × 64") { s in
+            let (xc, xg) = try s.pair(20, 64)
+            let rows = (0..<7).map { _ in Int32(s.random.below(20)) }
+            let (oc, og) = try s.outputs(7, 64)
+            try s.cpu.gatherRows(xc, rows: try s.cpu.upload(int32s: rows, shape: [7]), out: oc)
+            try s.gpu.gatherRows(xg, rows: try s.gpu.upload(int32s: rows, shape: [7]), out: og)
+            try s.compare("gatherRows", "7 of 20 rows × 64", oc, og, tolerance: 0)
+        }
+        for (width, pad) in [(48, 16), (3, 2), (64, 0)] {
+            check("copy", "11 × \(width), pad \(pad)") { s in
+                let (xc, xg) = try s.pair(11, width, pad: pad)
+                let (oc, og) = try s.outputs(11, width, pad: pad + 2)
+                try s.cpu.copy(xc, to: oc)
+                try s.gpu.copy(xg, to: og)
+                try s.compare("copy", "11 × \(width), pad \(pad)", oc, og, tolerance: 0)
+            }
+        }
+    }
+
+    mutating func norms() {
+        for rows in [1, 9] {
+            check("rmsNorm", "rows \(rows) × 512") { s in
+                let (xc, xg) = try s.pair(rows, 512, scale: 4)
+                let (wc, wg) = try s.pair(1, 512, dtype: .f32)
+                let (oc, og) = try s.outputs(rows, 512)
+                try s.cpu.rmsNorm(xc, weight: wc.reshaped([512]), eps: 1e-6, out: oc)
+                try s.gpu.rmsNorm(xg, weight: wg.reshaped([512]), eps: 1e-6, out: og)
+                try s.compare("rmsNorm", "rows \(rows) × 512", oc, og)
+            }
+        }
+        check("rmsNorm", "per head 8 × 64, strided, in place") { s in
+            let (xc, xg) = try s.pair(5, 512, pad: 32)
+            let (wc, wg) = try s.pair(1, 64, dtype: .f32)
+            try s.cpu.rmsNorm(xc, weight: wc.reshaped([64]), eps: 1e-6, out: xc)
+            try s.gpu.rmsNorm(xg, weight: wg.reshaped([64]), eps: 1e-6, out: xg)
+            try s.compare("rmsNorm", "per head 8 × 64, strided, in place", xc, xg)
+        }
+        for rows in [1, 6] {
+            check("addRMSNorm", "rows \(rows) × 256") { s in
+                let (xc, xg) = try s.pair(rows, 256), (rc, rg) = try s.pair(rows, 256, scale: 2)
+                let (wc, wg) = try s.pair(1, 256, dtype: .f32)
+                let (oc, og) = try s.outputs(rows, 256)
+                try s.cpu.addRMSNorm(xc, residual: rc, weight: wc.reshaped([256]), eps: 1e-5, out: oc)
+                try s.gpu.addRMSNorm(xg, residual: rg, weight: wg.reshaped([256]), eps: 1e-5, out: og)
+                try s.compare("addRMSNorm", "rows \(rows) × 256 (output)", oc, og)
+                try s.compare("addRMSNorm", "rows \(rows) × 256 (residual)", rc, rg)
+            }
+        }
+    }
+
+    /// The same layer on both backends: values rounded to bf16; f32 on the CPU, bf16 on the GPU.
+    mutating func plainLayer(n: Int, k: Int, bias: Bool) throws -> (cpu: Linear, gpu: Linear) {
+        let (wc, wg) = try pair(n, k, scale: 0.2)
+        guard bias else { return (Linear(weight: wc), Linear(weight: wg)) }
+        let (bc, bg) = try pair(1, n, dtype: .f32)
+        return (Linear(weight: wc, bias: bc.reshaped([n])), Linear(weight: wg, bias: bg.reshaped([n])))
+    }
+
+    /// A host tensor of raw bytes (quantized codes and scales), uploaded unchanged to both.
+    func raw(_ name: String, _ bytes: [UInt8], shape: [Int], dtype: DType) throws -> (cpu: Tensor, gpu: Tensor) {
+        let owner = OwnedBytes(count: bytes.count)
+        bytes.withUnsafeBytes { owner.pointer.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        let host = HostTensor(name: name, dtype: dtype, shape: shape, data: owner.buffer, owner: owner)
+        return (try cpu.upload(host, as: nil), try gpu.upload(host, as: nil))
+    }
+
+    mutating func linears() {
+        for (t, k, n) in [(1, 256, 384), (7, 256, 100), (300, 512, 256)] {
+            check("linear", "bf16 \(t)×\(k) → \(n)") { s in
+                let (lc, lg) = try s.plainLayer(n: n, k: k, bias: false)
+                let (xc, xg) = try s.pair(t, k)
+                let (oc, og) = try s.outputs(t, n)
+                try s.cpu.linear(xc, lc, out: oc)
+                try s.gpu.linear(xg, lg, out: og)
+                try s.compare("linear", "bf16 \(t)×\(k) → \(n)", oc, og)
+            }
+        }
+        check("linear", "f32 out, strided in/out, bias 5×128 → 96") { s in
+            let (lc, lg) = try s.plainLayer(n: 96, k: 128, bias: true)
+            let (xc, xg) = try s.pair(5, 128, pad: 64)
+            let (oc, og) = try s.outputs(5, 96, dtype: .f32, pad: 32)
+            try s.cpu.linear(xc, lc, out: oc)
+            try s.gpu.linear(xg, lg, out: og)
+            try s.compare("linear", "f32 out, strided in/out, bias 5×128 → 96", oc, og)
+        }
+        for actQuant in [false, true] {
+            let detail = "fp8 block 128, 9×384 → 256" + (actQuant ? ", act quant" : "")
+            check("linear", detail) { s in
+                let (n, k) = (256, 384)
+                let codes = (0..<(n * k)).map { _ -> UInt8 in let c = UInt8(s.random.below(256)); return c & 0x7F == 0x7F ? 0x30 : c }
+                let (wc, wg) = try s.raw("w", codes, shape: [n, k], dtype: .f8e4m3)
+                let scales = (0..<(2 * 3)).map { _ in 0.001 + abs(s.random.signed()) * 0.01 }
+                let sc = try s.cpu.upload(floats: scales, shape: [2, 3], as: .f32), sg = try s.gpu.upload(floats: scales, shape: [2, 3], as: .f32)
+                let lc = Linear(weight: wc, quantization: .fp8Block(scales: sc, blockRows: 128, blockColumns: 128), activationGroupSize: actQuant ? 128 : nil)
+                let lg = Linear(weight: wg, quantization: .fp8Block(scales: sg, blockRows: 128, blockColumns: 128), activationGroupSize: actQuant ? 128 : nil)
+                let (xc, xg) = try s.pair(9, k)
+                let (oc, og) = try s.outputs(9, n)
+                try s.cpu.linear(xc, lc, out: oc)
+                try s.gpu.linear(xg, lg, out: og)
+                try s.compare("linear", detail, oc, og)
+            }
+        }
+        check("linear", "nvfp4 4×256 → 128") { s in
+            let (n, k) = (128, 256)
+            let packed = (0..<(n * k / 2)).map { _ in UInt8(s.random.below(256)) }
+            let scaleCodes = (0..<(n * k / 16)).map { _ in UInt8(0x28 + s.random.below(24)) }
+            let (wc, wg) = try s.raw("w", packed, shape: [n, k / 2], dtype: .u8)
+            let (sc, sg) = try s.raw("weight_scale", scaleCodes, shape: [n, k / 16], dtype: .f8e4m3)
+            let lc = Linear(weight: wc, quantization: .nvfp4(scales: sc, globalScale: 0.01), inFeatures: k)
+            let lg = Linear(weight: wg, quantization: .nvfp4(scales: sg, globalScale: 0.01), inFeatures: k)
+            let (xc, xg) = try s.pair(4, k)
+            let (oc, og) = try s.outputs(4, n)
+            try s.cpu.linear(xc, lc, out: oc)
+            try s.gpu.linear(xg, lg, out: og)
+            try s.compare("linear", "nvfp4 4×256 → 128", oc, og)
+        }
+    }
+
+    mutating func ropes() {
+        for (interleaved, rotary, offset, pad) in [(false, 64, 0, 0), (true, 32, 16, 0), (false, 32, 0, 24), (true, 64, 0, 8)] {
+            let detail = "\(interleaved ? "interleaved" : "neox") rot \(rotary) off \(offset)\(pad > 0 ? " strided" : "")"
+            check("rope", detail) { s in
+                let maxPositions = 64, half = rotary / 2
+                let angles = (0..<(maxPositions * half)).map { _ in s.random.signed() * 3.14 }
+                let cosValues = angles.map { Foundation.cos($0) }, sinValues = angles.map { Foundation.sin($0) }
+                func table(_ b: any Backend) throws -> RotaryTable {
+                    RotaryTable(cos: try b.upload(floats: cosValues, shape: [maxPositions, half], as: .f32),
+                                sin: try b.upload(floats: sinValues, shape: [maxPositions, half], as: .f32), rotaryDim: rotary, interleaved: interleaved)
+                }
+                let positions = (0..<6).map { _ in Int32(s.random.below(maxPositions)) }
+                let (xc, xg) = try s.pair(6, 4 * 64, pad: pad)
+                try s.cpu.rope(xc, headDim: 64, rotaryOffset: offset, positions: try s.cpu.upload(int32s: positions, shape: [6]), table: try table(s.cpu))
+                try s.gpu.rope(xg, headDim: 64, rotaryOffset: offset, positions: try s.gpu.upload(int32s: positions, shape: [6]), table: try table(s.gpu))
+                try s.compare("rope", detail, xc, xg)
+            }
+        }
+    }
+
+    mutating func argmaxes() {
+        for (rows, width, dtype) in [(5, 1000, DType.f32), (3, 513, DType.bf16), (1, 1, DType.f32)] {
+            check("argmax", "\(rows) × \(width) \(dtype)") { s in
+                let (xc, xg) = try s.pair(rows, width, dtype: dtype)
+                let a = try s.cpu.argmax(xc), b = try s.gpu.argmax(xg)
+                let mismatches = zip(a, b).filter { $0 != $1 }.count
+                s.record("argmax", "\(rows) × \(width) \(dtype)", error: Double(mismatches), tolerance: 0)
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import TernBackend
+import TernCore
+import TernCUDA
+import TernModels
+
+/// `tern selftest --device cuda`: every CUDA op on fresh random inputs against the exact CPU
+/// backend (inputs rounded to bf16 first, so both compute on the same values), then the fixture
+/// models end to end (greedy ids, CPU vs GPU). Prints a table and `N passed, M failed`.
+struct SelftestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "selftest", abstract: "Check a device backend against the CPU backend.")
+
+    @Option(help: "Device to test: cuda.")
+    var device: String = "cuda"
+
+    @Option(help: "Folder of fixture models for the end-to-end check ('' skips it).")
+    var fixtures: String = "fixtures/models"
+
+    @Option(help: "Random seed for the op inputs.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Greedy tokens generated per fixture prompt.")
+    var newTokens: Int = 8
+
+    func run() throws {
+        guard device == "cuda" else { throw ValidationError("selftest supports --device cuda") }
+        let gpu: CUDABackend
+        do { gpu = try CUDABackend() } catch { throw ValidationError("CUDA backend unavailable: \(error)") }
+        print("device: \(gpu.deviceInfo.name) (\(gpu.deviceInfo.architecture), \(gpu.deviceInfo.multiprocessors) SMs, driver \(gpu.deviceInfo.driverVersion))")
+        for log in gpu.compileLog { print("nvrtc: \(log)") }
+        var suite = OpSuite(cpu: CPUBackend(), gpu: gpu, seed: seed)
+        suite.runAll()
+        if !fixtures.isEmpty { suite.runFixtures(directory: fixtures, newTokens: newTokens) }
+        suite.printTable()
+        print("\(suite.passed) passed, \(suite.failed) failed")
+        if suite.failed > 0 { throw ExitCode(1) }
+    }
+}
+
+extension OpSuite {
+    /// Each fixture model on the CPU and on the GPU: greedy continuations of its reference prompts
+    /// and the top-1 id at every prompt position. bf16 on the GPU can flip near-ties, so the check
+    /// is top-1 agreement over prompt positions (≥ 90%) plus the greedy ids, reported.
+    mutating func runFixtures(directory: String, newTokens: Int) {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: directory).sorted() else {
+            fail("fixtures", directory, ValidationError("cannot list \(directory)"))
+            return
+        }
+        for name in names {
+            let dir = URL(fileURLWithPath: directory).appendingPathComponent(name)
+            guard fm.fileExists(atPath: dir.appendingPathComponent("config.json").path) else { continue }
+            check("model", name) { s in
+                let prompts = try Self.referencePrompts(dir)
+                let cpuModel = try ModelLoader.load(directory: dir, backend: s.cpu)
+                let gpuModel = try ModelLoader.load(directory: dir, backend: s.gpu)
+                var positions = 0, agreeing = 0, greedyTotal = 0, greedySame = 0
+                for prompt in prompts {
+                    let a = try SimpleGenerator(model: cpuModel).generate(prompt: prompt, maxNewTokens: newTokens, temperature: 0, seed: 0, logitsTop: 1)
+                    let b = try SimpleGenerator(model: gpuModel).generate(prompt: prompt, maxNewTokens: newTokens, temperature: 0, seed: 0, logitsTop: 1)
+                    for (x, y) in zip(a.promptTop, b.promptTop) {
+                        positions += 1
+                        if x.first?.id == y.first?.id { agreeing += 1 }
+                    }
+                    // Greedy ids agree up to the first divergence (after it the contexts differ).
+                    let same = zip(a.outputIDs, b.outputIDs).prefix { $0 == $1 }.count
+                    greedySame += same
+                    greedyTotal += a.outputIDs.count
+                }
+                let disagreement = positions == 0 ? 1 : 1 - Double(agreeing) / Double(positions)
+                s.record("model", name + " (prompt top-1)", error: disagreement, tolerance: 0.1,
+                         note: "\(agreeing)/\(positions) positions; greedy \(greedySame)/\(greedyTotal) ids before divergence")
+            }
+        }
+    }
+
+    /// Prompts of a fixture's reference.json (or one fixed prompt when it has none).
+    static func referencePrompts(_ dir: URL) throws -> [[Int32]] {
+        let url = dir.appendingPathComponent("reference.json")
+        guard let data = try? Data(contentsOf: url),
+              let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let prompts = object["prompts"] as? [[String: Any]] else { return [[1, 2, 3, 4, 5]] }
+        return prompts.compactMap { ($0["input_ids"] as? [Int])?.map { Int32($0) } }
+    }
+}
