@@ -23,10 +23,16 @@ extension CUDABackend {
                         .int(Int32(k)), .int(Int32(group))])
             input = rounded
         }
-        try blas.gemm(n: n, t: t, k: k, weight: address(weight), weightType: Int32(TERN_CUDA_R_16BF), ldw: weight.rowStride,
+        let done = try blas.gemm(n: n, t: t, k: k, weight: address(weight), weightType: Int32(TERN_CUDA_R_16BF), ldw: weight.rowStride,
                       x: address(input), inputType: Int32(TERN_CUDA_R_16BF), ldx: input.rowStride,
                       out: address(out), outputType: out.dtype == .f32 ? Int32(TERN_CUDA_R_32F) : Int32(TERN_CUDA_R_16BF),
                       ldo: out.rowStride, stream: stream)
+        if !done {
+            // Shapes cuBLASLt declines (odd strides or alignment in tiny models): a plain kernel.
+            try launch("tern_gemm_simple", grid: ((n + 7) / 8, t, 1), block: 256,
+                       [ptr(input), .int64(Int64(input.rowStride)), ptr(weight), .int64(Int64(weight.rowStride)),
+                        ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), .int(Int32(n)), .int(Int32(k))])
+        }
         if let bias = layer.bias {
             try launch("tern_add_bias", grid: ((n + 255) / 256, t, 1), block: 256,
                        [ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), ptr(bias), .int(try Self.code(bias.dtype)),

@@ -33,7 +33,7 @@ final class CublasLt: @unchecked Sendable {
         var algo: TernCublasLtMatmulAlgo
     }
 
-    private var plans: [PlanKey: Plan] = [:]
+    private var plans: [PlanKey: Plan?] = [:]
     private let lock = NSLock()
 
     init(workspace: UInt64, workspaceBytes: Int) throws {
@@ -67,15 +67,16 @@ final class CublasLt: @unchecked Sendable {
         return a
     }
 
-    /// Enqueues `out = x · Wᵀ` (alpha 1, beta 0). Types are CUDA data-type codes.
+    /// Enqueues `out = x · Wᵀ` (alpha 1, beta 0). Types are CUDA data-type codes. Returns false,
+    /// enqueuing nothing, when cuBLASLt has no algorithm for this shape/stride/alignment.
     func gemm(n: Int, t: Int, k: Int, weight: UInt64, weightType: Int32, ldw: Int, x: UInt64, inputType: Int32, ldx: Int,
-              out: UInt64, outputType: Int32, ldo: Int, stream: TernCUstream?) throws {
+              out: UInt64, outputType: Int32, ldo: Int, stream: TernCUstream?) throws -> Bool {
         func size(_ type: Int32) -> Int { type == Int32(TERN_CUDA_R_32F) ? 4 : type == Int32(TERN_CUDA_R_8F_E4M3) ? 1 : 2 }
         let key = PlanKey(n: n, t: t, k: k, ldw: ldw, ldx: ldx, ldo: ldo, weightType: weightType, inputType: inputType,
                           outputType: outputType,
                           alignW: Self.alignment(weight, ldw * size(weightType)), alignX: Self.alignment(x, ldx * size(inputType)),
                           alignO: Self.alignment(out, ldo * size(outputType)))
-        let plan = try self.plan(key)
+        guard let plan = try self.plan(key) else { return false }
         var alpha: Float = 1, beta: Float = 0
         var algo = plan.algo
         try check(matmul(handle, plan.desc, &alpha, UnsafeRawPointer(bitPattern: UInt(weight)), plan.a,
@@ -83,9 +84,10 @@ final class CublasLt: @unchecked Sendable {
                          UnsafeRawPointer(bitPattern: UInt(out)), plan.c, UnsafeMutableRawPointer(bitPattern: UInt(out)), plan.c,
                          &algo, UnsafeMutableRawPointer(bitPattern: UInt(workspace)), workspaceBytes, stream),
                   "cublasLtMatmul(\(n)x\(t)x\(k))")
+        return true
     }
 
-    private func plan(_ key: PlanKey) throws -> Plan {
+    private func plan(_ key: PlanKey) throws -> Plan? {
         lock.lock()
         defer { lock.unlock() }
         if let p = plans[key] { return p }
@@ -110,9 +112,10 @@ final class CublasLt: @unchecked Sendable {
         }
         var result = TernCublasLtHeuristicResult()
         var returned: Int32 = 0
-        try check(heuristic(handle, desc, a, b, c, c, preference, 1, &result, &returned), "cublasLtMatmulAlgoGetHeuristic")
-        guard returned > 0 else {
-            throw CUDAError(call: "cublasLtMatmulAlgoGetHeuristic", code: 15, message: "no algorithm for \(key)")
+        let status = heuristic(handle, desc, a, b, c, c, preference, 1, &result, &returned)
+        guard status == 0 && returned > 0 else {
+            plans[key] = .some(nil)
+            return nil
         }
         let plan = Plan(desc: desc!, a: a!, b: b!, c: c!, algo: result.algo)
         plans[key] = plan

@@ -138,3 +138,16 @@ extern "C" __global__ void tern_convert(const void *src, int srcType, long long 
     if (i >= width) return;
     store_from_float(dst, dstType, row * dstStride + i, load_as_float(src, srcType, row * srcStride + i));
 }
+
+// out[t, j] = Σ_k x[t, k] · w[j, k], bf16 operands, fp32 sums: one warp per output element.
+// The fallback for shapes cuBLASLt declines, not a fast path.
+extern "C" __global__ void tern_gemm_simple(const u16 *x, long long xStride, const u16 *w, long long wStride,
+                                            void *out, int outType, long long outStride, int n, int k) {
+    long long t = blockIdx.y;
+    int j = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (j >= n) return;
+    float sum = 0.0f;
+    for (int i = lane; i < k; i += 32) sum += bf16_to_float(x[t * xStride + i]) * bf16_to_float(w[(long long)j * wStride + i]);
+    sum = warp_sum(sum);
+    if (lane == 0) store_from_float(out, outType, t * outStride + j, sum);
+}

@@ -126,5 +126,6 @@ public struct OpSuite {
         routing()
         mixtureOfExperts()
         argmaxes()
+        sampling()
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import TernBackend
+import TernCUDA
 import TernModels
 
 /// `tern bench-decode`: decode tokens/s at fixed batch sizes, and the weight bytes read per
@@ -24,10 +25,18 @@ struct BenchDecodeCommand: ParsableCommand {
     @Option(help: "Bytes per buffer for the copy-bandwidth measurement.")
     var copyBytes: Int = 512 << 20
 
+    @Option(help: "Prefill benchmark: sequences per step (0 skips it).")
+    var prefillBatch: Int = 0
+
+    @Option(help: "Prefill benchmark: tokens per sequence.")
+    var prefillLength: Int = 1024
+
     func run() throws {
         let model = try modelOptions.loadModel()
         let weightBytes = try parameterBytes(model)
-        let copyBandwidth = measureCopyBandwidth(bytes: copyBytes)
+        let cuda = model.backend as? CUDABackend
+        let copyBandwidth = try cuda.map { try $0.copyBandwidth(bytes: max(copyBytes, 1 << 30)) } ?? measureCopyBandwidth(bytes: copyBytes)
+        if let cuda { print("device: \(cuda.deviceInfo.name), \(cuda.deviceInfo.multiprocessors) SMs") }
         print(String(format: "model %@  weights %.1f MB  KV %d B/token  threads %d",
                      model.config.architecture.rawValue, Double(weightBytes) / 1e6, model.kvLayout.bytesPerToken,
                      ProcessInfo.processInfo.activeProcessorCount))
@@ -43,7 +52,21 @@ struct BenchDecodeCommand: ParsableCommand {
             rows.append(["batch": batchSize, "step_ms": r * 1e3, "tokens_per_s": Double(batchSize) / r,
                          "bytes_per_step": bytesPerStep, "fraction_of_copy": achieved / copyBandwidth])
         }
-        let json = try JSONSerialization.data(withJSONObject: ["copy_bandwidth_gbs": copyBandwidth / 1e9, "results": rows], options: [.sortedKeys])
+        var summary: [String: Any] = ["copy_bandwidth_gbs": copyBandwidth / 1e9, "results": rows]
+        if prefillBatch > 0 {
+            let seconds = try measurePrefill(model: model)
+            let c = model.config
+            let tokens = Double(prefillBatch * prefillLength)
+            let matmulFlops = 2 * Double(weightBytes / c.dtype.byteSize) * tokens
+            let attentionFlops = 4 * Double(c.layers * c.heads * c.headDim) * Double(prefillBatch) * Double(prefillLength * (prefillLength + 1) / 2)
+            let rate = (matmulFlops + attentionFlops) / seconds
+            let gemm = try cuda.map { try $0.gemmRate() }
+            print(String(format: "prefill %d x %d: %.1f ms, %.0f tokens/s, %.1f TFLOP/s", prefillBatch, prefillLength, seconds * 1e3,
+                         tokens / seconds, rate / 1e12) + (gemm.map { String(format: "  (bf16 GEMM 8192^3: %.1f TFLOP/s, fraction %.3f)", $0 / 1e12, rate / $0) } ?? ""))
+            summary["prefill"] = ["batch": prefillBatch, "length": prefillLength, "ms": seconds * 1e3, "tflops": rate / 1e12,
+                                  "gemm_tflops": (gemm ?? 0) / 1e12]
+        }
+        let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))
     }
 
@@ -82,6 +105,23 @@ struct BenchDecodeCommand: ParsableCommand {
             if step >= 2 { elapsed += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         }
         return elapsed / Double(steps)
+    }
+
+    /// Seconds for one prefill step of `prefillBatch` sequences of `prefillLength` tokens (after a warm-up).
+    func measurePrefill(model: any LanguageModel) throws -> Double {
+        let pageSize = 16
+        let pages = (prefillLength + pageSize - 1) / pageSize * prefillBatch
+        let cache = try model.makeKVCache(pageSize: pageSize, pageCount: pages)
+        var random = SplitMix(seed: 11)
+        let prompts = (0..<prefillBatch).map { _ in (0..<prefillLength).map { _ in Int32(random.next() % UInt64(model.config.vocabSize)) } }
+        let batch = ForwardBatch.contiguousPrefill(prompts, pageSize: pageSize)
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try model.backend.argmax(try model.forward(batch, cache: cache))
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return best
     }
 
     private func relayout(_ batch: ForwardBatch, perSequence: Int, pageSize: Int) -> ForwardBatch {
