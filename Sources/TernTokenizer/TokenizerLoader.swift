@@ -185,54 +185,61 @@ struct TokenizerLoader {
             throw TokenizerError.unsupported(component: "BPE option", type: "dropout")
         }
         guard let vocabPairs = o["vocab"] as? RawJSONObject else { throw TokenizerError.invalidJSON("BPE vocab") }
-        // Keyed by UTF-8 bytes so canonically equivalent tokens stay distinct.
-        var vocabObject: [[UInt8]: Int] = [:]
-        vocabObject.reserveCapacity(vocabPairs.pairs.count)
+        // Token text (UTF-8 bytes, so canonically equivalent tokens stay distinct) -> id.
+        var rawVocab = ByteStringTable(capacity: vocabPairs.pairs.count)
+        var maxID = -1
         for (key, value) in vocabPairs.pairs {
-            guard let id = value as? Int else { throw TokenizerError.invalidJSON("BPE vocab id") }
-            vocabObject[key] = id
+            guard let id = value as? Int, id >= 0 else { throw TokenizerError.invalidJSON("BPE vocab id") }
+            rawVocab.insert(key, value: Int32(id))
+            maxID = max(maxID, id)
         }
-        let maxID = vocabObject.values.max() ?? -1
         var idToToken = [String?](repeating: nil, count: maxID + 1)
-        var vocab = ByteStringTable(capacity: vocabObject.count)
-        // Model-space key of each token: raw bytes behind a byte-level token, or its UTF-8.
-        func key(_ token: String, _ utf8: [UInt8]) -> [UInt8] {
-            if byteLevelInput, let b = ByteLevelAlphabet.bytes(of: token) { return b }
-            if byteLevelInput { return [0xFF, 0xFF] + utf8 }  // unreachable from byte input
-            return utf8
-        }
-        for (utf8, id) in vocabObject {
-            guard id >= 0 else { continue }
+        // The model's own table: for byte-level input keyed by the raw bytes a token stands for.
+        var vocab = byteLevelInput ? ByteStringTable(capacity: vocabPairs.pairs.count) : rawVocab
+        for (utf8, value) in vocabPairs.pairs {
+            let id = value as! Int
             let token = String(decoding: utf8, as: UTF8.self)
             idToToken[id] = token
-            vocab.insert(key(token, utf8), value: Int32(id))
+            if byteLevelInput {
+                // Tokens outside the byte alphabet (added tokens in the vocab) get a key no input can produce.
+                vocab.insert(ByteLevelAlphabet.bytes(of: token) ?? ([0xFF, 0xFF] + utf8), value: Int32(id))
+            }
         }
         let mergeList = (o["merges"] as? [Any]) ?? []
         var merges = MergeTable(capacity: mergeList.count)
         let prefix = Array(((o["continuing_subword_prefix"] as? String) ?? "").utf8)
+        var joined: [UInt8] = []
         for (rank, entry) in mergeList.enumerated() {
-            let left: [UInt8], right: [UInt8]
-            if let s = entry as? String {
-                let u = Array(s.utf8)
-                guard let space = u.firstIndex(of: 0x20) else { throw TokenizerError.invalidJSON("merge \(s)") }
-                left = Array(u[..<space])
-                right = Array(u[(space + 1)...])
+            // `joined` holds left+right bytes; `leftCount` marks the boundary.
+            var leftCount = -1
+            if var s = entry as? String {
+                s.withUTF8 { u in
+                    guard let space = u.firstIndex(of: 0x20) else { return }
+                    joined.removeAll(keepingCapacity: true)
+                    joined.append(contentsOf: UnsafeBufferPointer(rebasing: u[..<space]))
+                    joined.append(contentsOf: UnsafeBufferPointer(rebasing: u[(space + 1)...]))
+                    leftCount = space
+                }
             } else if let pair = entry as? [String], pair.count == 2 {
-                left = Array(pair[0].utf8)
-                right = Array(pair[1].utf8)
-            } else {
-                throw TokenizerError.invalidJSON("merge entry")
+                joined = Array(pair[0].utf8) + Array(pair[1].utf8)
+                leftCount = pair[0].utf8.count
             }
-            func show(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
-            guard let a = vocabObject[left], let b = vocabObject[right] else {
-                throw TokenizerError.invalid("merge \(show(left)) \(show(right)) uses a token outside the vocab")
+            guard leftCount >= 0 else { throw TokenizerError.invalidJSON("merge entry \(rank)") }
+            let ids: (Int32, Int32, Int32)? = joined.withUnsafeBufferPointer { all in
+                let left = UnsafeBufferPointer(rebasing: all[..<leftCount])
+                let right = UnsafeBufferPointer(rebasing: all[leftCount...])
+                guard let a = rawVocab.lookup(left), let b = rawVocab.lookup(right) else { return nil }
+                // The merged token drops the right side's continuing-subword prefix.
+                if !prefix.isEmpty, right.starts(with: prefix) {
+                    return (a, b, rawVocab.lookup(Array(left) + Array(right.dropFirst(prefix.count))) ?? -1)
+                }
+                return (a, b, rawVocab.lookup(all) ?? -1)
             }
-            // The merged token drops the right side's continuing-subword prefix.
-            let mergedKey = !prefix.isEmpty && right.starts(with: prefix) ? left + right[prefix.count...] : left + right
-            guard let merged = vocabObject[mergedKey] else {
-                throw TokenizerError.invalid("merge result \(show(mergedKey)) missing from the vocab")
+            guard let (a, b, merged) = ids, merged >= 0 else {
+                let text = String(decoding: joined, as: UTF8.self)
+                throw TokenizerError.invalid("merge of rank \(rank) (\(text)) uses or makes a token outside the vocab")
             }
-            merges.insert(left: Int32(a), right: Int32(b), rank: Int32(rank), merged: Int32(merged))
+            merges.insert(left: a, right: b, rank: Int32(rank), merged: merged)
         }
         var byteSymbolIds = [Int32](repeating: -1, count: 256)
         if byteLevelInput {
@@ -240,9 +247,9 @@ struct TokenizerLoader {
         }
         var byteFallbackIds: [Int32] = []
         if (o["byte_fallback"] as? Bool) ?? false {
-            byteFallbackIds = (0..<256).map { b in Int32(vocabObject[Array(String(format: "<0x%02X>", b).utf8)] ?? -1) }
+            byteFallbackIds = (0..<256).map { b in rawVocab.lookup(Array(String(format: "<0x%02X>", b).utf8)) ?? -1 }
         }
-        let unkId = (o["unk_token"] as? String).flatMap { vocabObject[Array($0.utf8)] }.map { Int32($0) }
+        let unkId = (o["unk_token"] as? String).flatMap { rawVocab.lookup(Array($0.utf8)) }
         return BPEModel(
             idToToken: idToToken, vocab: vocab, merges: merges, byteLevelInput: byteLevelInput,
             byteSymbolIds: byteSymbolIds, byteFallbackIds: byteFallbackIds, unkId: unkId,

@@ -17,17 +17,26 @@ import Testing
         let rounds = Int(ProcessInfo.processInfo.environment["TERN_BENCH_ROUNDS"] ?? "5") ?? 5
         for (name, tokenizer) in tokenizers {
             _ = corpus.map { tokenizer.encode($0) }  // warm-up (category table, caches)
-            var best = Double.infinity
+            var bestWall = Double.infinity
+            var bestCPU = Double.infinity
             var tokens = 0
             for _ in 0..<rounds {
-                let start = DispatchTime.now().uptimeNanoseconds
+                let wall = DispatchTime.now().uptimeNanoseconds
+                let cpu = Self.processCPUSeconds()
                 tokens = 0
                 for doc in corpus { tokens += tokenizer.encode(doc).count }
-                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                bestCPU = min(bestCPU, Self.processCPUSeconds() - cpu)
+                bestWall = min(bestWall, Double(DispatchTime.now().uptimeNanoseconds - wall) / 1e9)
             }
-            let line = String(format: "tern %@: %.2f MB/s, %d tokens, best of %d: %.3f s", name,
-                              Double(bytes) / best / 1e6, tokens, rounds, best)
-            print(line)
+            // CPU time is the fair figure on a shared machine; wall time is printed alongside.
+            print(String(format: "tern %@: %.2f MB/s (cpu time), %.2f MB/s (wall), %d tokens, best of %d", name,
+                         Double(bytes) / bestCPU / 1e6, Double(bytes) / bestWall / 1e6, tokens, rounds))
         }
+    }
+
+    static func processCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 }

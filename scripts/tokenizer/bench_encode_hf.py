@@ -29,16 +29,18 @@ def main():
     for name, tok in tokenizers_:
         for d in docs:  # warm-up
             tok.encode(d)
-        best = float("inf")
+        best_wall = best_cpu = float("inf")
         for _ in range(ROUNDS):
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             count = 0
             # One encode call per document, as the Swift side does (encode_batch would use several threads).
             for d in docs:
                 count += len(tok.encode(d).ids)
-            best = min(best, time.perf_counter() - start)
-        print(f"hf {name}: {nbytes / best / 1e6:.2f} MB/s, {count} tokens, best of {ROUNDS}: {best:.3f} s")
-
+            best_cpu = min(best_cpu, time.process_time() - cpu)
+            best_wall = min(best_wall, time.perf_counter() - wall)
+        # CPU time is the fair figure on a shared machine; wall time is printed alongside.
+        print(f"hf {name}: {nbytes / best_cpu / 1e6:.2f} MB/s (cpu time), {nbytes / best_wall / 1e6:.2f} MB/s (wall), "
+              f"{count} tokens, best of {ROUNDS}")
 
 if __name__ == "__main__":
     main()
