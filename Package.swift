@@ -47,10 +47,19 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
+        // Benchmark client: load generation, serving metrics, concurrency sweeps, Pareto plots.
+        .target(
+            name: "TernBench",
+            dependencies: [
+                "TernTokenizer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "tern",
             dependencies: [
                 "TernCore", "TernCheckpoint", "TernBackend", "TernModels", "TernTokenizer", "TernChatTemplate", "TernEngine", "TernServer", "TernCUDA",
+                "TernBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
@@ -65,6 +74,9 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
+        .testTarget(
+            name: "TernBenchTests",
+            dependencies: ["TernBench", .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "TernTokenizerTests", dependencies: ["TernTokenizer"], exclude: ["Data"]),
         .testTarget(name: "TernChatTemplateTests", dependencies: ["TernChatTemplate"], exclude: ["Data"]),
     ],
