@@ -51,7 +51,9 @@ struct SSEWriter {
 }
 
 extension Responses {
-    static let sseHeaders: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+    /// The connection closes after an event stream (watching it for the client leaving consumes
+    /// it), so say so: clients must not reuse it for another request.
+    static let sseHeaders: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "close"]
 
     /// A streaming response whose producer is cancelled when the client closes its connection
     /// (the cancellation reaches the engine stream, which aborts the request and frees its pages).

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import NIOCore
 
 extension ModelService {
     /// Every endpoint. Handlers answer errors themselves (OpenAI's JSON error shape) rather than
@@ -12,11 +13,19 @@ extension ModelService {
         func withBody(_ handler: @escaping @Sendable (Request, ByteBuffer) async throws -> Response)
             -> @Sendable (Request, BasicRequestContext) async throws -> Response {
             { [self] request, _ in
+                // `collectBody` (not `body.collect`) keeps the connection's part stream attached, so a
+                // streaming response can still watch it for the client going away.
+                var request = request
                 do {
+                    if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+                        throw APIError.bodyTooLarge(limit: limit)
+                    }
                     let body: ByteBuffer
                     do {
-                        body = try await request.body.collect(upTo: limit)
+                        body = try await request.collectBody(upTo: limit)
                     } catch let error as HTTPError where error.status == .contentTooLarge {
+                        throw APIError.bodyTooLarge(limit: limit)
+                    } catch is NIOTooManyBytesError {
                         throw APIError.bodyTooLarge(limit: limit)
                     }
                     return try await handler(request, body)
