@@ -22,7 +22,7 @@ public struct IncrementalDetokenizer: Sendable {
         let emitted = tokenizer.decode(Array(ids[prefixOffset..<readOffset]), skipSpecialTokens: skipSpecialTokens)
         let full = tokenizer.decode(Array(ids[prefixOffset...]), skipSpecialTokens: skipSpecialTokens)
         let emittedBytes = emitted.utf8.count
-        guard full.utf8.count > emittedBytes, !full.unicodeScalars.last.map({ $0 == "\u{FFFD}" })!,
+        guard full.utf8.count > emittedBytes, full.unicodeScalars.last != "\u{FFFD}",
               full.utf8.starts(with: emitted.utf8) else {
             return ""
         }

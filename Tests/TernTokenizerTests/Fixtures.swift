@@ -7,7 +7,7 @@ enum Fixtures {
 
     /// The committed fixtures with their tokenizer.json.
     static let committed = ["deepseek-pruned", "llama3", "qwen2", "gpt2", "sp-llama2", "sp-metaspace", "variety",
-                            "wordpiece-like", "gpt2-prefix"]
+                            "wordpiece-like", "gpt2-prefix", "o200k"]
 
     static let corpus: [String] = {
         let data = FileManager.default.contents(atPath: dataDirectory.appendingPathComponent("corpus.json").path)!

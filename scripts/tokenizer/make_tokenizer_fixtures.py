@@ -32,6 +32,13 @@ LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{
 QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                  r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 
+# GPT-OSS / o200k style: case-aware letter runs with optional contractions (real backtracking between
+# overlapping classes), digits in threes, `/` kept with punctuation.
+O200K_PATTERN = "|".join([
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"\p{N}{1,3}", r" ?[^\s\p{L}\p{N}]+[\r\n/]*", r"\s*[\r\n]+", r"\s+(?!\S)", r"\s+"])
+
 # ---------------------------------------------------------------- corpus
 
 WORDS = ("the of and to in is was for on that with as by at from it an be this are which or his her had not but "
@@ -198,6 +205,12 @@ def make_llama3(docs):
         processors.ByteLevel(trim_offsets=False),
         processors.TemplateProcessing(single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", 0)])])
     return tok
+
+
+def make_o200k(docs):
+    pre = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(O200K_PATTERN), "isolated"),
+                                   pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    return byte_level_trained(docs, pre, ["<|endoftext|>", "<|return|>"])
 
 
 def make_qwen2(docs):
@@ -381,10 +394,11 @@ def main():
     write_expected("gpt2", make_gpt2(train_docs), docs)
     llama2, meta = make_sentencepiece(train_docs)
     write_expected("sp-llama2", llama2, docs)
-    write_expected("sp-metaspace", meta, docs)
+    write_expected("sp-metaspace", meta, docs, stride=2)
     write_expected("variety", make_variety(train_docs), docs)
     write_expected("wordpiece-like", make_wordpiece_like(train_docs), docs, stride=4)
     write_expected("gpt2-prefix", make_gpt2_prefix(train_docs), docs, stride=4)
+    write_expected("o200k", make_o200k(train_docs), docs, stride=4)
 
 
 if __name__ == "__main__":
