@@ -62,6 +62,10 @@ public struct MoEConfig: Sendable {
             default:
                 throw ConfigError.invalidField(name: "topk_method", file: fields.source, reason: "'\(method)' is not greedy, group_limited_greedy or noaux_tc")
             }
+            // DeepSeek's reference: V3 renormalises and then scales; V2 renormalises *instead of* scaling.
+            let normalize = json["norm_topk_prob"]?.bool ?? false
+            let routedScale = Float(json["routed_scaling_factor"]?.double ?? 1)
+            let scale: Float = architecture == .deepseekV2 && normalize ? 1 : routedScale
             guard experts % groups == 0 else {
                 throw ConfigError.invalidField(name: "n_group", file: fields.source, reason: "(\(groups)) must divide n_routed_experts (\(experts))")
             }
@@ -69,9 +73,8 @@ public struct MoEConfig: Sendable {
                              expertIntermediateSize: try fields.int("moe_intermediate_size"), sharedIntermediateSize: shared,
                              sparseLayers: (0..<layers).map { $0 >= firstDense && $0 % frequency == 0 },
                              scoring: scoring, groups: groups, topKGroups: topKGroups, groupScore: groupScore,
-                             hasCorrectionBias: method == "noaux_tc",
-                             normalize: json["norm_topk_prob"]?.bool ?? false,
-                             scale: Float(json["routed_scaling_factor"]?.double ?? 1), mixtralNames: false)
+                             hasCorrectionBias: method == "noaux_tc", normalize: normalize,
+                             scale: scale, mixtralNames: false)
         }
     }
 }

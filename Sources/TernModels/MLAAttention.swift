@@ -34,7 +34,8 @@ struct MLAAttention: AttentionBlock {
         let p = "model.layers.\(i).self_attn"
         mla = m
         heads = c.heads
-        normEps = c.rmsNormEps
+        // DeepSeek's q_a_layernorm and kv_a_layernorm use RMSNorm's default eps whatever the config says.
+        normEps = 1e-6
         self.rotary = rotary
         self.form = form
         if let rank = m.qLoraRank {

@@ -86,7 +86,18 @@ public struct ModelConfig: Sendable {
         let file = directory.appendingPathComponent("config.json")
         let data: Data
         do { data = try Data(contentsOf: file) } catch { throw ConfigError.unreadable(file: file.path, reason: "\(error.localizedDescription)") }
-        return try parse(data, source: file.path)
+        var config = try parse(data, source: file.path)
+        // ModelOpt checkpoints may describe their quantization in hf_quant_config.json instead.
+        let quantFile = directory.appendingPathComponent("hf_quant_config.json")
+        if config.quantization == nil, let quantData = try? Data(contentsOf: quantFile) {
+            guard let section = (try? JSONValue(parsing: quantData))?["quantization"]?.object else {
+                throw ConfigError.unreadable(file: quantFile.path, reason: "no 'quantization' object")
+            }
+            var merged = section
+            merged["quant_method"] = .string("modelopt")
+            config.quantization = try QuantizationConfig.parse(.object(["quantization_config": .object(merged)]), source: quantFile.path)
+        }
+        return config
     }
 
     public static func parse(_ data: Data, source: String = "config.json") throws -> ModelConfig {

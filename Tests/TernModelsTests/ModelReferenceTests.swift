@@ -32,6 +32,7 @@ struct ReferenceCase: CustomTestStringConvertible, Sendable {
         + [MLAForm.absorbed, .expanded].flatMap { form in [
             ReferenceCase(fixture: "deepseek-v3-fp8", reference: "reference.json", mlaForm: form, quantizeActivations: false),
             ReferenceCase(fixture: "deepseek-v3-fp8", reference: "reference_actquant.json", mlaForm: form),
+            ReferenceCase(fixture: "deepseek-v3-nvfp4", mlaForm: form),
         ] }
 
     @Test(arguments: cases)
