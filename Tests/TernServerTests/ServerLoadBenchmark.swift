@@ -71,7 +71,7 @@ struct ServerLoadBenchmark {
                     request.method = .POST
                     request.headers.add(name: "content-type", value: "application/json")
                     let body: [String: Any] = ["prompt": "Stream \(i) says", "max_tokens": tokens, "temperature": 0,
-                                               "ignore_eos": true, "stream": true]
+                                               "ignore_eos": true, "stream": true, "stream_options": ["include_usage": true]]
                     request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
                     let start = ContinuousClock.now
                     let response = try await HTTPClient.shared.execute(request, timeout: .seconds(600))
@@ -80,15 +80,19 @@ struct ServerLoadBenchmark {
                     var last: ContinuousClock.Instant?
                     for try await buffer in response.body {
                         let now = ContinuousClock.now
-                        // One engine delta carries one token here (no stop strings held back).
-                        let events = parser.feed(String(buffer: buffer)).filter { $0 != "[DONE]" }
-                        guard !events.isEmpty else { continue }
+                        // Token counts come from the usage chunk; latency from the text chunks as they arrive.
+                        var sawText = false
+                        for event in parser.feed(String(buffer: buffer)) where event != "[DONE]" {
+                            let chunk = parseJSON(event)
+                            if let usage = chunk["usage"] as? [String: Any], let n = usage["completion_tokens"] as? Int { stats.tokens = n }
+                            if (chunk["choices"] as? [[String: Any]])?.isEmpty == false { sawText = true }
+                        }
+                        guard sawText else { continue }
                         if let last {
                             stats.gaps.append((now - last) / .seconds(1))
                         } else {
                             stats.firstTokenSeconds = (now - start) / .seconds(1)
                         }
-                        stats.tokens += events.count
                         last = now
                     }
                     return stats

@@ -55,6 +55,8 @@ extension ModelService {
                     clocks[p].tokens(delta.tokenIDs.count, metrics: self.metrics)
                     usage[p][delta.index] = delta.usage
                     let text = texts[p][delta.index].text(of: delta)
+                    // A token that only started a multi-byte character has no text yet: nothing to send.
+                    if text.isEmpty && delta.finishReason == nil && !(wantsLogprobs && delta.logprobs != nil) { continue }
                     let index = p * shape.n + delta.index
                     sse.event(chunk(index: index) { w in
                         switch shape.kind {
