@@ -47,6 +47,15 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
+        // Prefill-decode disaggregation (KV transfer backends, prefill/decode runners) and the router.
+        .target(
+            name: "TernDisaggregation",
+            dependencies: [
+                "TernCore", "TernBackend", "TernEngine", "TernServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // Benchmark client: load generation, serving metrics, concurrency sweeps, Pareto plots.
         .target(
             name: "TernBench",
@@ -59,7 +68,7 @@ let package = Package(
             name: "tern",
             dependencies: [
                 "TernCore", "TernCheckpoint", "TernBackend", "TernModels", "TernTokenizer", "TernChatTemplate", "TernEngine", "TernServer", "TernCUDA",
-                "TernBench",
+                "TernBench", "TernDisaggregation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
@@ -77,6 +86,12 @@ let package = Package(
         .testTarget(
             name: "TernBenchTests",
             dependencies: ["TernBench", .product(name: "Hummingbird", package: "hummingbird")]),
+        .testTarget(
+            name: "TernDisaggregationTests",
+            dependencies: [
+                "TernDisaggregation", "TernServer", "TernEngine", "TernModels", "TernBackend",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
         .testTarget(name: "TernTokenizerTests", dependencies: ["TernTokenizer"], exclude: ["Data"]),
         .testTarget(name: "TernChatTemplateTests", dependencies: ["TernChatTemplate"], exclude: ["Data"]),
     ],

@@ -1,4 +1,5 @@
 import Foundation
+import TernBackend
 import TernModels
 
 /// The serving engine: an `EngineCore` driven by its own thread, fed through a thread-safe inbox.
@@ -10,10 +11,13 @@ public final class Engine: Sendable {
     private let inbox = Inbox()
     private let published = PublishedMetrics()
     private let done = DispatchSemaphore(value: 0)
+    /// The shape of this engine's KV cache (what transferred KV must match).
+    public let kvLayout: KVCacheLayout
 
     public init(model: any LanguageModel, config: EngineConfig, eosTokenIDs: [Int]? = nil,
                 textDecoder: (any TextDecoderFactory)? = nil) throws {
         let core = try EngineCore(model: model, config: config, eosTokenIDs: eosTokenIDs, textDecoder: textDecoder)
+        kvLayout = core.kvCache.layout
         published.store(core.metrics())
         // The core moves to the loop thread and is only touched there.
         let handoff = CoreHandoff(core: core)
@@ -54,6 +58,11 @@ public final class Engine: Sendable {
     /// Ends a request; its choices finish with reason `abort`.
     public func abort(_ id: String) { inbox.post(.abort(id)) }
 
+    /// Runs `body` on the loop thread between steps (engine extensions such as the KV transfer hooks).
+    /// Returns false once the engine has shut down (`body` never runs).
+    @discardableResult
+    func perform(_ body: @escaping @Sendable (EngineCore) -> Void) -> Bool { inbox.post(.perform(body)) }
+
     /// The metrics as of the last step.
     public func metrics() -> EngineMetrics { published.load() }
 
@@ -70,6 +79,7 @@ public final class Engine: Sendable {
                 switch command {
                 case let .submit(request, sink): core.add(request, sink: sink)
                 case let .abort(id): core.abort(id)
+                case let .perform(body): body(core)
                 case .shutdown:
                     core.abortAll()
                     published.store(core.metrics())
@@ -90,6 +100,7 @@ private struct CoreHandoff: @unchecked Sendable {
 private enum Command: Sendable {
     case submit(GenerateRequest, @Sendable (StreamEvent) -> Void)
     case abort(String)
+    case perform(@Sendable (EngineCore) -> Void)
     case shutdown
 }
 

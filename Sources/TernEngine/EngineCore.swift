@@ -21,6 +21,8 @@ public final class EngineCore {
     var stats = EngineMetrics()
     var admissionCounter: UInt64 = 0
     let batchBuilder: BatchBuilder
+    /// Pages held for KV arriving from a prefill server (PD disaggregation), by request id.
+    var reservations: [String: [Int32]] = [:]
 
     /// - Parameters:
     ///   - eosTokenIDs: ids that end generation (default: the model config's).
@@ -66,6 +68,7 @@ public final class EngineCore {
             text: textDecoders?.makeDecoder(prompt: request.promptTokens), stopStrings: params.stopStrings,
             maxTokens: maxTokens, forks: params.n - 1)
         group.sequences = [sequence]
+        group.kvExport = request.kvExport
         groups[request.id] = group
         stats.promptTokens += prompt.count * params.n
         waiting.append(sequence)
@@ -167,6 +170,7 @@ public final class EngineCore {
     public func pageAccountingProblems() -> [String] {
         var expected = [Int](repeating: 0, count: pool.pageCount)
         for sequence in running + waiting { for page in sequence.pages { expected[Int(page)] += 1 } }
+        for pages in reservations.values { for page in pages { expected[Int(page)] += 1 } }
         for page in radix?.allPages() ?? [] { expected[Int(page)] += 1 }
         var problems: [String] = []
         var referenced = 0

@@ -40,6 +40,8 @@ public struct EngineMetrics: Sendable, Hashable {
     public var kvPagesTotal = 0
     /// Pages held by the prefix cache (some also used by running requests).
     public var kvPagesCached = 0
+    /// Pages held for KV arriving from a prefill server (PD decode side).
+    public var kvPagesReserved = 0
     public var pageSize = 0
     public var promptTokens = 0
     /// Prompt tokens served from the prefix cache.

@@ -4,6 +4,9 @@ public struct GenerateRequest: Sendable {
     public var id: String
     public var promptTokens: [Int]
     public var sampling: SamplingParams
+    /// Set on a prefill server (PD disaggregation): called on the engine thread with a copy of the
+    /// prompt's KV and the first sampled token, before the request's pages are released.
+    public var kvExport: (@Sendable (Result<PrefillExport, EngineError>) -> Void)?
 
     public init(id: String, promptTokens: [Int], sampling: SamplingParams = SamplingParams()) {
         self.id = id
@@ -104,6 +107,8 @@ public enum EngineError: Error, Sendable, Hashable, CustomStringConvertible {
     case stopStringsNeedTextDecoder
     case modelFailed(String)
     case shutDown
+    /// PD disaggregation: the prompt's KV did not arrive from (or could not be sent to) the other server.
+    case transferFailed(String)
 
     public var description: String {
         switch self {
@@ -118,6 +123,7 @@ public enum EngineError: Error, Sendable, Hashable, CustomStringConvertible {
         case .stopStringsNeedTextDecoder: return "stop strings need a tokenizer, and the engine has none"
         case let .modelFailed(message): return "model step failed: \(message)"
         case .shutDown: return "the engine is shutting down"
+        case let .transferFailed(message): return "KV transfer failed: \(message)"
         }
     }
 }

@@ -20,6 +20,8 @@ final class RequestGroup {
     var sequences: [SequenceState] = []
     let promptTokens: Int
     let arrival: Double
+    /// Prefill-only requests (PD disaggregation): receives the prompt's KV and first token.
+    var kvExport: (@Sendable (Result<PrefillExport, EngineError>) -> Void)?
 
     init(id: String, sink: @escaping OutputSink, choices: Int, promptTokens: Int, arrival: Double) {
         self.id = id

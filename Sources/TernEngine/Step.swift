@@ -108,8 +108,9 @@ extension EngineCore {
     }
 
     /// Appends a sampled token, checks the stop conditions and streams the delta.
-    private func accept(_ sequence: SequenceState, _ sampled: SampledToken, time: Double) {
+    func accept(_ sequence: SequenceState, _ sampled: SampledToken, time: Double) {
         let token = sampled.token
+        if sequence.generated == 0, let export = sequence.group.kvExport { exportPrefill(sequence, sampled, to: export) }
         sequence.tokens.append(token)
         stats.generatedTokens += 1
         if sequence.generated == 1 {

@@ -5,5 +5,6 @@ struct Tern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tern",
         abstract: "Tern: an LLM serving engine.",
-        subcommands: [GenerateCommand.self, BenchDecodeCommand.self, BenchCommand.self])
+        subcommands: [ServeCommand.self, GenerateCommand.self, TokenizeCommand.self, RenderChatCommand.self,
+                      BenchDecodeCommand.self, SelftestCommand.self, BenchCommand.self, RouterCommand.self])
 }

@@ -80,7 +80,7 @@ extension APIError {
             self = .invalid(error.description, param: "stop")
         case .modelFailed:
             self = .internalError(error.description)
-        case .shutDown:
+        case .shutDown, .transferFailed:
             self = .unavailable(error.description)
         }
     }

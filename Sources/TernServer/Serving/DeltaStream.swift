@@ -15,13 +15,13 @@ extension ModelService {
         let (stream, continuation) = AsyncThrowingStream<PromptDelta, Error>.makeStream()
         let ids = prompts.indices.map { prompts.count == 1 ? requestID : "\(requestID)-\($0)" }
         let remaining = Mutex(prompts.count)
-        let engine = engine
+        let engine = runner
         continuation.onTermination = { termination in
             if case .cancelled = termination { for id in ids { engine.abort(id) } }
         }
         for (i, prompt) in prompts.enumerated() {
             let request = GenerateRequest(id: ids[i], promptTokens: prompt.ids, sampling: prompt.params)
-            engine.submit(request) { event in
+            engine.submit(request, bootstrap: prompt.bootstrap) { event in
                 switch event {
                 case .delta(let delta):
                     continuation.yield(PromptDelta(prompt: i, delta: delta))

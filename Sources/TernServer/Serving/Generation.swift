@@ -6,6 +6,8 @@ struct PreparedPrompt: Sendable {
     var ids: [Int]
     var params: SamplingParams
     var skipSpecialTokens: Bool
+    /// PD disaggregation: where this request's prefill and decode servers meet.
+    var bootstrap: BootstrapInfo? = nil
 }
 
 /// Everything one choice produced, gathered from its deltas.

@@ -22,17 +22,21 @@ public final class ModelService: Sendable {
     public let metrics: ServerMetrics
     public let created: Int
     public let logger: Logger
+    /// Runs engine requests: the engine itself, or a PD prefill/decode wrapper around it.
+    public let runner: any PromptRunner
     let requestCounter = RequestCounter()
 
     /// Builds the engine around a loaded model. `modelDirectory` supplies tokenizer.json and the chat template.
     public init(model: any LanguageModel, modelDirectory: URL, engineConfig: EngineConfig, options: ServerOptions,
-                device: String = "cpu", logger: Logger = Logger(label: "tern.server")) throws {
+                device: String = "cpu", logger: Logger = Logger(label: "tern.server"),
+                makeRunner: ((Engine) throws -> any PromptRunner)? = nil) throws {
         let tokenizer = try Tokenizer(directory: modelDirectory)
         var eos = Set(model.config.eosTokenIDs)
         eos.formUnion(tokenizer.eosTokenIDs)
         let engine = try Engine(model: model, config: engineConfig, eosTokenIDs: eos.sorted(),
                                 textDecoder: TokenizerTextDecoderFactory(tokenizer))
         self.engine = engine
+        runner = try makeRunner?(engine) ?? EngineRunner(engine: engine)
         self.tokenizer = tokenizer
         chatTemplate = try tokenizer.config?.chatTemplate.map { try ChatTemplate(source: $0) }
         modelPath = modelDirectory.path

@@ -36,9 +36,10 @@ extension ModelService {
         }
         let stream = try fields.bool("stream") ?? false
         let rid = try fields.string("rid") ?? makeRequestID(prefix: "gen")
-        let prompts = try inputs.map { input throws(APIError) in
+        var prompts = try inputs.map { input throws(APIError) in
             try prepare(try tokens(of: input, param: batched ? "input_ids" : "text"), parsed, defaultTokens: options.defaultGenerateTokens)
         }
+        prompts = try attachBootstrap(fields, to: prompts)
         log(rid, prompts)
         if stream { return streamGenerate(request: request, prompts: prompts, rid: rid, returnLogprob: returnLogprob) }
         let start = ContinuousClock.now

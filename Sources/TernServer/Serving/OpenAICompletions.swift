@@ -20,6 +20,7 @@ extension ModelService {
                 }
             }
         }
+        prompts = try attachBootstrap(fields, to: prompts)
         let shape = ResponseShape(kind: .completion, id: makeRequestID(prefix: "cmpl"), created: Int(Date().timeIntervalSince1970),
                                   model: servedModelName, n: parsed.sampling.params.n, topLogprobs: parsed.logprobs ?? 0)
         log(shape.id, prompts)
@@ -60,7 +61,7 @@ extension ModelService {
         try checkModel(fields)
         let parsed = try ChatRequest(fields)
         let ids = try chatPromptIDs(body: body.readableBytesView, addGenerationPrompt: parsed.addGenerationPrompt)
-        let prompt = try prepare(ids, parsed.sampling, defaultTokens: nil)
+        let prompt = try attachBootstrap(fields, to: [try prepare(ids, parsed.sampling, defaultTokens: nil)])[0]
         let shape = ResponseShape(kind: .chat, id: makeRequestID(prefix: "chatcmpl"), created: Int(Date().timeIntervalSince1970),
                                   model: servedModelName, n: parsed.sampling.params.n,
                                   topLogprobs: parsed.logprobs ? parsed.topLogprobs : 0)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TernDisaggregation
 import TernEngine
 import TernServer
 
@@ -54,6 +55,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds in-flight requests may run after SIGTERM/SIGINT before they are aborted.")
     var gracefulShutdownTimeout: Double = 30
 
+    @Option(help: "Prefill-decode disaggregation role: null (unified), prefill or decode.")
+    var disaggregationMode: String = "null"
+
+    @Option(help: "Port of a prefill server's bootstrap service (decode servers register their KV pages there).")
+    var disaggregationBootstrapPort: Int = 8998
+
+    @Option(help: "KV transfer backend between prefill and decode servers: tcp.")
+    var disaggregationTransferBackend: String = "tcp"
+
+    @Option(help: "Seconds a disaggregated request may wait for its KV transfer.")
+    var disaggregationTransferTimeout: Double = 300
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -68,6 +81,14 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "tern.server")
+        guard let pdMode = DisaggregationMode(rawValue: disaggregationMode) else {
+            throw ValidationError("unknown --disaggregation-mode '\(disaggregationMode)' (null, prefill, decode)")
+        }
+        guard let transferKind = TransferBackendKind(rawValue: disaggregationTransferBackend) else {
+            throw ValidationError("unknown --disaggregation-transfer-backend '\(disaggregationTransferBackend)' (tcp)")
+        }
+        let pd = DisaggregationSetup(mode: pdMode, transfer: transferKind.make(), bootstrapHost: host == "127.0.0.1" ? host : "0.0.0.0",
+                                     bootstrapPort: disaggregationBootstrapPort, transferTimeout: disaggregationTransferTimeout)
         let model = try modelOptions.loadModel()
         let engineConfig = EngineConfig(
             maxTotalTokens: maxTotalTokens, pageSize: pageSize, chunkedPrefillSize: chunkedPrefillSize,
@@ -77,7 +98,10 @@ struct ServeCommand: AsyncParsableCommand {
         let options = ServerOptions(host: host, port: port, servedModelName: servedModelName,
                                     maxRequestBodyBytes: maxRequestBodyBytes, gracefulShutdownSeconds: gracefulShutdownTimeout)
         let service = try ModelService(model: model, modelDirectory: URL(fileURLWithPath: modelOptions.model),
-                                       engineConfig: engineConfig, options: options, device: modelOptions.device, logger: logger)
+                                       engineConfig: engineConfig, options: options, device: modelOptions.device, logger: logger,
+                                       makeRunner: pd.makeRunner { port in
+                                           logger.info("bootstrap service ready", metadata: ["mode": .string(pdMode.rawValue), "port": .stringConvertible(port)])
+                                       })
         try await TernServer(service: service).run()
     }
 }
