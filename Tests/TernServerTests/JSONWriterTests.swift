@@ -1,5 +1,5 @@
 import Testing
-@testable import TernServer
+import TernServer
 
 @Suite struct JSONWriterTests {
     @Test func escapesQuotesBackslashesAndControlCharacters() {

@@ -29,7 +29,7 @@ struct ServerLoadBenchmark {
             base = server.base
         }
         func info() async throws -> [String: Any] {
-            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: base + "/get_server_info"), timeout: .seconds(30))
+            let response = try await testClient.execute(HTTPClientRequest(url: base + "/get_server_info"), timeout: .seconds(30))
             let body = try await response.body.collect(upTo: 1 << 20)
             let json = parseJSON(String(buffer: body))
             return (json["internal_states"] as? [[String: Any]])?.first ?? [:]
@@ -74,7 +74,7 @@ struct ServerLoadBenchmark {
                                                "ignore_eos": true, "stream": true, "stream_options": ["include_usage": true]]
                     request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
                     let start = ContinuousClock.now
-                    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(600))
+                    let response = try await testClient.execute(request, timeout: .seconds(600))
                     var parser = SSEParser()
                     var stats = StreamStats()
                     var last: ContinuousClock.Instant?

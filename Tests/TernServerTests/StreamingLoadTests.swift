@@ -48,7 +48,7 @@ import TernServer
         let body: [String: Any] = ["prompt": "leave early", "max_tokens": 240, "n": 32, "ignore_eos": true, "stream": true]
         request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
         let reader = Task {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+            let response = try await testClient.execute(request, timeout: .seconds(60))
             var chunks = 0
             for try await _ in response.body {
                 chunks += 1

@@ -61,6 +61,13 @@ actor SharedServer {
     }
 }
 
+/// AsyncHTTPClient allows only 8 connections per host by default; concurrency tests need more.
+let testClient: HTTPClient = {
+    var configuration = HTTPClient.Configuration()
+    configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
+    return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+}()
+
 struct TestError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
@@ -94,7 +101,7 @@ extension TestServer {
     }
 
     private func send(_ request: HTTPClientRequest) async throws -> HTTPResult {
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+        let response = try await testClient.execute(request, timeout: .seconds(120))
         let body = try await response.body.collect(upTo: 64 << 20)
         return HTTPResult(status: Int(response.status.code), body: String(buffer: body),
                           contentType: response.headers.first(name: "content-type"))
@@ -107,7 +114,7 @@ extension TestServer {
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json)))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+        let response = try await testClient.execute(request, timeout: .seconds(120))
         var parser = SSEParser()
         var events: [String] = []
         for try await buffer in response.body {
