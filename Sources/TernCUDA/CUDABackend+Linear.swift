@@ -29,12 +29,12 @@ extension CUDABackend {
                       ldo: out.rowStride, stream: stream)
         if !done {
             // Shapes cuBLASLt declines (odd strides or alignment in tiny models): a plain kernel.
-            try launch("tern_gemm_simple", grid: ((n + 7) / 8, t, 1), block: 256,
+            try launch("tern_gemm_simple", grid: (t, (n + 7) / 8, 1), block: 256,
                        [ptr(input), .int64(Int64(input.rowStride)), ptr(weight), .int64(Int64(weight.rowStride)),
                         ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), .int(Int32(n)), .int(Int32(k))])
         }
         if let bias = layer.bias {
-            try launch("tern_add_bias", grid: ((n + 255) / 256, t, 1), block: 256,
+            try launch("tern_add_bias", grid: (t, (n + 255) / 256, 1), block: 256,
                        [ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), ptr(bias), .int(try Self.code(bias.dtype)),
                         .int(Int32(n))])
         }
@@ -44,7 +44,7 @@ extension CUDABackend {
     func asBF16(_ x: Tensor) throws -> Tensor {
         if x.dtype == .bf16 { return x }
         let copy = try allocate([x.rows, x.rowSize], dtype: .bf16)
-        try launch("tern_convert", grid: ((x.rowSize + 255) / 256, x.rows, 1), block: 256,
+        try launch("tern_convert", grid: (x.rows, (x.rowSize + 255) / 256, 1), block: 256,
                    [ptr(x), .int(try Self.code(x.dtype)), .int64(Int64(x.rowStride)), ptr(copy), .int(1), .int64(Int64(x.rowSize)),
                     .int(Int32(x.rowSize))])
         return copy
@@ -60,13 +60,13 @@ extension CUDABackend {
             try expect(w.dtype == .f8e4m3 && scales.dtype == .f32, "linear: fp8 block weights need e4m3 values and f32 scales")
             try expect(w.isContiguous, "linear: fp8 weight must be contiguous")
             let out = try allocate([n, k], dtype: .bf16)
-            try launch("tern_dequant_fp8_block", grid: ((k + 255) / 256, n, 1), block: 256,
+            try launch("tern_dequant_fp8_block", grid: (n, (k + 255) / 256, 1), block: 256,
                        [ptr(w), ptr(scales), .int64(Int64(scales.rowStride)), .int(Int32(br)), .int(Int32(bc)), ptr(out), .int(Int32(n)), .int(Int32(k))])
             return out
         case let .nvfp4(scales, global)?:
             try expect(w.dtype == .u8 && scales.dtype == .f8e4m3 && k % 16 == 0, "linear: nvfp4 needs u8 packed weights, e4m3 scales, in % 16 == 0")
             let out = try allocate([n, k], dtype: .bf16)
-            try launch("tern_dequant_nvfp4", grid: ((k + 255) / 256, n, 1), block: 256,
+            try launch("tern_dequant_nvfp4", grid: (n, (k + 255) / 256, 1), block: 256,
                        [ptr(w), ptr(scales), .int64(Int64(scales.rowStride)), .float(global), ptr(out), .int(Int32(n)), .int(Int32(k))])
             return out
         }
@@ -112,11 +112,11 @@ extension CUDABackend {
             try siluAndMul(gateUp, out: activated)
             let result = try allocate([count, hidden], dtype: .f32)
             try linear(activated, mlp.down, out: result)
-            try launch("tern_scatter_add", grid: ((hidden + 255) / 256, count, 1), block: 256,
+            try launch("tern_scatter_add", grid: (count, (hidden + 255) / 256, 1), block: 256,
                        [ptr(result), .int(0), .int64(Int64(hidden)), ptr(rows), ptr(rowWeights), ptr(accumulator),
                         .int64(Int64(hidden)), .int(Int32(hidden))])
         }
-        try launch("tern_convert", grid: ((hidden + 255) / 256, tokens, 1), block: 256,
+        try launch("tern_convert", grid: (tokens, (hidden + 255) / 256, 1), block: 256,
                    [ptr(accumulator), .int(0), .int64(Int64(hidden)), ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)),
                     .int(Int32(hidden))])
     }

@@ -96,7 +96,7 @@ extension CUDABackend {
         let units = rowBytes / unit
         guard rows > 0 && units > 0 else { return }
         let block = 256
-        try launch("tern_copy_rows_\(unit)", grid: (min((units + block - 1) / block, 64), rows, 1), block: block,
+        try launch("tern_copy_rows_\(unit)", grid: (rows, min((units + block - 1) / block, 64), 1), block: block,
                    [ptr(source), .int64(Int64(source.rowStride * e / unit)), ptr(sourceIndex),
                     ptr(destination), .int64(Int64(destination.rowStride * e / unit)), ptr(destinationIndex), .int(Int32(units))])
     }
@@ -142,7 +142,7 @@ extension CUDABackend {
         try bind()
         let n = out.rowSize
         try expect(gateUp.rowSize == 2 * n && gateUp.rows == out.rows, "siluAndMul: \(gateUp.shape) → \(out.shape)")
-        try launch("tern_silu_and_mul", grid: ((n + 255) / 256, out.rows, 1), block: 256,
+        try launch("tern_silu_and_mul", grid: (out.rows, (n + 255) / 256, 1), block: 256,
                    [ptr(gateUp), .int(try Self.code(gateUp.dtype)), .int64(Int64(gateUp.rowStride)),
                     ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), .int(Int32(n))])
     }
@@ -151,7 +151,7 @@ extension CUDABackend {
         try bind()
         try expect(a.shape == b.shape && a.shape == out.shape, "add: shapes \(a.shape) \(b.shape) \(out.shape)")
         let width = a.rowSize
-        try launch("tern_add", grid: ((width + 255) / 256, a.rows, 1), block: 256,
+        try launch("tern_add", grid: (a.rows, (width + 255) / 256, 1), block: 256,
                    [ptr(a), .int(try Self.code(a.dtype)), .int64(Int64(a.rowStride)), ptr(b), .int(try Self.code(b.dtype)), .int64(Int64(b.rowStride)),
                     ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), .int(Int32(width))])
     }

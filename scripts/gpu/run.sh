@@ -7,6 +7,12 @@
 set -o pipefail
 cd "$(dirname "$0")/../.."
 BIN=${TERN_BIN:-gpu-bin/tern}
+# The binary travels xz-compressed (the device tool carries at most 64 MiB with the tree).
+if [ ! -x "$BIN" ] && [ -f gpu-bin/tern.xz ]; then
+  BIN=/tmp/tern-bin/tern; mkdir -p /tmp/tern-bin
+  xz -dc gpu-bin/tern.xz > $BIN 2>/dev/null || python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open("gpu-bin/tern.xz").read())' > $BIN
+  chmod +x $BIN
+fi
 OUT=${OUT:-/tmp/tern-out}
 mkdir -p "$OUT"
 export TERN_KERNEL_DIR=${TERN_KERNEL_DIR:-$PWD/Sources/TernCUDA/Kernels}

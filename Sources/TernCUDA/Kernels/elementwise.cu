@@ -57,8 +57,8 @@ extern "C" __global__ void tern_rope(void *x, int xType, long long xStride, int 
 
 extern "C" __global__ void tern_silu_and_mul(const void *gateUp, int gType, long long gStride, void *out, int outType,
                                              long long outStride, int n) {
-    long long row = blockIdx.y;
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    long long row = blockIdx.x;  // rows on x: up to 2^31 of them
+    int i = blockIdx.y * blockDim.x + threadIdx.x;
     if (i >= n) return;
     float g = load_as_float(gateUp, gType, row * gStride + i);
     float u = load_as_float(gateUp, gType, row * gStride + n + i);
@@ -67,8 +67,8 @@ extern "C" __global__ void tern_silu_and_mul(const void *gateUp, int gType, long
 
 extern "C" __global__ void tern_add(const void *a, int aType, long long aStride, const void *b, int bType, long long bStride,
                                     void *out, int outType, long long outStride, int width) {
-    long long row = blockIdx.y;
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    long long row = blockIdx.x;  // rows on x: up to 2^31 of them
+    int i = blockIdx.y * blockDim.x + threadIdx.x;
     if (i >= width) return;
     float v = load_as_float(a, aType, row * aStride + i) + load_as_float(b, bType, row * bStride + i);
     store_from_float(out, outType, row * outStride + i, v);
@@ -76,8 +76,8 @@ extern "C" __global__ void tern_add(const void *a, int aType, long long aStride,
 
 // out[r, :] += bias (a linear layer's bias, after the GEMM).
 extern "C" __global__ void tern_add_bias(void *out, int outType, long long outStride, const void *bias, int biasType, int width) {
-    long long row = blockIdx.y;
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    long long row = blockIdx.x;  // rows on x: up to 2^31 of them
+    int i = blockIdx.y * blockDim.x + threadIdx.x;
     if (i >= width) return;
     long long o = row * outStride + i;
     store_from_float(out, outType, o, load_as_float(out, outType, o) + load_as_float(bias, biasType, i));
@@ -88,10 +88,10 @@ extern "C" __global__ void tern_add_bias(void *out, int outType, long long outSt
 template <typename U>
 __device__ void copy_rows(const U *src, long long srcStride, const int *srcIndex, U *dst, long long dstStride,
                           const int *dstIndex, int rowUnits) {
-    long long r = blockIdx.y;
+    long long r = blockIdx.x;
     long long s = srcIndex ? srcIndex[r] : r, d = dstIndex ? dstIndex[r] : r;
     if (s < 0 || d < 0) return;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < rowUnits; i += gridDim.x * blockDim.x)
+    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < rowUnits; i += gridDim.y * blockDim.x)
         dst[d * dstStride + i] = src[s * srcStride + i];
 }
 
@@ -133,8 +133,8 @@ extern "C" __global__ void tern_argmax(const void *x, int xType, long long xStri
 // out (f32 or bf16) = in (f32, bf16 or f16), element-wise over rows (dtype conversion).
 extern "C" __global__ void tern_convert(const void *src, int srcType, long long srcStride, void *dst, int dstType,
                                         long long dstStride, int width) {
-    long long row = blockIdx.y;
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    long long row = blockIdx.x;  // rows on x: up to 2^31 of them
+    int i = blockIdx.y * blockDim.x + threadIdx.x;
     if (i >= width) return;
     store_from_float(dst, dstType, row * dstStride + i, load_as_float(src, srcType, row * srcStride + i));
 }
@@ -143,8 +143,8 @@ extern "C" __global__ void tern_convert(const void *src, int srcType, long long 
 // The fallback for shapes cuBLASLt declines, not a fast path.
 extern "C" __global__ void tern_gemm_simple(const u16 *x, long long xStride, const u16 *w, long long wStride,
                                             void *out, int outType, long long outStride, int n, int k) {
-    long long t = blockIdx.y;
-    int j = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    long long t = blockIdx.x;
+    int j = blockIdx.y * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     if (j >= n) return;
     float sum = 0.0f;
     for (int i = lane; i < k; i += 32) sum += bf16_to_float(x[t * xStride + i]) * bf16_to_float(w[(long long)j * wStride + i]);

@@ -78,8 +78,8 @@ extern "C" __global__ void tern_route(const float *logits, long long logitStride
 extern "C" __global__ void tern_scatter_add(const void *expertOut, int expertType, long long expertStride,
                                             const int *rows, const float *rowWeights, float *accumulator,
                                             long long accStride, int width) {
-    long long i = blockIdx.y;
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    long long i = blockIdx.x;
+    int c = blockIdx.y * blockDim.x + threadIdx.x;
     if (c >= width) return;
     long long r = rows[i];
     accumulator[r * accStride + c] += rowWeights[i] * load_as_float(expertOut, expertType, i * expertStride + c);

@@ -5,8 +5,8 @@
 // FP8 e4m3 weight [n, k] with fp32 scales per [blockRows, blockColumns] block → bf16 [n, k].
 extern "C" __global__ void tern_dequant_fp8_block(const u8 *weight, const float *scales, long long scaleStride,
                                                   int blockRows, int blockColumns, u16 *out, int n, int k) {
-    long long row = blockIdx.y;
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    long long row = blockIdx.x;  // rows on x: up to 2^31 of them
+    int c = blockIdx.y * blockDim.x + threadIdx.x;
     if (c >= k) return;
     float s = scales[(row / blockRows) * scaleStride + c / blockColumns];
     out[row * k + c] = float_to_bf16(e4m3_to_float(weight[row * k + c]) * s);
@@ -18,8 +18,8 @@ __device__ __constant__ float kE2M1[16] = {0.f, 0.5f, 1.f, 1.5f, 2.f, 3.f, 4.f, 
 // NVFP4: two e2m1 codes per byte (even index low nibble), e4m3 scale per 16 inputs, global scale.
 extern "C" __global__ void tern_dequant_nvfp4(const u8 *packed, const u8 *scales, long long scaleStride, float globalScale,
                                               u16 *out, int n, int k) {
-    long long row = blockIdx.y;
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    long long row = blockIdx.x;  // rows on x: up to 2^31 of them
+    int c = blockIdx.y * blockDim.x + threadIdx.x;
     if (c >= k) return;
     u8 byte = packed[row * (k / 2) + c / 2];
     int code = (c & 1) ? (byte >> 4) : (byte & 0xF);

@@ -40,8 +40,8 @@ struct SelftestCommand: ParsableCommand {
 
 extension OpSuite {
     /// Each fixture model on the CPU and on the GPU: greedy continuations of its reference prompts
-    /// and the top-1 id at every prompt position. bf16 on the GPU can flip near-ties, so the check
-    /// is top-1 agreement over prompt positions (≥ 90%) plus the greedy ids, reported.
+    /// and the top-1 id at every prompt position, compared CPU vs GPU (see the criterion below).
+    /// Greedy ids are reported up to the first divergence.
     mutating func runFixtures(directory: String, newTokens: Int) {
         let fm = FileManager.default
         guard let names = try? fm.contentsOfDirectory(atPath: directory).sorted() else {
@@ -55,22 +55,31 @@ extension OpSuite {
                 let prompts = try Self.referencePrompts(dir)
                 let cpuModel = try ModelLoader.load(directory: dir, backend: s.cpu)
                 let gpuModel = try ModelLoader.load(directory: dir, backend: s.gpu)
-                var positions = 0, agreeing = 0, greedyTotal = 0, greedySame = 0
+                var positions = 0, agreeing = 0, nearTies = 0, greedyTotal = 0, greedySame = 0, firstTokenMisses = 0
                 for prompt in prompts {
-                    let a = try SimpleGenerator(model: cpuModel).generate(prompt: prompt, maxNewTokens: newTokens, temperature: 0, seed: 0, logitsTop: 1)
+                    let a = try SimpleGenerator(model: cpuModel).generate(prompt: prompt, maxNewTokens: newTokens, temperature: 0, seed: 0, logitsTop: 5)
                     let b = try SimpleGenerator(model: gpuModel).generate(prompt: prompt, maxNewTokens: newTokens, temperature: 0, seed: 0, logitsTop: 1)
                     for (x, y) in zip(a.promptTop, b.promptTop) {
                         positions += 1
-                        if x.first?.id == y.first?.id { agreeing += 1 }
+                        guard let pick = y.first?.id, let best = x.first, let fifth = x.last else { continue }
+                        if pick == best.id { agreeing += 1; continue }
+                        // A different pick is a near tie when the CPU scores it within 5% of its
+                        // top-1…top-5 spread of the top logit: bf16 rounding may flip those.
+                        if let alt = x.first(where: { $0.id == pick }), best.logit - alt.logit <= 0.05 * (best.logit - fifth.logit) {
+                            nearTies += 1
+                        }
                     }
                     // Greedy ids agree up to the first divergence (after it the contexts differ).
-                    let same = zip(a.outputIDs, b.outputIDs).prefix { $0 == $1 }.count
-                    greedySame += same
+                    greedySame += zip(a.outputIDs, b.outputIDs).prefix { $0 == $1 }.count
+                    if a.outputIDs.first != b.outputIDs.first { firstTokenMisses += 1 }
                     greedyTotal += a.outputIDs.count
                 }
-                let disagreement = positions == 0 ? 1 : 1 - Double(agreeing) / Double(positions)
-                s.record("model", name + " (prompt top-1)", error: disagreement, tolerance: 0.1,
-                         note: "\(agreeing)/\(positions) positions; greedy \(greedySame)/\(greedyTotal) ids before divergence")
+                // The fixtures guarantee a top-1 margin (≥ 1% of the logit range) only at each prompt's last
+                // position and greedy steps: there every prompt's first token must match. Interior prompt
+                // positions of these random models hold near ties, so there ≥ 85% agreement is asked.
+                let agreement = positions == 0 ? 0 : Double(agreeing) / Double(positions)
+                s.record("model", name + " (top-1)", error: 1 - agreement + Double(firstTokenMisses), tolerance: 0.15,
+                         note: "\(agreeing)/\(positions) agree, \(nearTies) near ties, \(firstTokenMisses) first-token misses; greedy \(greedySame)/\(greedyTotal) ids before divergence")
             }
         }
     }
