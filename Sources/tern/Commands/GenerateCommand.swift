@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import TernBackend
+import TernChatTemplate
 import TernModels
+import TernTokenizer
 
 /// `tern generate`: one prompt through the model, printing the output ids as JSON.
 /// This exact interface is how outsiders check the model math against their own reference.
@@ -11,7 +13,19 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "Prompt token ids, comma separated.")
-    var inputIds: String
+    var inputIds: String?
+
+    @Option(help: "Prompt text, tokenized with the model's tokenizer.json (special tokens added as its post-processor says).")
+    var prompt: String?
+
+    @Flag(help: "Treat --prompt as one user message and render it through the model's chat template.")
+    var chat = false
+
+    @Option(help: "A JSON file with an array of OpenAI-style messages, rendered through the chat template.")
+    var messages: String?
+
+    @Flag(help: "Keep generating past end-of-sequence tokens (from generation_config.json / tokenizer_config.json).")
+    var ignoreEos = false
 
     @Option(help: "Tokens to generate.")
     var maxNewTokens: Int = 16
@@ -29,20 +43,51 @@ struct GenerateCommand: ParsableCommand {
     var logitsTop: Int = 5
 
     func run() throws {
-        let ids = try inputIds.split(separator: ",").map { part -> Int32 in
-            guard let id = Int32(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad token id '\(part)'") }
-            return id
-        }
-        guard !ids.isEmpty else { throw ValidationError("--input-ids is empty") }
+        let directory = URL(fileURLWithPath: modelOptions.model)
+        let tokenizer = FileManager.default.fileExists(atPath: directory.appendingPathComponent("tokenizer.json").path)
+            ? try Tokenizer(directory: directory) : nil
+        let ids = try promptIDs(tokenizer: tokenizer, directory: directory).map(Int32.init)
+        guard !ids.isEmpty else { throw ValidationError("the prompt is empty") }
         let model = try modelOptions.loadModel()
-        let result = try SimpleGenerator(model: model).generate(prompt: ids, maxNewTokens: maxNewTokens,
-                                                                temperature: temperature, seed: seed, logitsTop: logitsTop)
-        let object: [String: Any] = [
+        // End-of-sequence ids: generation_config.json / tokenizer_config.json, else config.json.
+        var eos = Set((tokenizer?.eosTokenIDs ?? []).map(Int32.init))
+        if eos.isEmpty { eos = Set(model.config.eosTokenIDs.map(Int32.init)) }
+        let result = try SimpleGenerator(model: model).generate(prompt: ids, maxNewTokens: maxNewTokens, temperature: temperature,
+                                                                seed: seed, logitsTop: logitsTop, stopIDs: ignoreEos ? [] : eos)
+        var object: [String: Any] = [
+            "prompt_ids": ids.map(Int.init),
             "output_ids": result.outputIDs.map(Int.init),
             "prompt_logits_top": result.promptTop.map { position in position.map { ["id": Int($0.id), "logit": Double($0.logit)] } },
         ]
+        if let tokenizer { object["text"] = tokenizer.decode(result.outputIDs.map(Int.init)) }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
+    }
+
+    private func promptIDs(tokenizer: Tokenizer?, directory: URL) throws -> [Int] {
+        let sources = [inputIds != nil, prompt != nil && !chat, chat || messages != nil].filter { $0 }.count
+        guard sources == 1 else { throw ValidationError("give exactly one of --input-ids, --prompt, --chat --prompt or --messages") }
+        if let inputIds {
+            return try inputIds.split(separator: ",").map { part in
+                guard let id = Int(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad token id '\(part)'") }
+                return id
+            }
+        }
+        guard let tokenizer else { throw ValidationError("\(directory.path) has no tokenizer.json; use --input-ids") }
+        if let prompt, !chat { return tokenizer.encode(prompt, addSpecialTokens: true) }
+        let list: [JinjaValue]
+        if let messages {
+            guard case .array(let parsed) = try JinjaValue.parse(jsonData: try Data(contentsOf: URL(fileURLWithPath: messages))) else {
+                throw ValidationError("\(messages) must hold a JSON array of messages")
+            }
+            list = parsed
+        } else {
+            guard let prompt else { throw ValidationError("--chat needs --prompt or --messages") }
+            list = [.object(JinjaObject([("role", .string("user")), ("content", .string(prompt))]))]
+        }
+        let template = try ModelChatTemplate.load(directory: directory)
+        // The template writes BOS itself where the model wants one.
+        return tokenizer.encode(try template.render(messages: list, addGenerationPrompt: true), addSpecialTokens: false)
     }
 }
 
@@ -58,7 +103,8 @@ struct SimpleGenerator {
         var promptTop: [[(id: Int32, logit: Float)]]
     }
 
-    func generate(prompt: [Int32], maxNewTokens: Int, temperature: Double, seed: UInt64, logitsTop: Int) throws -> Result {
+    func generate(prompt: [Int32], maxNewTokens: Int, temperature: Double, seed: UInt64, logitsTop: Int,
+                  stopIDs: Set<Int32> = []) throws -> Result {
         let vocab = model.config.vocabSize
         let total = prompt.count + maxNewTokens
         let pages = (total + pageSize - 1) / pageSize
@@ -76,7 +122,7 @@ struct SimpleGenerator {
         for step in 0..<maxNewTokens {
             let next = pick(last, temperature: temperature, random: &generator)
             output.append(next)
-            if step == maxNewTokens - 1 { break }
+            if step == maxNewTokens - 1 || stopIDs.contains(next) { break }
             let position = prompt.count + step
             let decode = ForwardBatch(tokenIDs: [next], positions: [Int32(position)],
                                       slots: [Int32(position)],
