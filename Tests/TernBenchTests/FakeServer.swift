@@ -24,7 +24,7 @@ final class FakeServer: Sendable {
         router.get("/v1/models") { _, _ in
             Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"object":"list","data":[{"id":"fake-model"}]}"#)))
         }
-        router.get("/get_server_info") { _, _ in
+        router.get("/get_model_info") { _, _ in
             Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"vocab_size":300}"#)))
         }
         for path in ["/generate", "/v1/completions"] {

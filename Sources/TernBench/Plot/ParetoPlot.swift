@@ -19,7 +19,7 @@ public struct ParetoPlot: Sendable {
     public var yLabel: String
     public var series: [PlotSeries]
 
-    public init(title: String, xLabel: String = "Interactivity (tok/s/user)",
+    public init(title: String, xLabel: String = "Interactivity, median (tok/s/user)",
                 yLabel: String = "Output throughput per GPU (tok/s/GPU)", series: [PlotSeries]) {
         self.title = title
         self.xLabel = xLabel
@@ -33,8 +33,8 @@ public struct ParetoPlot: Sendable {
 
     public func svg() -> String {
         let all = series.flatMap(\.points)
-        let xAxis = Axis.nice(max: all.map(\.x).max() ?? 1)
-        let yAxis = Axis.nice(max: all.map(\.y).max() ?? 1)
+        let xAxis = Axis.nice(max: (all.map(\.x).max() ?? 1) * 1.05)  // headroom for the point labels
+        let yAxis = Axis.nice(max: (all.map(\.y).max() ?? 1) * 1.05)
         let plotW = Self.width - Self.left - Self.right
         let plotH = Self.height - Self.top - Self.bottom
         func px(_ x: Double) -> Double { Self.left + x / xAxis.max * plotW }

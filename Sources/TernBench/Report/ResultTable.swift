@@ -20,7 +20,7 @@ public enum ResultTable {
             num("P99 \(name) (\(unit)):", d.p99)
             num("Max \(name) (\(unit)):", d.max)
         }
-        lines.append(String(repeating: "=", count: 17) + " Serving Benchmark Result " + String(repeating: "=", count: 7))
+        lines.append(String(repeating: "=", count: 12) + " Serving Benchmark Result " + String(repeating: "=", count: 12))
         row("Backend:", c.backend.rawValue)
         if let label = c.label { row("Label:", label) }
         row("Traffic request rate:", c.requestRate.isFinite ? String(format: "%.2f", c.requestRate) : "inf")

@@ -21,7 +21,7 @@ public enum RunRecord {
             j.set("random_input_len", inLen)
             j.set("random_output_len", outLen)
             j.set("random_range_ratio", ratio)
-            j.set("random_send_ids", sendIDs)
+            j.set("random_send_ids", sendIDs || c.tokenizerPath == nil)  // without a tokenizer ids are all there is to send
         case .sharegpt(let path, let outLen):
             j.set("dataset_path", path)
             j.set("sharegpt_output_len", outLen.map(OrderedJSON.Value.int) ?? .null)

@@ -82,11 +82,13 @@ public struct BenchRunner: Sendable {
         }
     }
 
-    /// Random ids come from the flag's range, else the tokenizer's vocabulary, else the server's `vocab_size`.
+    /// Random ids come from the flag's range, else the tokenizer's vocabulary, else the server's `vocab_size` (SGLang's /get_model_info).
     func vocabSize(_ config: BenchConfig, tokenizer: Tokenizer?, client: BenchClient) async throws -> Int {
         if let v = config.vocabSize { return v }
         if let tokenizer { return tokenizer.vocabSize }
-        if let info = try? await client.getJSON("/get_server_info"), let v = info["vocab_size"] as? Int { return v }
+        for path in ["/get_model_info", "/get_server_info"] {
+            if let info = try? await client.getJSON(path), let v = info["vocab_size"] as? Int { return v }
+        }
         throw BenchError.badOption("random prompts need a vocabulary size: pass --tokenizer or --random-vocab-size")
     }
 }
