@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "TernCheckpointTests", dependencies: ["TernCheckpoint", "TernCore"], exclude: ["Data"]),
         .testTarget(name: "TernBackendTests", dependencies: ["TernBackend"]),
         .testTarget(name: "TernModelsTests", dependencies: ["TernModels", "TernCheckpoint", "TernBackend"]),
-        .testTarget(name: "TernEngineTests", dependencies: ["TernEngine", "TernModels", "TernBackend", "TernCheckpoint", "TernCore"]),
+        .testTarget(name: "TernEngineTests", dependencies: ["TernEngine", "TernModels", "TernBackend", "TernCheckpoint", "TernCore", "TernTokenizer"]),
         .testTarget(
             name: "TernServerTests",
             dependencies: [
@@ -85,7 +85,8 @@ let package = Package(
             ]),
         .testTarget(
             name: "TernBenchTests",
-            dependencies: ["TernBench", .product(name: "Hummingbird", package: "hummingbird")]),
+            dependencies: ["TernBench", "TernServer", "TernEngine", "TernModels", "TernBackend",
+                           .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "TernDisaggregationTests",
             dependencies: [
