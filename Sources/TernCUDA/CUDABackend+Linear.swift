@@ -23,10 +23,11 @@ extension CUDABackend {
                         .int(Int32(k)), .int(Int32(group))])
             input = rounded
         }
-        let done = try blas.gemm(n: n, t: t, k: k, weight: address(weight), weightType: Int32(TERN_CUDA_R_16BF), ldw: weight.rowStride,
+        var done = false
+        try profiled("gemm \(t <= 1 ? "t=1" : t <= 64 ? "t≤64" : "t>64") n=\(n) k=\(k)") { done = try blas.gemm(n: n, t: t, k: k, weight: address(weight), weightType: Int32(TERN_CUDA_R_16BF), ldw: weight.rowStride,
                       x: address(input), inputType: Int32(TERN_CUDA_R_16BF), ldx: input.rowStride,
                       out: address(out), outputType: out.dtype == .f32 ? Int32(TERN_CUDA_R_32F) : Int32(TERN_CUDA_R_16BF),
-                      ldo: out.rowStride, stream: stream)
+                      ldo: out.rowStride, stream: stream) }
         if !done {
             // Shapes cuBLASLt declines (odd strides or alignment in tiny models): a plain kernel.
             try launch("tern_gemm_simple", grid: (t, (n + 7) / 8, 1), block: 256,

@@ -9,7 +9,9 @@ extension CUDABackend {
         let bytes = shape.reduce(1, *) * dtype.byteSize
         let pointer = try allocator.allocate(bytes)
         // Zeroed like the CPU backend's buffers, so model code may rely on it (stream-ordered, cheap).
-        try driver.check(driver.cuMemsetD8Async(pointer, 0, max(bytes, 1), stream), "cuMemsetD8Async")
+        try profiled("memset (allocate)") {
+            try driver.check(driver.cuMemsetD8Async(pointer, 0, max(bytes, 1), stream), "cuMemsetD8Async")
+        }
         let allocator = self.allocator
         let storage = TensorStorage(byteCount: bytes, host: nil, deviceAddress: pointer,
                                     release: { allocator.release(pointer, bytes: bytes) })
@@ -70,7 +72,9 @@ extension CUDABackend {
     /// source may be reused at once; the copy stays ordered on the stream.
     func copyToDevice(_ source: UnsafeRawPointer, bytes: Int, to destination: UInt64) throws {
         try bind()
-        try driver.check(driver.cuMemcpyHtoDAsync(destination, source, bytes, stream), "cuMemcpyHtoDAsync(\(bytes) bytes)")
+        try profiled("copy host→device") {
+            try driver.check(driver.cuMemcpyHtoDAsync(destination, source, bytes, stream), "cuMemcpyHtoDAsync(\(bytes) bytes)")
+        }
     }
 
     /// The rows of `tensor` as raw bytes, row after row (waits for the stream).

@@ -10,6 +10,18 @@ final class CUDAAttentionState: @unchecked Sendable {
     let tokenPageStarts: Tensor
     let pageTable: Tensor
     let maxKVLength: Int
+    /// Query tiles of the flash kernel per tokens-per-tile, built on first use in the step.
+    private var tiles: [Int: Tensor] = [:]
+    private let lock = NSLock()
+
+    func tiles(tokensPerTile: Int, make: () throws -> Tensor) rethrows -> Tensor {
+        lock.lock()
+        defer { lock.unlock() }
+        if let t = tiles[tokensPerTile] { return t }
+        let t = try make()
+        tiles[tokensPerTile] = t
+        return t
+    }
 
     init(tokenPositions: Tensor, tokenPageStarts: Tensor, pageTable: Tensor, maxKVLength: Int) {
         self.tokenPositions = tokenPositions
@@ -126,6 +138,8 @@ extension CUDABackend {
         let valueHeadStride = cache.values.isEmpty ? keyHeadStride : p.valueDim
         let tokens = query.rows
         guard tokens > 0 else { return }
+        if try flashAttention(query: query, keys: keys, values: values, keyHeadStride: keyHeadStride, valueHeadStride: valueHeadStride,
+                              state: state, batch: batch, parameters: p, out: out) { return }
         let warps = tokens * p.heads >= 1024 ? 4 : 8
         let shared = (p.headDim + 2 * warps + warps * p.valueDim) * 4
         try launch("tern_paged_attention", grid: (tokens, p.heads, 1), block: warps * 32, sharedBytes: shared,

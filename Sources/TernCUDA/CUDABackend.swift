@@ -15,6 +15,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     let kernels: KernelLibrary
     let blas: CublasLt
     let stream: TernCUstream
+    /// Set when TERN_CUDA_PROFILE=1: every launch and GEMM is timed on its own.
+    let profiler: OpProfiler?
     var driver: CUDADriver { context.driver }
     public var deviceInfo: CUDADeviceInfo { context.info }
     /// NVRTC's messages from kernels compiled (not loaded from the cache) by this backend.
@@ -26,6 +28,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         var s: TernCUstream?
         try context.driver.check(context.driver.cuStreamCreate(&s, UInt32(TERN_CU_STREAM_NON_BLOCKING)), "cuStreamCreate")
         stream = s!
+        profiler = ProcessInfo.processInfo.environment["TERN_CUDA_PROFILE"] == "1" ? try OpProfiler(driver: context.driver) : nil
         kernels = try KernelLibrary(context: context, compiler: try NVRTCCompiler())
         let workspaceBytes = 64 << 20
         blas = try CublasLt(workspace: try allocator.allocate(workspaceBytes), workspaceBytes: workspaceBytes)
@@ -53,8 +56,23 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     // MARK: launch helpers
 
     func launch(_ kernel: String, grid: (Int, Int, Int), block: Int, sharedBytes: Int = 0, _ arguments: [KernelArgument]) throws {
-        try kernels.launch(kernel, grid: grid, block: block, sharedBytes: sharedBytes, stream: stream, arguments)
+        guard let profiler else {
+            return try kernels.launch(kernel, grid: grid, block: block, sharedBytes: sharedBytes, stream: stream, arguments)
+        }
+        try profiler.measure(kernel, stream: stream) {
+            try kernels.launch(kernel, grid: grid, block: block, sharedBytes: sharedBytes, stream: stream, arguments)
+        }
     }
+
+    /// Runs `body` under the profiler when profiling is on (GEMMs and copies that are not launches).
+    func profiled(_ name: @autoclosure () -> String, _ body: () throws -> Void) throws {
+        guard let profiler else { return try body() }
+        try profiler.measure(name(), stream: stream, body)
+    }
+
+    /// The per-kernel table since the last reset (nil when TERN_CUDA_PROFILE is not 1).
+    public func profileReport(steps: Int) -> String? { profiler?.report(perStepDivisor: steps) }
+    public func resetProfile() { profiler?.reset() }
 
     static func code(_ dtype: DType) throws -> Int32 {
         switch dtype {

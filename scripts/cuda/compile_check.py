@@ -19,7 +19,7 @@ if lib is None:
 arch = sys.argv[1] if len(sys.argv) > 1 else "sm_90a"
 headers = {os.path.basename(h): open(h).read() for h in glob.glob(os.path.join(kernel_dir, "*.cuh"))}
 names = sorted(headers)
-options = [f"--gpu-architecture={arch}", "--std=c++17", "-default-device", "--use_fast_math", "-lineinfo"]
+options = [f"--gpu-architecture={arch}", "--std=c++17", "-default-device", "--use_fast_math", "-lineinfo"] + os.environ.get("TERN_NVRTC_EXTRA", "").split()
 failed = 0
 for path in sorted(glob.glob(os.path.join(kernel_dir, "*.cu"))):
     prog = ctypes.c_void_p()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import TernBackend
+import TernCore
 import TernCUDA
 import TernModels
 
@@ -45,6 +46,7 @@ struct BenchDecodeCommand: ParsableCommand {
         var rows: [[String: Any]] = []
         for batchSize in batchSizes.split(separator: ",").compactMap({ Int($0) }) {
             let r = try measure(model: model, batchSize: batchSize)
+            if let report = cuda?.profileReport(steps: steps) { print("batch \(batchSize) decode " + report) }
             let bytesPerStep = Double(weightBytes) + Double(batchSize * (context + steps / 2) * model.kvLayout.bytesPerToken)
             let achieved = bytesPerStep / r
             print(String(format: "%5d  %7.2f  %8.1f  %13.1f  %13.2f  %16.3f", batchSize, r * 1e3, Double(batchSize) / r,
@@ -75,7 +77,7 @@ struct BenchDecodeCommand: ParsableCommand {
         let pageSize = 16
         let perSequence = (context + steps + 1 + pageSize - 1) / pageSize
         let cache = try model.makeKVCache(pageSize: pageSize, pageCount: perSequence * batchSize)
-        var random = SplitMix(seed: 7)
+        var random = SplitMix64(seed: 7)
         let prompts = (0..<batchSize).map { _ in
             (0..<context).map { _ in Int32(random.next() % UInt64(model.config.vocabSize)) }
         }
@@ -86,6 +88,7 @@ struct BenchDecodeCommand: ParsableCommand {
         var lengths = Array(repeating: context, count: batchSize)
         var elapsed = 0.0
         for step in 0..<(steps + 2) {
+            if step == 2, let cuda = model.backend as? CUDABackend { try cuda.synchronize(); cuda.resetProfile() }
             var batch = ForwardBatch(tokenIDs: [], positions: [], slots: [], sequences: [], pageTable: [], pageSize: pageSize, logitRows: [])
             for s in 0..<batchSize {
                 let position = lengths[s]
@@ -112,15 +115,17 @@ struct BenchDecodeCommand: ParsableCommand {
         let pageSize = 16
         let pages = (prefillLength + pageSize - 1) / pageSize * prefillBatch
         let cache = try model.makeKVCache(pageSize: pageSize, pageCount: pages)
-        var random = SplitMix(seed: 11)
+        var random = SplitMix64(seed: 11)
         let prompts = (0..<prefillBatch).map { _ in (0..<prefillLength).map { _ in Int32(random.next() % UInt64(model.config.vocabSize)) } }
         let batch = ForwardBatch.contiguousPrefill(prompts, pageSize: pageSize)
         var best = Double.infinity
-        for _ in 0..<3 {
+        for i in 0..<3 {
+            if i == 2, let cuda = model.backend as? CUDABackend { try cuda.synchronize(); cuda.resetProfile() }
             let start = DispatchTime.now().uptimeNanoseconds
             _ = try model.backend.argmax(try model.forward(batch, cache: cache))
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
+        if let report = (model.backend as? CUDABackend)?.profileReport(steps: 1) { print("prefill " + report) }
         return best
     }
 

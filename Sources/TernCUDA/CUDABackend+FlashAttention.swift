@@ -1,0 +1,50 @@
+import CCUDA
+import Foundation
+import TernBackend
+import TernCore
+
+extension CUDABackend {
+    /// Whether the tensor-core kernel may serve attention (TERN_CUDA_ATTENTION=simple turns it off,
+    /// for comparisons).
+    static let flashEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_ATTENTION"] != "simple"
+    /// Pure decode steps with fewer blocks than this (tiles × KV heads) stay on the general kernel,
+    /// which spreads one sequence's keys over more blocks (TERN_CUDA_FLASH_MIN_BLOCKS overrides).
+    static let flashMinDecodeBlocks = Int(ProcessInfo.processInfo.environment["TERN_CUDA_FLASH_MIN_BLOCKS"] ?? "") ?? 64
+
+    /// Attention through `tern_flash_attention_d{64,128}` when the shapes allow (bf16 everywhere,
+    /// key width = value width ∈ {64, 128}, group dividing 64, 16-byte aligned rows); false when
+    /// they don't, and the general kernel runs instead.
+    func flashAttention(query: Tensor, keys: Tensor, values: Tensor, keyHeadStride: Int, valueHeadStride: Int,
+                        state: CUDAAttentionState, batch: PreparedBatch, parameters p: AttentionParameters, out: Tensor) throws -> Bool {
+        let group = p.heads / p.kvHeads, d = p.headDim
+        guard Self.flashEnabled, d == p.valueDim, d == 64 || d == 128, 64 % group == 0,
+              [query.dtype, keys.dtype, values.dtype, out.dtype].allSatisfy({ $0 == .bf16 }),
+              query.rows == batch.batch.tokenCount else { return false }
+        let aligned = [address(query), address(keys), address(values), address(out)].allSatisfy { $0 % 16 == 0 }
+            && [query.rowStride, keys.rowStride, values.rowStride, out.rowStride, keyHeadStride, valueHeadStride].allSatisfy { $0 % 8 == 0 }
+        guard aligned else { return false }
+        let perTile = 64 / group
+        let tiles = try state.tiles(tokensPerTile: perTile) {
+            var list: [Int32] = []
+            for seq in batch.batch.sequences where seq.queryLength > 0 {
+                var i = 0
+                while i < seq.queryLength {
+                    let n = min(perTile, seq.queryLength - i)
+                    list += [Int32(seq.queryStart + i), Int32(n), Int32(seq.firstPosition + i), Int32(seq.pageTableStart)]
+                    i += n
+                }
+            }
+            return try upload(int32s: list.isEmpty ? [0, 0, 0, 0] : list, shape: [max(list.count, 4)])
+        }
+        let tileCount = tiles.elementCount / 4
+        let decodeOnly = batch.batch.sequences.allSatisfy { $0.queryLength <= 1 }
+        if decodeOnly && tileCount * p.kvHeads < Self.flashMinDecodeBlocks { return false }
+        let shared = 3 * 64 * (d + 8) * 2
+        try launch("tern_flash_attention_d\(d)", grid: (tileCount, p.kvHeads, 1), block: 128, sharedBytes: shared,
+                   [ptr(query), .int64(Int64(query.rowStride)), ptr(keys), ptr(values), .int64(Int64(keys.rowStride)),
+                    .int64(Int64(keyHeadStride)), .int64(Int64(values.rowStride)), .int64(Int64(valueHeadStride)),
+                    ptr(out), .int64(Int64(out.rowStride)), .int(Int32(group)), .float(p.scale), .int(Int32(p.slidingWindow ?? 0)),
+                    ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize))])
+        return true
+    }
+}

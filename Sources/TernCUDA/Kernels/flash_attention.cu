@@ -1,0 +1,174 @@
+// Flash-style paged attention on tensor cores (bf16 mma.sync m16n8k16, fp32 accumulation) for
+// bf16 q/K/V with head width 64 or 128. A block serves one tile of query rows of one sequence and
+// one KV head: its 64 rows are (token, query head of the GQA group) pairs, so each K/V tile is read
+// once for the whole group. K/V tiles of 64 keys go through shared memory; an online softmax per
+// row keeps the running max and sum in registers. Causal by position, optional sliding window.
+#include "common.cuh"
+
+#define FA_ROWS 64
+#define FA_KEYS 64
+
+__device__ __forceinline__ void fa_mma(float *c, u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ u32 fa_pack(float lo, float hi) {
+    return (u32)float_to_bf16(lo) | ((u32)float_to_bf16(hi) << 16);
+}
+
+struct __align__(16) uint4_ { u32 x, y, z, w; };
+
+// tiles[i] = {first token, token count, position of the first token, page-table start}.
+template <int HD>
+__device__ void flash_attention(
+    const u16 *q, long long qStride, const u16 *keys, const u16 *values,
+    long long keyStride, long long keyHeadStride, long long valueStride, long long valueHeadStride,
+    u16 *out, long long outStride, int group, float scale, int window,
+    const int *tiles, const int *pageTable, int pageSize) {
+    constexpr int LD = HD + 8;  // padded row (16 bytes) against bank conflicts
+    extern __shared__ __align__(16) u16 fa_shared[];
+    u16 *qs = fa_shared;             // [FA_ROWS][LD]
+    u16 *ks = qs + FA_ROWS * LD;     // [FA_KEYS][LD]
+    u16 *vs = ks + FA_KEYS * LD;     // [FA_KEYS][LD]
+
+    const int *tile = tiles + blockIdx.x * 4;
+    int tokenStart = tile[0], tokenCount = tile[1], firstPosition = tile[2];
+    const int *pages = pageTable + tile[3];
+    int kvHead = blockIdx.y;
+    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+    constexpr int CHUNKS = HD / 8;  // 16-byte chunks per row
+
+    // Query rows → shared (zeros past the tile's tokens).
+    for (int i = tid; i < FA_ROWS * CHUNKS; i += blockDim.x) {
+        int r = i / CHUNKS, c = i % CHUNKS;
+        int tok = r / group, h = kvHead * group + r % group;
+        uint4_ v = {0, 0, 0, 0};
+        if (tok < tokenCount)
+            v = *(const uint4_ *)(q + (long long)(tokenStart + tok) * qStride + (long long)h * HD + c * 8);
+        *(uint4_ *)(qs + r * LD + c * 8) = v;
+    }
+    __syncthreads();
+    u32 qa[HD / 16][4];
+    int r0 = warp * 16 + g, r1 = r0 + 8;
+#pragma unroll
+    for (int kc = 0; kc < HD / 16; kc++) {
+        qa[kc][0] = *(const u32 *)(qs + r0 * LD + kc * 16 + 2 * t);
+        qa[kc][1] = *(const u32 *)(qs + r1 * LD + kc * 16 + 2 * t);
+        qa[kc][2] = *(const u32 *)(qs + r0 * LD + kc * 16 + 2 * t + 8);
+        qa[kc][3] = *(const u32 *)(qs + r1 * LD + kc * 16 + 2 * t + 8);
+    }
+    int tok0 = r0 / group, tok1 = r1 / group;
+    int pos0 = tok0 < tokenCount ? firstPosition + tok0 : -1;
+    int pos1 = tok1 < tokenCount ? firstPosition + tok1 : -1;
+
+    int kvEnd = firstPosition + tokenCount;  // keys [0, last position]
+    int kvBegin = window > 0 ? max(0, firstPosition + 1 - window) : 0;
+    kvBegin = kvBegin / FA_KEYS * FA_KEYS;
+    const float log2Scale = scale * 1.4426950408889634f;
+
+    float o[HD / 8][4];
+#pragma unroll
+    for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+
+    for (int kt = kvBegin; kt < kvEnd; kt += FA_KEYS) {
+        __syncthreads();
+        for (int i = tid; i < FA_KEYS * CHUNKS; i += blockDim.x) {
+            int r = i / CHUNKS, c = i % CHUNKS, j = kt + r;
+            uint4_ kv = {0, 0, 0, 0}, vv = {0, 0, 0, 0};
+            if (j < kvEnd) {
+                long long slot = (long long)pages[j / pageSize] * pageSize + j % pageSize;
+                kv = *(const uint4_ *)(keys + slot * keyStride + kvHead * keyHeadStride + c * 8);
+                vv = *(const uint4_ *)(values + slot * valueStride + kvHead * valueHeadStride + c * 8);
+            }
+            *(uint4_ *)(ks + r * LD + c * 8) = kv;
+            *(uint4_ *)(vs + r * LD + c * 8) = vv;
+        }
+        __syncthreads();
+
+        float s[FA_KEYS / 8][4];
+#pragma unroll
+        for (int nt = 0; nt < FA_KEYS / 8; nt++) {
+            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+            const u16 *krow = ks + (nt * 8 + g) * LD + 2 * t;
+#pragma unroll
+            for (int kc = 0; kc < HD / 16; kc++)
+                fa_mma(s[nt], qa[kc][0], qa[kc][1], qa[kc][2], qa[kc][3],
+                       *(const u32 *)(krow + kc * 16), *(const u32 *)(krow + kc * 16 + 8));
+        }
+        // Scale (log2 domain), mask, row maxima over the quad.
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < FA_KEYS / 8; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int key = kt + nt * 8 + 2 * t + (e & 1);
+                int pos = e < 2 ? pos0 : pos1;
+                bool ok = key <= pos && (window <= 0 || key > pos - window);
+                float v = ok ? s[nt][e] * log2Scale : -INFINITY;
+                s[nt][e] = v;
+                if (e < 2) mx0 = fmaxf(mx0, v); else mx1 = fmaxf(mx1, v);
+            }
+        }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+        float b0 = n0 == -INFINITY ? 0.0f : n0, b1 = n1 == -INFINITY ? 0.0f : n1;
+        float c0 = exp2f(m0 - b0), c1 = exp2f(m1 - b1);
+        m0 = n0; m1 = n1;
+        l0 *= c0; l1 *= c1;
+#pragma unroll
+        for (int i = 0; i < HD / 8; i++) { o[i][0] *= c0; o[i][1] *= c0; o[i][2] *= c1; o[i][3] *= c1; }
+#pragma unroll
+        for (int nt = 0; nt < FA_KEYS / 8; nt++) {
+            s[nt][0] = exp2f(s[nt][0] - b0); s[nt][1] = exp2f(s[nt][1] - b0);
+            s[nt][2] = exp2f(s[nt][2] - b1); s[nt][3] = exp2f(s[nt][3] - b1);
+            l0 += s[nt][0] + s[nt][1];
+            l1 += s[nt][2] + s[nt][3];
+        }
+        // O += P · V, P's accumulator layout reused as the A operand.
+#pragma unroll
+        for (int kc = 0; kc < FA_KEYS / 16; kc++) {
+            u32 a0 = fa_pack(s[2 * kc][0], s[2 * kc][1]), a1 = fa_pack(s[2 * kc][2], s[2 * kc][3]);
+            u32 a2 = fa_pack(s[2 * kc + 1][0], s[2 * kc + 1][1]), a3 = fa_pack(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+            const u16 *v0 = vs + (kc * 16 + 2 * t) * LD + g;
+#pragma unroll
+            for (int dn = 0; dn < HD / 8; dn++) {
+                const u16 *v = v0 + dn * 8;
+                u32 bb0 = (u32)v[0] | ((u32)v[LD] << 16);
+                u32 bb1 = (u32)v[8 * LD] | ((u32)v[9 * LD] << 16);
+                fa_mma(o[dn], a0, a1, a2, a3, bb0, bb1);
+            }
+        }
+    }
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+    if (tok0 < tokenCount) {
+        u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)(kvHead * group + r0 % group) * HD + 2 * t;
+#pragma unroll
+        for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = fa_pack(o[dn][0] * inv0, o[dn][1] * inv0);
+    }
+    if (tok1 < tokenCount) {
+        u16 *row = out + (long long)(tokenStart + tok1) * outStride + (long long)(kvHead * group + r1 % group) * HD + 2 * t;
+#pragma unroll
+        for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = fa_pack(o[dn][2] * inv1, o[dn][3] * inv1);
+    }
+}
+
+#define FA_ENTRY(HD)                                                                                                 \
+    extern "C" __global__ void __launch_bounds__(128) tern_flash_attention_d##HD(                                   \
+        const u16 *q, long long qStride, const u16 *keys, const u16 *values, long long keyStride,                   \
+        long long keyHeadStride, long long valueStride, long long valueHeadStride, u16 *out, long long outStride,   \
+        int group, float scale, int window, const int *tiles, const int *pageTable, int pageSize) {                 \
+        flash_attention<HD>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride, out,  \
+                            outStride, group, scale, window, tiles, pageTable, pageSize);                           \
+    }
+FA_ENTRY(64)
+FA_ENTRY(128)

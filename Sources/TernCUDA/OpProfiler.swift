@@ -1,0 +1,48 @@
+import CCUDA
+import Foundation
+
+/// Per-kernel device time, for finding where a step's time goes (TERN_CUDA_PROFILE=1). Each
+/// profiled launch records events around itself and waits for them, so profiled runs are slower:
+/// the table says how device time splits, not how long an unprofiled step takes.
+final class OpProfiler: @unchecked Sendable {
+    struct Entry { var calls = 0; var milliseconds = 0.0 }
+    private var entries: [String: Entry] = [:]
+    private let lock = NSLock()
+    private let driver: CUDADriver
+    private var start: TernCUevent?, end: TernCUevent?
+
+    init(driver: CUDADriver) throws {
+        self.driver = driver
+        try driver.check(driver.cuEventCreate(&start, UInt32(TERN_CU_EVENT_DEFAULT)), "cuEventCreate")
+        try driver.check(driver.cuEventCreate(&end, UInt32(TERN_CU_EVENT_DEFAULT)), "cuEventCreate")
+    }
+
+    func measure(_ name: String, stream: TernCUstream?, _ body: () throws -> Void) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        try driver.check(driver.cuEventRecord(start, stream), "cuEventRecord")
+        try body()
+        try driver.check(driver.cuEventRecord(end, stream), "cuEventRecord")
+        try driver.check(driver.cuEventSynchronize(end), "cuEventSynchronize")
+        var ms: Float = 0
+        try driver.check(driver.cuEventElapsedTime(&ms, start, end), "cuEventElapsedTime")
+        entries[name, default: Entry()].calls += 1
+        entries[name, default: Entry()].milliseconds += Double(ms)
+    }
+
+    func reset() { lock.lock(); entries = [:]; lock.unlock() }
+
+    /// Rows sorted by total time: name, calls, total ms, share.
+    func report(perStepDivisor: Int) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        let total = entries.values.reduce(0) { $0 + $1.milliseconds }
+        var lines = [String(format: "profile: %.3f ms device time per step (sum of %d calls / %d steps)", total / Double(max(perStepDivisor, 1)),
+                            entries.values.reduce(0) { $0 + $1.calls }, perStepDivisor)]
+        for (name, e) in entries.sorted(by: { $0.value.milliseconds > $1.value.milliseconds }) {
+            lines.append(String(format: "  %-40@ %7d calls  %9.3f ms/step  %5.1f%%", name as NSString, e.calls / max(perStepDivisor, 1),
+                                e.milliseconds / Double(max(perStepDivisor, 1)), 100 * e.milliseconds / max(total, 1e-9)))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
