@@ -60,9 +60,8 @@ let package = Package(
         .target(
             name: "TernBench",
             dependencies: [
-                "TernTokenizer",
+                "TernCore", "TernTokenizer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "tern",

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TernBackend
 import TernChatTemplate
+import TernCore
 import TernModels
 import TernTokenizer
 
@@ -116,7 +117,7 @@ struct SimpleGenerator {
         let logits = try model.backend.downloadFloats(try model.forward(batch, cache: cache))
         let promptTop = (0..<prompt.count).map { row in top(Array(logits[row * vocab..<(row + 1) * vocab]), logitsTop) }
 
-        var generator = SplitMix(seed: seed)
+        var generator = SplitMix64(seed: seed)
         var output: [Int32] = []
         var last = Array(logits[(prompt.count - 1) * vocab..<prompt.count * vocab])
         for step in 0..<maxNewTokens {
@@ -138,7 +139,7 @@ struct SimpleGenerator {
             .prefix(k).map { (Int32($0.offset), $0.element) }
     }
 
-    private func pick(_ logits: [Float], temperature: Double, random: inout SplitMix) -> Int32 {
+    private func pick(_ logits: [Float], temperature: Double, random: inout SplitMix64) -> Int32 {
         if temperature <= 0 {
             var best = 0
             for i in logits.indices where logits[i] > logits[best] { best = i }
@@ -152,17 +153,5 @@ struct SimpleGenerator {
             if target <= 0 { return Int32(i) }
         }
         return Int32(weights.count - 1)
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
