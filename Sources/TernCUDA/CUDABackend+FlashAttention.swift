@@ -7,9 +7,9 @@ extension CUDABackend {
     /// Whether the tensor-core kernel may serve attention (TERN_CUDA_ATTENTION=simple turns it off,
     /// for comparisons).
     static let flashEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_ATTENTION"] != "simple"
-    /// Pure decode steps with fewer blocks than this (tiles × KV heads) stay on the general kernel,
-    /// which spreads one sequence's keys over more blocks (TERN_CUDA_FLASH_MIN_BLOCKS overrides).
-    static let flashMinDecodeBlocks = Int(ProcessInfo.processInfo.environment["TERN_CUDA_FLASH_MIN_BLOCKS"] ?? "") ?? 64
+    /// Blocks (tiles × KV heads × splits) a launch should reach before keys stop being split:
+    /// two waves of the H200's 132 SMs (TERN_CUDA_FLASH_TARGET_BLOCKS overrides; 0 never splits).
+    static let flashTargetBlocks = Int(ProcessInfo.processInfo.environment["TERN_CUDA_FLASH_TARGET_BLOCKS"] ?? "") ?? 264
 
     /// Attention through `tern_flash_attention_d{64,128}` when the shapes allow (bf16 everywhere,
     /// key width = value width ∈ {64, 128}, group dividing 64, 16-byte aligned rows); false when
@@ -37,14 +37,27 @@ extension CUDABackend {
             return try upload(int32s: list.isEmpty ? [0, 0, 0, 0] : list, shape: [max(list.count, 4)])
         }
         let tileCount = tiles.elementCount / 4
-        let decodeOnly = batch.batch.sequences.allSatisfy { $0.queryLength <= 1 }
-        if decodeOnly && tileCount * p.kvHeads < Self.flashMinDecodeBlocks { return false }
+        // Split-KV when the tiles alone leave SMs idle (decode at small batch): each split keeps at
+        // least two key tiles of the longest sequence.
+        let blocks = tileCount * p.kvHeads
+        let maxSplits = max(1, (state.maxKVLength + 127) / 128)
+        let splits = blocks >= Self.flashTargetBlocks ? 1 : min(maxSplits, 64, (Self.flashTargetBlocks + blocks - 1) / blocks)
+        var partialO: Tensor?, partialML: Tensor?
+        if splits > 1 {
+            partialO = try allocate([blocks * 64 * splits, d], dtype: .f32)
+            partialML = try allocate([blocks * 64 * splits, 2], dtype: .f32)
+        }
         let shared = 3 * 64 * (d + 8) * 2
-        try launch("tern_flash_attention_d\(d)", grid: (tileCount, p.kvHeads, 1), block: 128, sharedBytes: shared,
+        try launch("tern_flash_attention_d\(d)", grid: (tileCount, p.kvHeads, splits), block: 128, sharedBytes: shared,
                    [ptr(query), .int64(Int64(query.rowStride)), ptr(keys), ptr(values), .int64(Int64(keys.rowStride)),
                     .int64(Int64(keyHeadStride)), .int64(Int64(values.rowStride)), .int64(Int64(valueHeadStride)),
                     ptr(out), .int64(Int64(out.rowStride)), .int(Int32(group)), .float(p.scale), .int(Int32(p.slidingWindow ?? 0)),
-                    ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize))])
+                    ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(partialO), ptr(partialML)])
+        if let partialO, let partialML {
+            try launch("tern_flash_combine", grid: (tileCount, p.kvHeads, 1), block: d,
+                       [ptr(partialO), ptr(partialML), .int(Int32(splits)), .int(Int32(d)), .int(Int32(group)), ptr(tiles),
+                        ptr(out), .int64(Int64(out.rowStride))])
+        }
         return true
     }
 }

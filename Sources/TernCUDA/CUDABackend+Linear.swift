@@ -4,6 +4,9 @@ import TernBackend
 import TernCore
 
 extension CUDABackend {
+    /// TERN_CUDA_GEMV=0 sends every shape to cuBLASLt (for comparisons).
+    static let gemvEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_GEMV"] != "0"
+
     /// out = x · Wᵀ (+ bias) through cuBLASLt in bf16 with fp32 accumulation; the output may be
     /// bf16 or f32 (the LM head and router write f32). Quantized weights (FP8 block, NVFP4) are
     /// dequantized to a bf16 scratch first (correct, not yet fast: the fused kernels come later).
@@ -24,10 +27,18 @@ extension CUDABackend {
             input = rounded
         }
         var done = false
-        try profiled("gemm \(t <= 1 ? "t=1" : t <= 64 ? "t≤64" : "t>64") n=\(n) k=\(k)") { done = try blas.gemm(n: n, t: t, k: k, weight: address(weight), weightType: Int32(TERN_CUDA_R_16BF), ldw: weight.rowStride,
+        if t <= 4 && Self.gemvEnabled && k % 8 == 0 && weight.dtype == .bf16 && input.dtype == .bf16
+            && [address(weight), address(input)].allSatisfy({ $0 % 16 == 0 }) && weight.rowStride % 8 == 0 && input.rowStride % 8 == 0 {
+            // Decode at tiny batch: a weight-streaming GEMV beats cuBLASLt's small-T kernels.
+            try launch("tern_gemv_bf16", grid: ((n + 7) / 8, 1, 1), block: 256,
+                       [ptr(input), .int64(Int64(input.rowStride)), ptr(weight), .int64(Int64(weight.rowStride)),
+                        ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), .int(Int32(n)), .int(Int32(k)), .int(Int32(t))])
+            done = true
+        }
+        if !done { try profiled("gemm \(t <= 1 ? "t=1" : t <= 64 ? "t≤64" : "t>64") n=\(n) k=\(k)") { done = try blas.gemm(n: n, t: t, k: k, weight: address(weight), weightType: Int32(TERN_CUDA_R_16BF), ldw: weight.rowStride,
                       x: address(input), inputType: Int32(TERN_CUDA_R_16BF), ldx: input.rowStride,
                       out: address(out), outputType: out.dtype == .f32 ? Int32(TERN_CUDA_R_32F) : Int32(TERN_CUDA_R_16BF),
-                      ldo: out.rowStride, stream: stream) }
+                      ldo: out.rowStride, stream: stream) } }
         if !done {
             // Shapes cuBLASLt declines (odd strides or alignment in tiny models): a plain kernel.
             try launch("tern_gemm_simple", grid: (t, (n + 7) / 8, 1), block: 256,

@@ -26,7 +26,7 @@ __device__ void flash_attention(
     const u16 *q, long long qStride, const u16 *keys, const u16 *values,
     long long keyStride, long long keyHeadStride, long long valueStride, long long valueHeadStride,
     u16 *out, long long outStride, int group, float scale, int window,
-    const int *tiles, const int *pageTable, int pageSize) {
+    const int *tiles, const int *pageTable, int pageSize, float *partialO, float *partialML) {
     constexpr int LD = HD + 8;  // padded row (16 bytes) against bank conflicts
     extern __shared__ __align__(16) u16 fa_shared[];
     u16 *qs = fa_shared;             // [FA_ROWS][LD]
@@ -66,6 +66,12 @@ __device__ void flash_attention(
     int kvEnd = firstPosition + tokenCount;  // keys [0, last position]
     int kvBegin = window > 0 ? max(0, firstPosition + 1 - window) : 0;
     kvBegin = kvBegin / FA_KEYS * FA_KEYS;
+    // Split-KV (grid.z > 1): this block takes a contiguous share of the key tiles and leaves an
+    // unnormalised partial result for tern_flash_combine.
+    int splits = gridDim.z, split = blockIdx.z;
+    int keyTiles = (kvEnd - kvBegin + FA_KEYS - 1) / FA_KEYS, perSplit = (keyTiles + splits - 1) / splits;
+    int myBegin = kvBegin + split * perSplit * FA_KEYS;
+    int myEnd = min(kvEnd, myBegin + perSplit * FA_KEYS);
     const float log2Scale = scale * 1.4426950408889634f;
 
     float o[HD / 8][4];
@@ -73,7 +79,7 @@ __device__ void flash_attention(
     for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
 
-    for (int kt = kvBegin; kt < kvEnd; kt += FA_KEYS) {
+    for (int kt = myBegin; kt < myEnd; kt += FA_KEYS) {
         __syncthreads();
         for (int i = tid; i < FA_KEYS * CHUNKS; i += blockDim.x) {
             int r = i / CHUNKS, c = i % CHUNKS, j = kt + r;
@@ -149,6 +155,21 @@ __device__ void flash_attention(
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    if (splits > 1) {
+        long long base = ((long long)blockIdx.x * gridDim.y + kvHead) * FA_ROWS;
+        long long i0 = (base + r0) * splits + split, i1 = (base + r1) * splits + split;
+        if (tok0 < tokenCount) {
+#pragma unroll
+            for (int dn = 0; dn < HD / 8; dn++) *(float2 *)(partialO + i0 * HD + dn * 8 + 2 * t) = make_float2(o[dn][0], o[dn][1]);
+            if (t == 0) { partialML[i0 * 2] = m0; partialML[i0 * 2 + 1] = l0; }
+        }
+        if (tok1 < tokenCount) {
+#pragma unroll
+            for (int dn = 0; dn < HD / 8; dn++) *(float2 *)(partialO + i1 * HD + dn * 8 + 2 * t) = make_float2(o[dn][2], o[dn][3]);
+            if (t == 0) { partialML[i1 * 2] = m1; partialML[i1 * 2 + 1] = l1; }
+        }
+        return;
+    }
     float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
     if (tok0 < tokenCount) {
         u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)(kvHead * group + r0 % group) * HD + 2 * t;
@@ -166,9 +187,35 @@ __device__ void flash_attention(
     extern "C" __global__ void __launch_bounds__(128) tern_flash_attention_d##HD(                                   \
         const u16 *q, long long qStride, const u16 *keys, const u16 *values, long long keyStride,                   \
         long long keyHeadStride, long long valueStride, long long valueHeadStride, u16 *out, long long outStride,   \
-        int group, float scale, int window, const int *tiles, const int *pageTable, int pageSize) {                 \
+        int group, float scale, int window, const int *tiles, const int *pageTable, int pageSize, float *partialO,   \
+        float *partialML) {                                                                                         \
         flash_attention<HD>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride, out,  \
-                            outStride, group, scale, window, tiles, pageTable, pageSize);                           \
+                            outStride, group, scale, window, tiles, pageTable, pageSize, partialO, partialML);      \
     }
 FA_ENTRY(64)
 FA_ENTRY(128)
+
+// Merges split-KV partials: per row, out = Σ_s 2^(m_s − M) O_s / Σ_s 2^(m_s − M) l_s. Grid (tiles,
+// KV heads), rows as in the attention kernel.
+extern "C" __global__ void tern_flash_combine(const float *partialO, const float *partialML, int splits, int headDim,
+                                              int group, const int *tiles, u16 *out, long long outStride) {
+    const int *tile = tiles + blockIdx.x * 4;
+    int tokenStart = tile[0], tokenCount = tile[1], kvHead = blockIdx.y;
+    long long base = ((long long)blockIdx.x * gridDim.y + kvHead) * FA_ROWS;
+    for (int r = 0; r < FA_ROWS; r++) {
+        int tok = r / group;
+        if (tok >= tokenCount) break;
+        const float *ml = partialML + (base + r) * splits * 2;
+        float M = -INFINITY;
+        for (int s = 0; s < splits; s++) M = fmaxf(M, ml[2 * s]);
+        float L = 0.0f;
+        for (int s = 0; s < splits; s++) L += ml[2 * s + 1] * exp2f(ml[2 * s] - M);
+        float inv = L > 0.0f ? 1.0f / L : 0.0f;
+        u16 *row = out + (long long)(tokenStart + tok) * outStride + (long long)(kvHead * group + r % group) * headDim;
+        for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+            float acc = 0.0f;
+            for (int s = 0; s < splits; s++) acc += partialO[((base + r) * splits + s) * headDim + d] * exp2f(ml[2 * s] - M);
+            row[d] = float_to_bf16(acc * inv);
+        }
+    }
+}
