@@ -4,14 +4,17 @@ import TernBackend
 import TernCore
 
 extension CUDABackend {
+    static let zeroAllocations = ProcessInfo.processInfo.environment["TERN_CUDA_ZERO_ALLOC"] != "0"
+
     public func allocate(_ shape: [Int], dtype: DType) throws -> Tensor {
         try bind()
         let bytes = shape.reduce(1, *) * dtype.byteSize
         let pointer = try allocator.allocate(bytes)
         // Zeroed like the CPU backend's buffers, so model code may rely on it (stream-ordered, cheap).
-        try profiled("memset (allocate)") {
+        // TERN_CUDA_ZERO_ALLOC=0 skips the zeroing (experiment: how much the per-buffer memset costs).
+        if Self.zeroAllocations { try profiled("memset (allocate)") {
             try driver.check(driver.cuMemsetD8Async(pointer, 0, max(bytes, 1), stream), "cuMemsetD8Async")
-        }
+        } }
         let allocator = self.allocator
         let storage = TensorStorage(byteCount: bytes, host: nil, deviceAddress: pointer,
                                     release: { allocator.release(pointer, bytes: bytes) })

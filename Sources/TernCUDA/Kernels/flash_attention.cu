@@ -20,6 +20,14 @@ __device__ __forceinline__ u32 fa_pack(float lo, float hi) {
 
 struct __align__(16) uint4_ { u32 x, y, z, w; };
 
+// 16-byte global → shared copy that bypasses registers (cp.async), zero-filling when !valid, so
+// every K/V load of a tile is in flight at once.
+__device__ __forceinline__ void fa_copy16(u16 *smem, const u16 *gmem, bool valid) {
+    u32 s;
+    asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(s) : "l"(smem));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
+}
+
 // tiles[i] = {first token, token count, position of the first token, page-table start}.
 template <int HD>
 __device__ void flash_attention(
@@ -83,15 +91,12 @@ __device__ void flash_attention(
         __syncthreads();
         for (int i = tid; i < FA_KEYS * CHUNKS; i += blockDim.x) {
             int r = i / CHUNKS, c = i % CHUNKS, j = kt + r;
-            uint4_ kv = {0, 0, 0, 0}, vv = {0, 0, 0, 0};
-            if (j < kvEnd) {
-                long long slot = (long long)pages[j / pageSize] * pageSize + j % pageSize;
-                kv = *(const uint4_ *)(keys + slot * keyStride + kvHead * keyHeadStride + c * 8);
-                vv = *(const uint4_ *)(values + slot * valueStride + kvHead * valueHeadStride + c * 8);
-            }
-            *(uint4_ *)(ks + r * LD + c * 8) = kv;
-            *(uint4_ *)(vs + r * LD + c * 8) = vv;
+            bool valid = j < kvEnd;
+            long long slot = valid ? (long long)pages[j / pageSize] * pageSize + j % pageSize : 0;
+            fa_copy16(ks + r * LD + c * 8, keys + slot * keyStride + kvHead * keyHeadStride + c * 8, valid);
+            fa_copy16(vs + r * LD + c * 8, values + slot * valueStride + kvHead * valueHeadStride + c * 8, valid);
         }
+        asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;" ::: "memory");
         __syncthreads();
 
         float s[FA_KEYS / 8][4];
