@@ -44,8 +44,8 @@ extension CUDABackend {
         let splits = blocks >= Self.flashTargetBlocks ? 1 : min(maxSplits, 64, (Self.flashTargetBlocks + blocks - 1) / blocks)
         var partialO: Tensor?, partialML: Tensor?
         if splits > 1 {
-            partialO = try allocate([blocks * 64 * splits, d], dtype: .f32)
-            partialML = try allocate([blocks * 64 * splits, 2], dtype: .f32)
+            partialO = try allocateScratch([blocks * 64 * splits, d], dtype: .f32)
+            partialML = try allocateScratch([blocks * 64 * splits, 2], dtype: .f32)
         }
         let shared = 3 * 64 * (d + 8) * 2
         try launch("tern_flash_attention_d\(d)", grid: (tileCount, p.kvHeads, splits), block: 128, sharedBytes: shared,

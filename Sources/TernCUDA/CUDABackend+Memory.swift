@@ -7,12 +7,22 @@ extension CUDABackend {
     static let zeroAllocations = ProcessInfo.processInfo.environment["TERN_CUDA_ZERO_ALLOC"] != "0"
 
     public func allocate(_ shape: [Int], dtype: DType) throws -> Tensor {
+        try allocate(shape, dtype: dtype, zeroed: Self.zeroAllocations)
+    }
+
+    /// Backend-internal scratch that its kernels overwrite before reading skips the zeroing memset
+    /// (split-KV partials: one memset fewer per layer and step).
+    func allocateScratch(_ shape: [Int], dtype: DType) throws -> Tensor {
+        try allocate(shape, dtype: dtype, zeroed: false)
+    }
+
+    private func allocate(_ shape: [Int], dtype: DType, zeroed: Bool) throws -> Tensor {
         try bind()
         let bytes = shape.reduce(1, *) * dtype.byteSize
         let pointer = try allocator.allocate(bytes)
         // Zeroed like the CPU backend's buffers, so model code may rely on it (stream-ordered, cheap).
         // TERN_CUDA_ZERO_ALLOC=0 skips the zeroing (experiment: how much the per-buffer memset costs).
-        if Self.zeroAllocations { try profiled("memset (allocate)") {
+        if zeroed { try profiled("memset (allocate)") {
             try driver.check(driver.cuMemsetD8Async(pointer, 0, max(bytes, 1), stream), "cuMemsetD8Async")
         } }
         let allocator = self.allocator
