@@ -13,8 +13,11 @@ final class CUDAAttentionState: @unchecked Sendable {
     /// Query tiles of the flash kernel per tokens-per-tile, built on first use in the step.
     private var tiles: [Int: Tensor] = [:]
     private let lock = NSLock()
+    /// Decode graphs: one tile per sequence (one token each) serves every tokens-per-tile.
+    var decodeTiles: Tensor?
 
     func tiles(tokensPerTile: Int, make: () throws -> Tensor) rethrows -> Tensor {
+        if let decodeTiles { return decodeTiles }
         lock.lock()
         defer { lock.unlock() }
         if let t = tiles[tokensPerTile] { return t }
@@ -33,6 +36,7 @@ final class CUDAAttentionState: @unchecked Sendable {
 
 extension CUDABackend {
     public func prepare(_ batch: ForwardBatch) throws -> PreparedBatch {
+        if let fixedPrepared { return fixedPrepared }
         let t = batch.tokenCount
         var kvPositions = [Int32](repeating: 0, count: t), pageStarts = [Int32](repeating: 0, count: t)
         var maxKV = 0

@@ -17,6 +17,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     let stream: TernCUstream
     /// Set when TERN_CUDA_PROFILE=1: every launch and GEMM is timed on its own.
     let profiler: OpProfiler?
+    /// Set while a decode graph is captured or warmed: `prepare` hands out this batch, whose index
+    /// arrays live in the graph's fixed input buffer.
+    var fixedPrepared: PreparedBatch?
     var driver: CUDADriver { context.driver }
     public var deviceInfo: CUDADeviceInfo { context.info }
     /// NVRTC's messages from kernels compiled (not loaded from the cache) by this backend.

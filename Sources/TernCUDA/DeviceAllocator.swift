@@ -12,6 +12,15 @@ final class DeviceAllocator: @unchecked Sendable {
     private(set) var reservedBytes = 0
     private(set) var cachedBytes = 0
     private(set) var driverAllocations = 0
+    /// Blocks a captured CUDA graph reads or writes: they never go back to the free lists, so no
+    /// later tensor shares an address with a graph (see `CUDADecodeGraphs`).
+    private var graphOwned: Set<UInt64> = []
+    /// While a graph is captured: its temporaries, reusable within the same capture (one stream
+    /// orders them), nil otherwise.
+    private var captureFree: [Int: [UInt64]]?
+
+    func beginCapture() { lock.lock(); captureFree = [:]; lock.unlock() }
+    func endCapture() { lock.lock(); captureFree = nil; lock.unlock() }
 
     init(context: CUDAContext) { self.context = context }
 
@@ -24,6 +33,23 @@ final class DeviceAllocator: @unchecked Sendable {
 
     func allocate(_ bytes: Int) throws -> UInt64 {
         let size = Self.sizeClass(bytes)
+        lock.lock()
+        if captureFree != nil {
+            if var list = captureFree![size], let block = list.popLast() {
+                captureFree![size] = list
+                lock.unlock()
+                return block
+            }
+            lock.unlock()
+            let block = try allocateUncaptured(size)
+            lock.lock(); graphOwned.insert(block); lock.unlock()
+            return block
+        }
+        lock.unlock()
+        return try allocateUncaptured(size)
+    }
+
+    private func allocateUncaptured(_ size: Int) throws -> UInt64 {
         lock.lock()
         if var list = free[size], let block = list.popLast() {
             free[size] = list
@@ -49,6 +75,11 @@ final class DeviceAllocator: @unchecked Sendable {
     func release(_ pointer: UInt64, bytes: Int) {
         let size = Self.sizeClass(bytes)
         lock.lock()
+        if graphOwned.contains(pointer) {
+            captureFree?[size, default: []].append(pointer)
+            lock.unlock()
+            return
+        }
         free[size, default: []].append(pointer)
         cachedBytes += size
         lock.unlock()

@@ -26,6 +26,9 @@ struct BenchDecodeCommand: ParsableCommand {
     @Option(help: "Bytes per buffer for the copy-bandwidth measurement.")
     var copyBytes: Int = 512 << 20
 
+    @Flag(help: "CUDA only: also time each batch size with decode steps replayed from CUDA graphs.")
+    var cudaGraph = false
+
     @Option(help: "Prefill benchmark: sequences per step (0 skips it).")
     var prefillBatch: Int = 0
 
@@ -45,14 +48,16 @@ struct BenchDecodeCommand: ParsableCommand {
         print("batch  step_ms  tokens/s  bytes/step_MB  achieved_GB/s  fraction_of_copy")
         var rows: [[String: Any]] = []
         for batchSize in batchSizes.split(separator: ",").compactMap({ Int($0) }) {
-            let r = try measure(model: model, batchSize: batchSize)
-            if let report = cuda?.profileReport(steps: steps) { print("batch \(batchSize) decode " + report) }
-            let bytesPerStep = Double(weightBytes) + Double(batchSize * (context + steps / 2) * model.kvLayout.bytesPerToken)
-            let achieved = bytesPerStep / r
-            print(String(format: "%5d  %7.2f  %8.1f  %13.1f  %13.2f  %16.3f", batchSize, r * 1e3, Double(batchSize) / r,
-                         bytesPerStep / 1e6, achieved / 1e9, achieved / copyBandwidth))
-            rows.append(["batch": batchSize, "step_ms": r * 1e3, "tokens_per_s": Double(batchSize) / r,
-                         "bytes_per_step": bytesPerStep, "fraction_of_copy": achieved / copyBandwidth])
+            for graph in (cudaGraph && cuda != nil ? [false, true] : [false]) {
+                let r = try measure(model: model, batchSize: batchSize, graph: graph)
+                if let report = cuda?.profileReport(steps: steps) { print("batch \(batchSize) decode " + report) }
+                let bytesPerStep = Double(weightBytes) + Double(batchSize * (context + steps / 2) * model.kvLayout.bytesPerToken)
+                let achieved = bytesPerStep / r
+                print(String(format: "%5d  %7.2f  %8.1f  %13.1f  %13.2f  %16.3f", batchSize, r * 1e3, Double(batchSize) / r,
+                             bytesPerStep / 1e6, achieved / 1e9, achieved / copyBandwidth) + (graph ? "  (cuda graph)" : ""))
+                rows.append(["batch": batchSize, "step_ms": r * 1e3, "tokens_per_s": Double(batchSize) / r, "cuda_graph": graph,
+                             "bytes_per_step": bytesPerStep, "fraction_of_copy": achieved / copyBandwidth])
+            }
         }
         var summary: [String: Any] = ["copy_bandwidth_gbs": copyBandwidth / 1e9, "results": rows]
         if prefillBatch > 0 {
@@ -73,10 +78,15 @@ struct BenchDecodeCommand: ParsableCommand {
     }
 
     /// Seconds per decode step at `batchSize` sequences of `context` cached tokens.
-    func measure(model: any LanguageModel, batchSize: Int) throws -> Double {
+    func measure(model: any LanguageModel, batchSize: Int, graph: Bool = false) throws -> Double {
         let pageSize = 16
         let perSequence = (context + steps + 1 + pageSize - 1) / pageSize
-        let cache = try model.makeKVCache(pageSize: pageSize, pageCount: perSequence * batchSize)
+        // One page more: the scratch page that a decode graph's padding sequences write to.
+        let cache = try model.makeKVCache(pageSize: pageSize, pageCount: perSequence * batchSize + 1)
+        let graphs = graph ? (model.backend as? CUDABackend).map {
+            CUDADecodeGraphs(backend: $0, pageSize: pageSize, maxPagesPerSequence: perSequence, scratchPage: perSequence * batchSize,
+                             buckets: [batchSize])
+        } : nil
         var random = SplitMix64(seed: 7)
         let prompts = (0..<batchSize).map { _ in
             (0..<context).map { _ in Int32(random.next() % UInt64(model.config.vocabSize)) }
@@ -102,7 +112,7 @@ struct BenchDecodeCommand: ParsableCommand {
                 lengths[s] += 1
             }
             let start = DispatchTime.now().uptimeNanoseconds
-            let logits = try model.forward(batch, cache: cache)
+            let logits = try graphs.map { g in try g.forward(batch) { b in try model.forward(b, cache: cache) } } ?? model.forward(batch, cache: cache)
             _ = try model.backend.argmax(logits)
             // The first two steps warm caches and thread pools.
             if step >= 2 { elapsed += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }

@@ -31,7 +31,10 @@ struct SelftestCommand: ParsableCommand {
         for log in gpu.compileLog { print("nvrtc: \(log)") }
         var suite = OpSuite(cpu: CPUBackend(), gpu: gpu, seed: seed)
         suite.runAll()
-        if !fixtures.isEmpty { suite.runFixtures(directory: fixtures, newTokens: newTokens) }
+        if !fixtures.isEmpty {
+            suite.runFixtures(directory: fixtures, newTokens: newTokens)
+            suite.runDecodeGraph(directory: fixtures)
+        }
         suite.printTable()
         print("\(suite.passed) passed, \(suite.failed) failed")
         if suite.failed > 0 { throw ExitCode(1) }
