@@ -67,7 +67,7 @@ public enum SafeTensorsWriter {
         var header = "{"
         var fields: [String] = []
         if let metadata {
-            let items = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
+            let items = metadata.sorted { $0.key < $1.key }.map { "\(jsonStringLiteral($0.key)):\(jsonStringLiteral($0.value))" }
             fields.append("\"__metadata__\":{" + items.joined(separator: ",") + "}")
         }
         var offset = 0
@@ -80,7 +80,7 @@ public enum SafeTensorsWriter {
                     expectedBytes: expected, foundBytes: tensor.bytes.count)
             }
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            fields.append("\(jsonString(tensor.name)):{\"dtype\":\(jsonString(tensor.dtypeName)),\"shape\":[\(shape)],"
+            fields.append("\(jsonStringLiteral(tensor.name)):{\"dtype\":\(jsonStringLiteral(tensor.dtypeName)),\"shape\":[\(shape)],"
                 + "\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}")
             offset += tensor.bytes.count
         }
@@ -98,24 +98,5 @@ public enum SafeTensorsWriter {
 
     private static func elementSize(_ dtypeName: String) -> Int {
         DType(safetensorsName: dtypeName)?.byteSize ?? SafeTensorsHeader.otherDTypeSizes[dtypeName] ?? 1
-    }
-
-    /// A JSON string literal.
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                    + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

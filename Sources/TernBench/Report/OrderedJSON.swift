@@ -1,4 +1,5 @@
 import Foundation
+import TernCore
 
 /// A JSON object that keeps its keys in insertion order (bench_serving's records read top-down:
 /// settings first, then figures).
@@ -26,7 +27,7 @@ public struct OrderedJSON: Sendable {
         var out = "{"
         for (i, field) in fields.enumerated() {
             if i > 0 { out += ", " }
-            out += Self.quote(field.key) + ": " + Self.render(field.value)
+            out += jsonStringLiteral(field.key) + ": " + Self.render(field.value)
         }
         return out + "}"
     }
@@ -38,25 +39,9 @@ public struct OrderedJSON: Sendable {
             if v.isNaN { return "\"nan\"" }
             if v.isInfinite { return v > 0 ? "\"inf\"" : "\"-inf\"" }
             return "\(v)"
-        case .string(let s): return quote(s)
+        case .string(let s): return jsonStringLiteral(s)
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
         }
-    }
-
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
     }
 }
