@@ -146,18 +146,25 @@ struct MLAAttention: AttentionBlock {
         // The expanded rows as a one-layer cache with one-token pages, sequence after sequence.
         let layout = KVCacheLayout(layers: 1, kvHeads: heads, keyDim: m.qkHeadDim, valueDim: m.vHeadDim, dtype: keys.dtype)
         let dense = KVCache(layout: layout, pageSize: 1, pageCount: total, keys: [keys], values: [values])
-        var denseBatch = step
-        denseBatch.pageSize = 1
-        denseBatch.pageTable = (0..<total).map { Int32($0) }
-        var offset = 0
-        for s in denseBatch.sequences.indices {
-            denseBatch.sequences[s].pageTableStart = offset
-            offset += denseBatch.sequences[s].kvLength
-        }
-        let prepared = try b.prepare(denseBatch)
-        try b.attention(query: q, cache: dense, layer: 0, batch: prepared,
+        try b.attention(query: q, cache: dense, layer: 0, batch: try expandedBatch(step, total: total, context: context),
                         parameters: AttentionParameters(heads: heads, kvHeads: heads, headDim: m.qkHeadDim, valueDim: m.vHeadDim,
                                                         scale: m.softmaxScale),
                         out: out)
+    }
+
+    /// The step's batch over the expanded rows (one-token pages), prepared once per step.
+    private func expandedBatch(_ step: ForwardBatch, total: Int, context: StepContext) throws -> PreparedBatch {
+        if let prepared = context.shared.expandedMLABatch { return prepared }
+        var dense = step
+        dense.pageSize = 1
+        dense.pageTable = (0..<total).map { Int32($0) }
+        var offset = 0
+        for s in dense.sequences.indices {
+            dense.sequences[s].pageTableStart = offset
+            offset += dense.sequences[s].kvLength
+        }
+        let prepared = try context.backend.prepare(dense)
+        context.shared.expandedMLABatch = prepared
+        return prepared
     }
 }

@@ -7,6 +7,8 @@ struct StepContext {
     let batch: PreparedBatch
     let cache: KVCache
     let positions: Tensor
+    /// Per-step values blocks derive once and every layer reuses.
+    let shared = StepShared()
     var tokens: Int { batch.batch.tokenCount }
 
     func buffer(_ shape: [Int], dtype: DType? = nil) throws -> Tensor {
@@ -23,4 +25,10 @@ protocol AttentionBlock: Sendable {
 /// The feed-forward part of a decoder layer (dense SwiGLU or mixture of experts).
 protocol FeedForwardBlock: Sendable {
     func forward(_ x: Tensor, context: StepContext, out: Tensor) throws
+}
+
+/// Values derived from the step's batch, computed by the first layer that needs them.
+final class StepShared {
+    /// MLA's expanded form: the step's sequences laid out over one-token pages, sequence after sequence.
+    var expandedMLABatch: PreparedBatch?
 }
