@@ -34,11 +34,15 @@ public struct EngineConfig: Sendable, Hashable {
     public var newTokenReserveRatio: Double
     /// Above this many waiting requests `lpm` falls back to `fcfs` (matching every prompt costs time).
     public var lpmQueueLimit: Int
+    /// `--random-seed`: where a request gives no `seed`, its seed is drawn from a generator started
+    /// here, so a run's sampled outputs repeat for the same arrival order. nil: system randomness.
+    public var randomSeed: UInt64?
 
     public init(maxTotalTokens: Int? = nil, pageSize: Int = 16, chunkedPrefillSize: Int = 2048,
                 maxPrefillTokens: Int = 16384, maxRunningRequests: Int = 256, schedulePolicy: SchedulePolicy = .lpm,
                 disableRadixCache: Bool = false, memFractionStatic: Double = 0.88, kvCacheBytes: Int = 512 << 20,
-                contextLength: Int? = nil, newTokenReserveRatio: Double = 0.3, lpmQueueLimit: Int = 128) {
+                contextLength: Int? = nil, newTokenReserveRatio: Double = 0.3, lpmQueueLimit: Int = 128,
+                randomSeed: UInt64? = nil) {
         self.maxTotalTokens = maxTotalTokens
         self.pageSize = pageSize
         self.chunkedPrefillSize = chunkedPrefillSize
@@ -51,6 +55,7 @@ public struct EngineConfig: Sendable, Hashable {
         self.contextLength = contextLength
         self.newTokenReserveRatio = newTokenReserveRatio
         self.lpmQueueLimit = lpmQueueLimit
+        self.randomSeed = randomSeed
     }
 
     /// Pages in the KV pool for a model storing `bytesPerToken` per token.

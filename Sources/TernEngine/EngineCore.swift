@@ -1,3 +1,4 @@
+import TernCore
 import TernBackend
 import TernModels
 
@@ -21,6 +22,8 @@ public final class EngineCore {
     var stats = EngineMetrics()
     var admissionCounter: UInt64 = 0
     let batchBuilder: BatchBuilder
+    /// Seeds for requests without one when `config.randomSeed` is set.
+    var seedSource: SplitMix64?
     /// Pages held for KV arriving from a prefill server (PD disaggregation), by request id.
     var reservations: [String: [Int32]] = [:]
 
@@ -44,6 +47,7 @@ public final class EngineCore {
         batchBuilder = BatchBuilder(pageSize: config.pageSize)
         stats.kvPagesTotal = pages
         stats.pageSize = config.pageSize
+        seedSource = config.randomSeed.map { SplitMix64(seed: $0) }
     }
 
     /// Whether a step would do anything.
@@ -58,7 +62,8 @@ public final class EngineCore {
             sink(.failed(error))
             return
         }
-        let params = request.sampling
+        var params = request.sampling
+        if params.seed == nil, seedSource != nil { params.seed = seedSource!.next() }
         let prompt = request.promptTokens.map { Int32($0) }
         let group = RequestGroup(id: request.id, sink: sink, choices: params.n, promptTokens: prompt.count, arrival: now())
         let maxTokens = min(params.maxNewTokens, contextLength - prompt.count)

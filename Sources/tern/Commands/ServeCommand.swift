@@ -67,6 +67,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a disaggregated request may wait for its KV transfer.")
     var disaggregationTransferTimeout: Double = 300
 
+    @Option(help: "Seed for requests that give none, so sampled outputs repeat run to run (default: random).")
+    var randomSeed: UInt64?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -94,7 +97,7 @@ struct ServeCommand: AsyncParsableCommand {
             maxTotalTokens: maxTotalTokens, pageSize: pageSize, chunkedPrefillSize: chunkedPrefillSize,
             maxPrefillTokens: maxPrefillTokens, maxRunningRequests: maxRunningRequests, schedulePolicy: policy,
             disableRadixCache: disableRadixCache, memFractionStatic: memFractionStatic, kvCacheBytes: cpuKvCacheBytes,
-            contextLength: modelOptions.contextLength)
+            contextLength: modelOptions.contextLength, randomSeed: randomSeed)
         let options = ServerOptions(host: host, port: port, servedModelName: servedModelName,
                                     maxRequestBodyBytes: maxRequestBodyBytes, gracefulShutdownSeconds: gracefulShutdownTimeout)
         let service = try ModelService(model: model, modelDirectory: URL(fileURLWithPath: modelOptions.model),
