@@ -1,0 +1,37 @@
+#!/bin/bash
+# Runs ON the GPU machine: the session's combined GPU run, one stage after another, each under its
+# own time limit, every log collected into $OUT/logs.tgz (the device tool returns at most 8 files).
+#   STAGES="selftest perf serving attention moe pd" bash scripts/gpu/all.sh
+# Stage → script: selftest → run.sh (selftest, generate, bench-decode; TERN_SKIP_BENCH=1 for selftest
+# only), perf → perf.sh, serving → bench_serving.sh, attention → bench_attention.sh,
+# moe → bench_moe.sh, pd → bench_pd.sh. Limits in seconds via LIMIT_<stage>.
+set -o pipefail
+cd "$(dirname "$0")/../.."
+FINAL_OUT=${OUT:-/tmp/tern-out}
+LOGS=/tmp/tern-logs; rm -rf $LOGS; mkdir -p $LOGS
+# Unpack the binary once (run.sh does the same when it is called alone).
+if [ -f gpu-bin/tern.xz ]; then
+  mkdir -p /tmp/tern-bin
+  xz -dc gpu-bin/tern.xz > /tmp/tern-bin/tern 2>/dev/null || python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open("gpu-bin/tern.xz").read())' > /tmp/tern-bin/tern
+  chmod +x /tmp/tern-bin/tern
+fi
+export TERN_BIN=/tmp/tern-bin/tern
+export TERN_KERNEL_DIR=$PWD/Sources/TernCUDA/Kernels
+export TERN_KERNEL_CACHE=${TERN_KERNEL_CACHE:-/tmp/tern-kernel-cache}
+echo "== $(date -u +%FT%TZ) commit $(cat gpu-bin/COMMIT 2>/dev/null)"
+nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv,noheader
+declare -A SCRIPT=([selftest]=run.sh [perf]=perf.sh [serving]=bench_serving.sh [attention]=bench_attention.sh [moe]=bench_moe.sh [pd]=bench_pd.sh)
+for stage in ${STAGES:-selftest}; do
+  script=scripts/gpu/${SCRIPT[$stage]}
+  limit_var=LIMIT_$stage; limit=${!limit_var:-180}
+  mkdir -p $LOGS/$stage
+  start=$(date +%s)
+  echo "===== stage $stage ($script, limit ${limit}s)"
+  if [ ! -f "$script" ]; then echo "missing $script"; continue; fi
+  OUT=$LOGS/$stage timeout --kill-after=10 $limit bash $script > $LOGS/$stage/stdout.log 2>&1
+  rc=$?
+  echo "----- stage $stage rc=$rc in $(( $(date +%s) - start ))s; last lines:"
+  tail -n ${TAIL_LINES:-40} $LOGS/$stage/stdout.log
+done
+nvidia-smi --query-gpu=memory.used --format=csv,noheader
+tar -C /tmp -czf $FINAL_OUT/logs.tgz tern-logs
