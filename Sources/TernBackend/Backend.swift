@@ -83,6 +83,8 @@ public protocol Backend: AnyObject, Sendable {
     func prepare(_ batch: ForwardBatch) throws -> PreparedBatch
     /// Waits for queued work (no-op on the CPU).
     func synchronize() throws
+    /// The device's memory now; nil where there is none to size against (default: nil).
+    func deviceMemory() throws -> DeviceMemory?
 
     // MARK: operations
     /// out[t] = table[ids[t]]
@@ -120,4 +122,26 @@ public protocol Backend: AnyObject, Sendable {
     func moe(_ x: Tensor, expertIDs: Tensor, expertWeights: Tensor, experts: ExpertSet, out: Tensor) throws
     /// Index of the maximum of each row (first on ties).
     func argmax(_ x: Tensor) throws -> [Int32]
+}
+
+/// A device's memory as the backend sees it (GPU backends; the CPU has none to size against).
+public struct DeviceMemory: Sendable, Hashable {
+    /// Bytes the driver reports free right now.
+    public var free: Int
+    /// Bytes the device has.
+    public var total: Int
+    /// Bytes this backend holds in its own allocations now (weights and buffers).
+    public var heldByBackend: Int
+
+    public init(free: Int, total: Int, heldByBackend: Int) {
+        self.free = free
+        self.total = total
+        self.heldByBackend = heldByBackend
+    }
+}
+
+extension Backend {
+    /// The device's memory now, nil for backends without device memory (the CPU): the engine sizes
+    /// its KV pool from it (`--mem-fraction-static`).
+    public func deviceMemory() throws -> DeviceMemory? { nil }
 }

@@ -162,3 +162,11 @@ func convert(_ source: UnsafeRawPointer, _ from: DType, count: Int, to destinati
         for i in 0..<count { d[i] = floatToF16(loadAsFloat(source, from, i)) }
     }
 }
+
+extension CUDABackend {
+    /// Free and total device memory and what this backend's allocator holds (the engine sizes the KV pool from it).
+    public func deviceMemory() throws -> DeviceMemory? {
+        let info = try memoryInfo()
+        return DeviceMemory(free: info.free, total: info.total, heldByBackend: reservedBytes)
+    }
+}

@@ -14,10 +14,17 @@ public final class Engine: Sendable {
     /// The shape of this engine's KV cache (what transferred KV must match).
     public let kvLayout: KVCacheLayout
 
+    /// How the KV pool was sized.
+    public let memoryPlan: KVMemoryPlan
+
+    /// - Parameter executor: runs the model and samples (default: plain forward, host sampling);
+    ///   a GPU executor captures its CUDA graphs here, before the first request.
     public init(model: any LanguageModel, config: EngineConfig, eosTokenIDs: [Int]? = nil,
-                textDecoder: (any TextDecoderFactory)? = nil) throws {
-        let core = try EngineCore(model: model, config: config, eosTokenIDs: eosTokenIDs, textDecoder: textDecoder)
+                textDecoder: (any TextDecoderFactory)? = nil, executor: (any StepExecutor)? = nil) throws {
+        let core = try EngineCore(model: model, config: config, eosTokenIDs: eosTokenIDs, textDecoder: textDecoder,
+                                  executor: executor)
         kvLayout = core.kvCache.layout
+        memoryPlan = core.memoryPlan
         published.store(core.metrics())
         // The core moves to the loop thread and is only touched there.
         let handoff = CoreHandoff(core: core)
@@ -79,7 +86,9 @@ public final class Engine: Sendable {
                 switch command {
                 case let .submit(request, sink): core.add(request, sink: sink)
                 case let .abort(id): core.abort(id)
-                case let .perform(body): body(core)
+                case let .perform(body):
+                    core.flushOutput()
+                    body(core)
                 case .shutdown:
                     core.abortAll()
                     published.store(core.metrics())

@@ -37,12 +37,20 @@ public struct EngineConfig: Sendable, Hashable {
     /// `--random-seed`: where a request gives no `seed`, its seed is drawn from a generator started
     /// here, so a run's sampled outputs repeat for the same arrival order. nil: system randomness.
     public var randomSeed: UInt64?
+    /// Device bytes kept out of the KV pool beyond what `memFractionStatic` leaves, for activations,
+    /// CUDA graphs and sampling buffers allocated after the pool (GPU backends only).
+    public var deviceReserveBytes: Int
+    /// Overlap a step's output processing (detokenization, stop strings, stream delivery) with the
+    /// next step's model run (SGLang's overlap schedule; `--disable-overlap-schedule` turns it off).
+    /// Outputs are the same either way.
+    public var overlapSchedule: Bool
 
     public init(maxTotalTokens: Int? = nil, pageSize: Int = 16, chunkedPrefillSize: Int = 2048,
                 maxPrefillTokens: Int = 16384, maxRunningRequests: Int = 256, schedulePolicy: SchedulePolicy = .lpm,
                 disableRadixCache: Bool = false, memFractionStatic: Double = 0.88, kvCacheBytes: Int = 512 << 20,
                 contextLength: Int? = nil, newTokenReserveRatio: Double = 0.3, lpmQueueLimit: Int = 128,
-                randomSeed: UInt64? = nil) {
+                randomSeed: UInt64? = nil, deviceReserveBytes: Int = EngineConfig.defaultDeviceReserveBytes,
+                overlapSchedule: Bool = true) {
         self.maxTotalTokens = maxTotalTokens
         self.pageSize = pageSize
         self.chunkedPrefillSize = chunkedPrefillSize
@@ -56,12 +64,18 @@ public struct EngineConfig: Sendable, Hashable {
         self.newTokenReserveRatio = newTokenReserveRatio
         self.lpmQueueLimit = lpmQueueLimit
         self.randomSeed = randomSeed
+        self.deviceReserveBytes = deviceReserveBytes
+        self.overlapSchedule = overlapSchedule
     }
 
-    /// Pages in the KV pool for a model storing `bytesPerToken` per token.
+    /// 1 GiB: Llama-3.1-8B's prefill activations at 16k tokens, graph buffers for buckets up to 256
+    /// and the sampler's `[256, vocab]` scratch fit in it with room to spare.
+    public static let defaultDeviceReserveBytes = 1 << 30
+
+    /// Pages in the KV pool for a model storing `bytesPerToken` per token on a backend without
+    /// device memory (see `KVMemoryPlan` for devices).
     public func pageCount(bytesPerToken: Int) -> Int {
-        if let maxTotalTokens { return max(0, maxTotalTokens / pageSize) }
-        return max(0, kvCacheBytes / max(1, bytesPerToken * pageSize))
+        KVMemoryPlan(config: self, bytesPerToken: bytesPerToken, device: nil).pages
     }
 
     /// Prefill tokens one step may carry.

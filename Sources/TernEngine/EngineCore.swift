@@ -26,20 +26,34 @@ public final class EngineCore {
     var seedSource: SplitMix64?
     /// Pages held for KV arriving from a prefill server (PD disaggregation), by request id.
     var reservations: [String: [Int32]] = [:]
+    /// Runs the model and samples (plain forward, or CUDA graphs + GPU sampling).
+    let executor: any StepExecutor
+    /// How the KV pool was sized (logged at start-up).
+    public let memoryPlan: KVMemoryPlan
+    /// Output work of the last step not done yet (overlap schedule: done while the next step runs).
+    var pendingOutput: [PendingOutput] = []
+    /// Per-step scratch for the rows' sampling routes (kept to avoid reallocating).
+    var rowRoutes: [RowSampling] = []
 
     /// - Parameters:
     ///   - eosTokenIDs: ids that end generation (default: the model config's).
     ///   - textDecoder: makes per-choice detokenizers; without it outputs carry no text and stop strings are refused.
+    ///   - executor: runs the model and samples; default: `ModelStepExecutor` (plain forward, host sampling).
     public init(model: any LanguageModel, config: EngineConfig, eosTokenIDs: [Int]? = nil,
-                textDecoder: (any TextDecoderFactory)? = nil) throws {
+                textDecoder: (any TextDecoderFactory)? = nil, executor: (any StepExecutor)? = nil) throws {
         precondition(config.pageSize > 0, "page size must be positive")
         self.model = model
         self.config = config
         contextLength = config.contextLength ?? model.config.maxPositionEmbeddings
         self.eosTokenIDs = eosTokenIDs ?? model.config.eosTokenIDs
         vocabSize = model.config.vocabSize
-        let pages = config.pageCount(bytesPerToken: model.kvLayout.bytesPerToken)
-        kvCache = try model.makeKVCache(pageSize: config.pageSize, pageCount: pages)
+        let executor = executor ?? ModelStepExecutor(model: model)
+        self.executor = executor
+        memoryPlan = KVMemoryPlan(config: config, bytesPerToken: model.kvLayout.bytesPerToken,
+                                  device: try model.backend.deviceMemory())
+        let pages = memoryPlan.pages
+        // One allocation: the pool's pages, then the executor's own (graph padding's scratch page).
+        kvCache = try model.makeKVCache(pageSize: config.pageSize, pageCount: pages + executor.extraKVPages)
         pool = PagedKVPool(pageSize: config.pageSize, pageCount: pages)
         radix = config.disableRadixCache ? nil : RadixCache(pageSize: config.pageSize)
         sampler = Sampler(vocabSize: vocabSize)
@@ -48,10 +62,13 @@ public final class EngineCore {
         stats.kvPagesTotal = pages
         stats.pageSize = config.pageSize
         seedSource = config.randomSeed.map { SplitMix64(seed: $0) }
+        try executor.install(cache: kvCache, poolPages: pages,
+                             limits: StepLimits(pageSize: config.pageSize, contextLength: contextLength,
+                                                maxRunningRequests: config.maxRunningRequests))
     }
 
     /// Whether a step would do anything.
-    public var hasWork: Bool { !waiting.isEmpty || !running.isEmpty }
+    public var hasWork: Bool { !waiting.isEmpty || !running.isEmpty || !pendingOutput.isEmpty }
 
     // MARK: requests
 
@@ -96,6 +113,7 @@ public final class EngineCore {
     /// Ends a request: every live choice gets a final delta with reason `abort`. Unknown ids are ignored
     /// (the request may have just finished).
     public func abort(_ id: String) {
+        flushOutput()
         guard let group = groups[id] else { return }
         stats.abortedRequests += 1
         var ended = Set<Int>()

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import TernBackend
 import TernChatTemplate
 import TernEngine
 import TernModels
@@ -29,12 +30,12 @@ public final class ModelService: Sendable {
     /// Builds the engine around a loaded model. `modelDirectory` supplies tokenizer.json and the chat template.
     public init(model: any LanguageModel, modelDirectory: URL, engineConfig: EngineConfig, options: ServerOptions,
                 device: String = "cpu", logger: Logger = Logger(label: "tern.server"),
-                makeRunner: ((Engine) throws -> any PromptRunner)? = nil) throws {
+                makeRunner: ((Engine) throws -> any PromptRunner)? = nil, executor: (any StepExecutor)? = nil) throws {
         let tokenizer = try Tokenizer(directory: modelDirectory)
         var eos = Set(model.config.eosTokenIDs)
         eos.formUnion(tokenizer.eosTokenIDs)
         let engine = try Engine(model: model, config: engineConfig, eosTokenIDs: eos.sorted(),
-                                textDecoder: TokenizerTextDecoderFactory(tokenizer))
+                                textDecoder: TokenizerTextDecoderFactory(tokenizer), executor: executor)
         self.engine = engine
         runner = try makeRunner?(engine) ?? EngineRunner(engine: engine)
         self.tokenizer = tokenizer

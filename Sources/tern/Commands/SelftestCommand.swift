@@ -34,6 +34,7 @@ struct SelftestCommand: ParsableCommand {
         if !fixtures.isEmpty {
             suite.runFixtures(directory: fixtures, newTokens: newTokens)
             suite.runDecodeGraph(directory: fixtures)
+            suite.runEngine(directory: fixtures)
         }
         suite.printTable()
         print("\(suite.passed) passed, \(suite.failed) failed")

@@ -12,6 +12,7 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Serve a model over HTTP (OpenAI-compatible and SGLang-native APIs).")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var stepOptions: StepOptions
 
     @Option(help: "Address to listen on.")
     var host: String = "127.0.0.1"
@@ -97,14 +98,18 @@ struct ServeCommand: AsyncParsableCommand {
             maxTotalTokens: maxTotalTokens, pageSize: pageSize, chunkedPrefillSize: chunkedPrefillSize,
             maxPrefillTokens: maxPrefillTokens, maxRunningRequests: maxRunningRequests, schedulePolicy: policy,
             disableRadixCache: disableRadixCache, memFractionStatic: memFractionStatic, kvCacheBytes: cpuKvCacheBytes,
-            contextLength: modelOptions.contextLength, randomSeed: randomSeed)
+            contextLength: modelOptions.contextLength, randomSeed: randomSeed,
+            overlapSchedule: !stepOptions.disableOverlapSchedule)
+        let executor = stepOptions.makeExecutor(for: model)
         let options = ServerOptions(host: host, port: port, servedModelName: servedModelName,
                                     maxRequestBodyBytes: maxRequestBodyBytes, gracefulShutdownSeconds: gracefulShutdownTimeout)
         let service = try ModelService(model: model, modelDirectory: URL(fileURLWithPath: modelOptions.model),
                                        engineConfig: engineConfig, options: options, device: modelOptions.device, logger: logger,
                                        makeRunner: pd.makeRunner { port in
                                            logger.info("bootstrap service ready", metadata: ["mode": .string(pdMode.rawValue), "port": .stringConvertible(port)])
-                                       })
+                                       }, executor: executor)
+        logger.info("KV pool: \(service.engine.memoryPlan.summary)")
+        for line in StepOptions.describe(executor) { logger.info("\(line)") }
         try await TernServer(service: service).run()
     }
 }
