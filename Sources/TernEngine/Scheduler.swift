@@ -52,8 +52,12 @@ extension EngineCore {
             running.remove(at: index)
             if running.isEmpty {
                 // Alone and still short: the pool cannot hold this sequence any longer.
-                sequence.phase = .running
-                finish(sequence, reason: .length, match: nil, pendingDelta: nil)
+                // Its last token's output may still be queued: the final delta goes after it.
+                retire(sequence)
+                var item = PendingOutput(sequence: sequence, token: nil,
+                                         delta: OutputDelta(requestID: sequence.group.id, index: sequence.choice, usage: sequence.usage))
+                item.reason = .length
+                pendingOutput.append(item)
             } else {
                 preempt(sequence)
             }

@@ -59,7 +59,7 @@ extension EngineCore {
     /// Ends every request that had a sequence in a failed step.
     private func fail(_ plan: [ScheduledChunk], error: EngineError) {
         var failed = Set<ObjectIdentifier>()
-        for chunk in plan {
+        for chunk in plan where chunk.sequence.phase != .finished {  // finished ones delivered their output already
             let group = chunk.sequence.group
             guard failed.insert(ObjectIdentifier(group)).inserted else { continue }
             for sequence in group.sequences where sequence.phase != .finished { retire(sequence) }
@@ -225,8 +225,8 @@ extension EngineCore {
         let sequence = item.sequence
         var delta = item.delta
         var reason = item.reason, match = item.match
-        if reason == nil, let decoder = sequence.text {
-            let piece = sequence.stopMatcher.feed(decoder.push(Int(item.token)))
+        if reason == nil, let token = item.token, let decoder = sequence.text {
+            let piece = sequence.stopMatcher.feed(decoder.push(Int(token)))
             delta.text = piece.emit
             if let stop = piece.matched { reason = .stop; match = .string(stop) }
         }
@@ -269,7 +269,8 @@ extension EngineCore {
 /// An accepted token whose output work is still to do.
 struct PendingOutput {
     let sequence: SequenceState
-    let token: Int32
+    /// nil: no new token, only the finish (the scheduler ran out of memory for a lone sequence).
+    let token: Int32?
     var delta: OutputDelta
     /// Decided from the token alone (EOS, stop token).
     var reason: FinishReason?
@@ -277,7 +278,7 @@ struct PendingOutput {
     /// The sequence reached its token budget (finishes with `length` unless a stop string matched).
     var atLength = false
 
-    init(sequence: SequenceState, token: Int32, delta: OutputDelta) {
+    init(sequence: SequenceState, token: Int32?, delta: OutputDelta) {
         self.sequence = sequence
         self.token = token
         self.delta = delta
