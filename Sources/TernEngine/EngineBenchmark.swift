@@ -1,3 +1,4 @@
+import TernBackend
 import TernModels
 
 /// Measures what the engine costs outside the model: scheduling, batch building, sampling and
@@ -27,12 +28,14 @@ public enum EngineBenchmark {
     /// the sampler's heavier path.
     public static func decodeOverhead(model: any LanguageModel, concurrency: Int = 256, promptLength: Int = 32,
                                       steps: Int = 64, pageSize: Int = 16,
-                                      sampling: SamplingParams = SamplingParams(temperature: 0)) throws -> Result {
+                                      sampling: SamplingParams = SamplingParams(temperature: 0),
+                                      overlapSchedule: Bool = true,
+                                      executor: (any StepExecutor)? = nil) throws -> Result {
         let total = promptLength + steps + 40
         var config = EngineConfig(maxTotalTokens: concurrency * ((total + pageSize - 1) / pageSize + 1) * pageSize,
-                                  pageSize: pageSize, maxRunningRequests: concurrency)
+                                  pageSize: pageSize, maxRunningRequests: concurrency, overlapSchedule: overlapSchedule)
         config.contextLength = min(model.config.maxPositionEmbeddings, total + 8)
-        let core = try EngineCore(model: model, config: config, eosTokenIDs: [])
+        let core = try EngineCore(model: model, config: config, eosTokenIDs: [], executor: executor)
         var params = sampling
         params.maxNewTokens = steps + 32
         params.ignoreEOS = true
