@@ -55,7 +55,7 @@ public final class CUDAStepExecutor: StepExecutor, @unchecked Sendable {
     private var sampled: Tensor?       // [rowCapacity] i32
     private var pinned: UnsafeMutablePointer<Int32>?
     private var done: TernCUevent?
-    private var words: [Int32] = []
+    private var staging: UnsafeMutablePointer<Int32>?  // pinned copy of `inputs`' contents
 
     /// - Parameter forward: the model's forward (`{ try model.forward($0, cache: $1) }`).
     public init(backend: CUDABackend, vocabSize: Int, options: Options = Options(),
@@ -128,6 +128,10 @@ public final class CUDAStepExecutor: StepExecutor, @unchecked Sendable {
     public func launch(_ batch: ForwardBatch, rows: [RowSampling]) throws -> any PendingStepResult {
         guard let cache else { throw BackendError.invalidArgument("cuda step executor used before install") }
         try backend.expect(rows.count == batch.logitRows.count, "step: \(rows.count) sampling rows for \(batch.logitRows.count) logits rows")
+        let deviceRows = rows.filter { $0 != .host }.count
+        // The rows' settings go up first, from pinned memory, while the stream is idle: nothing in
+        // the launch waits for the forward.
+        if deviceRows > 0 { try stageSampling(rows) }
         let logits: Tensor
         if let graphs, graphs.accepts(batch) {
             logits = try graphs.forward(batch) { try self.forward($0, cache) }
@@ -136,8 +140,7 @@ public final class CUDAStepExecutor: StepExecutor, @unchecked Sendable {
             logits = try forward(batch, cache)
             plainSteps += 1
         }
-        let deviceRows = rows.filter { $0 != .host }.count
-        if deviceRows > 0 { try enqueueSampling(logits, rows: rows) }
+        if deviceRows > 0 { try enqueueSampling(logits, rows: rows.count) }
         return CUDAPendingStep(executor: self, logits: logits, rows: rows, sampledOnDevice: deviceRows > 0)
     }
 
@@ -160,42 +163,59 @@ public final class CUDAStepExecutor: StepExecutor, @unchecked Sendable {
             penaltyCapacity = max(penalties, 2 * penaltyCapacity)
             grew = true
         }
-        if grew { inputs = try backend.allocateScratch([rowCapacity * 10 + 2 * penaltyCapacity], dtype: .i32) }
+        if grew {
+            let count = rowCapacity * 10 + 2 * penaltyCapacity
+            inputs = try backend.allocateScratch([count], dtype: .i32)
+            if let staging { _ = backend.driver.cuMemFreeHost(staging) }
+            staging = nil
+            var raw: UnsafeMutableRawPointer?
+            try backend.driver.check(backend.driver.cuMemAllocHost(&raw, count * 4), "cuMemAllocHost(\(count * 4) bytes)")
+            staging = raw!.bindMemory(to: Int32.self, capacity: count)
+        }
     }
 
-    /// Uploads the rows' settings in one copy, queues `tern_sample` and the copy of its ids into
-    /// pinned memory, and records `done` after it.
-    private func enqueueSampling(_ logits: Tensor, rows: [RowSampling]) throws {
+    /// Writes the rows' settings into the pinned staging buffer and queues one copy of it to the
+    /// device: rows × 10 words (the kernel's `SamplingRow`), penalty ids at `rowCapacity × 10`,
+    /// penalty counts `penaltyCapacity` words later. The staging buffer is rewritten only after the
+    /// step was waited for.
+    private func stageSampling(_ rows: [RowSampling]) throws {
         var penaltyTotal = 0
         for case .device(let r) in rows { penaltyTotal += r.penaltyIDs.count }
         try reserveSampler(rows: rows.count, penalties: penaltyTotal)
-        let n = rows.count
-        // The kernel's SamplingRow: 8 four-byte fields then the penalty range, 10 words a row.
-        words.removeAll(keepingCapacity: true)
-        var ids: [Int32] = [], counts: [Int32] = []
-        for route in rows {
+        let words = staging!
+        let idsOffset = rowCapacity * 10, countsOffset = idsOffset + penaltyCapacity
+        var penalties = 0
+        for (i, route) in rows.enumerated() {
+            let w = words + i * 10
             guard case .device(let r) = route else {
-                // Host rows: greedy, so the kernel's work on them is one pass; their id is ignored.
-                words += [0, 0, Int32(bitPattern: Float(1).bitPattern), 0, Int32(bitPattern: Float(1).bitPattern), 0, 0, 0, 0, 0]
+                // Host rows: greedy without penalties (one pass for the kernel); their id is ignored.
+                w[0] = 0; w[1] = 0; w[2] = Int32(bitPattern: Float(1).bitPattern); w[3] = 0
+                w[4] = Int32(bitPattern: Float(1).bitPattern); w[5] = 0; w[6] = 0; w[7] = 0; w[8] = 0; w[9] = 0
                 continue
             }
-            words += [Int32(bitPattern: r.temperature.bitPattern), Int32(clamping: r.topK), Int32(bitPattern: r.topP.bitPattern),
-                      Int32(bitPattern: r.minP.bitPattern), Int32(bitPattern: r.repetitionPenalty.bitPattern),
-                      Int32(bitPattern: r.frequencyPenalty.bitPattern), Int32(bitPattern: r.presencePenalty.bitPattern),
-                      Int32(bitPattern: r.uniform.bitPattern), Int32(ids.count), Int32(r.penaltyIDs.count)]
-            ids += r.penaltyIDs
-            counts += r.penaltyCounts
+            w[0] = Int32(bitPattern: r.temperature.bitPattern); w[1] = Int32(clamping: r.topK)
+            w[2] = Int32(bitPattern: r.topP.bitPattern); w[3] = Int32(bitPattern: r.minP.bitPattern)
+            w[4] = Int32(bitPattern: r.repetitionPenalty.bitPattern); w[5] = Int32(bitPattern: r.frequencyPenalty.bitPattern)
+            w[6] = Int32(bitPattern: r.presencePenalty.bitPattern); w[7] = Int32(bitPattern: r.uniform.bitPattern)
+            w[8] = Int32(penalties); w[9] = Int32(r.penaltyIDs.count)
+            for (k, (id, count)) in zip(r.penaltyIDs, r.penaltyCounts).enumerated() {
+                words[idsOffset + penalties + k] = id
+                words[countsOffset + penalties + k] = count
+            }
+            penalties += r.penaltyIDs.count
         }
-        // Layout in `inputs`: words at 0, ids at rowCapacity × 10, counts after penaltyCapacity ids.
+        let d = backend.driver, inputs = inputs!
+        let bytes = (penalties > 0 ? countsOffset + penalties : rows.count * 10) * 4
+        try backend.bind()
+        try d.check(d.cuMemcpyHtoDAsync(backend.address(inputs), UnsafeRawPointer(words), bytes, backend.stream),
+                    "cuMemcpyHtoDAsync(sampling rows, \(bytes) bytes)")
+    }
+
+    /// Queues `tern_sample` over the first `rows` rows of `logits` and the copy of its ids into pinned
+    /// memory, and records `done` after it.
+    private func enqueueSampling(_ logits: Tensor, rows n: Int) throws {
         let inputs = inputs!
         let idsOffset = rowCapacity * 10, countsOffset = idsOffset + penaltyCapacity
-        words += Array(repeating: 0, count: idsOffset - words.count)
-        words += ids
-        if !counts.isEmpty {
-            words += Array(repeating: 0, count: countsOffset - words.count)
-            words += counts
-        }
-        try backend.copyPacked(words, to: inputs)
         func view(_ offset: Int) -> Tensor { Tensor(storage: inputs.storage, byteOffset: inputs.byteOffset + offset * 4, shape: [1], dtype: .i32) }
         let out = sampled!
         try backend.launch("tern_sample", grid: (n, 1, 1), block: 1024,
@@ -215,6 +235,7 @@ public final class CUDAStepExecutor: StepExecutor, @unchecked Sendable {
 
     deinit {
         if let pinned { _ = backend.driver.cuMemFreeHost(pinned) }
+        if let staging { _ = backend.driver.cuMemFreeHost(staging) }
         if let done { _ = backend.driver.cuEventDestroy(done) }
     }
 }
