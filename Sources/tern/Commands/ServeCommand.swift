@@ -109,6 +109,11 @@ struct ServeCommand: AsyncParsableCommand {
                                            logger.info("bootstrap service ready", metadata: ["mode": .string(pdMode.rawValue), "port": .stringConvertible(port)])
                                        }, executor: executor)
         logger.info("KV pool: \(service.engine.memoryPlan.summary)")
+        if service.engine.memoryPlan.pages == 0 {
+            service.engine.shutdown()
+            throw ValidationError("no device memory left for the KV cache (\(service.engine.memoryPlan.summary)); "
+                                  + "raise --mem-fraction-static or give --max-total-tokens")
+        }
         for line in StepOptions.describe(executor) { logger.info("\(line)") }
         try await TernServer(service: service).run()
     }
