@@ -35,7 +35,9 @@ struct BenchEngineCommand: ParsableCommand {
             guard let n = Int(part.trimmingCharacters(in: .whitespaces)), n > 0 else { throw ValidationError("bad --concurrency '\(part)'") }
             return n
         }
+        let loadStart = Date()
         let model = try modelOptions.loadModel()
+        print(String(format: "model loaded in %.1f s", Date().timeIntervalSince(loadStart)))
         let sampling = temperature > 0 ? SamplingParams(temperature: temperature, topK: 50, topP: 0.95, seed: 1) : SamplingParams(temperature: 0)
         print("engine decode steps: \(model.config.architecture), prompt \(promptLength), \(steps) steps, temperature \(temperature)")
         var rows: [(String, Int, EngineBenchmark.Result)] = []
