@@ -85,7 +85,7 @@ public final class CUDAStepExecutor: StepExecutor, @unchecked Sendable {
         try backend.bind()
         let d = backend.driver
         if samplesOnDevice {
-            try reserveSampler(rows: max(1, limits.maxRunningRequests), penalties: 4096)
+            try reserveSampler(rows: max(1, min(256, limits.maxRunningRequests)), penalties: 4096)  // grows if a step has more rows
             var event: TernCUevent?
             try d.check(d.cuEventCreate(&event, 2 /* CU_EVENT_DISABLE_TIMING */), "cuEventCreate")
             done = event
