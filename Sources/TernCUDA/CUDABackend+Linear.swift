@@ -8,8 +8,9 @@ extension CUDABackend {
     static let gemvEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_GEMV"] != "0"
 
     /// out = x · Wᵀ (+ bias) through cuBLASLt in bf16 with fp32 accumulation; the output may be
-    /// bf16 or f32 (the LM head and router write f32). Quantized weights (FP8 block, NVFP4) are
-    /// dequantized to a bf16 scratch first (correct, not yet fast: the fused kernels come later).
+    /// bf16 or f32 (the LM head and router write f32). Quantized weights (FP8 block, NVFP4) go to
+    /// our kernels that dequantize while loading (`quantizedLinear`); layouts those kernels cannot
+    /// read are dequantized to a bf16 scratch for cuBLASLt.
     public func linear(_ x: Tensor, _ layer: Linear, out: Tensor) throws {
         try bind()
         let k = x.rowSize, n = layer.outFeatures, t = x.rows
@@ -17,7 +18,6 @@ extension CUDABackend {
         try expect(out.rowSize == n && out.rows == t, "linear: output \(out.shape) for \(t)×\(n)")
         try expect(out.dtype == .bf16 || out.dtype == .f32, "linear: output dtype \(out.dtype)")
         guard t > 0 && n > 0 else { return }
-        let weight = try bf16Weight(layer)
         var input = try asBF16(x)
         if let group = layer.activationGroupSize {
             let rounded = try allocate([t, k], dtype: .bf16)
@@ -26,7 +26,10 @@ extension CUDABackend {
                         .int(Int32(k)), .int(Int32(group))])
             input = rounded
         }
+        // FP8 / NVFP4 weights: dequantized inside our GEMV/GEMM kernels (CUDABackend+MoE.swift).
+        if layer.bias == nil && Self.quantizedKernelsEnabled, try quantizedLinear(input, layer, out: out) { return }
         var done = false
+        let weight = try bf16Weight(layer)
         if t <= 4 && Self.gemvEnabled && k % 8 == 0 && weight.dtype == .bf16 && input.dtype == .bf16
             && [address(weight), address(input)].allSatisfy({ $0 % 16 == 0 }) && weight.rowStride % 8 == 0 && input.rowStride % 8 == 0 {
             // Decode at tiny batch: a weight-streaming GEMV beats cuBLASLt's small-T kernels.
@@ -82,54 +85,5 @@ extension CUDABackend {
                        [ptr(w), ptr(scales), .int64(Int64(scales.rowStride)), .float(global), ptr(out), .int(Int32(n)), .int(Int32(k))])
             return out
         }
-    }
-
-    /// Mixture of experts, first correct version: expert ids come back to the host, which lists
-    /// each expert's tokens; per expert the GPU gathers its rows, runs the SwiGLU MLP through
-    /// cuBLASLt and adds the weighted result into an fp32 accumulator. (The grouped GEMM that
-    /// avoids the host round trip is a later issue.)
-    public func moe(_ x: Tensor, expertIDs: Tensor, expertWeights: Tensor, experts: ExpertSet, out: Tensor) throws {
-        try bind()
-        let tokens = x.rows, topK = expertIDs.rowSize, hidden = x.rowSize
-        try expect(out.rows == tokens && out.rowSize == hidden, "moe: output \(out.shape) for \(x.shape)")
-        let ids = try downloadInt32s(expertIDs)
-        let weights = try downloadFloats(expertWeights)
-        var rowsOf = [[Int32]](repeating: [], count: experts.expertCount)
-        var weightOf = [[Float]](repeating: [], count: experts.expertCount)
-        for t in 0..<tokens {
-            for j in 0..<topK {
-                let e = Int(ids[t * topK + j])
-                try expect(e >= 0 && e < experts.expertCount, "moe: expert id \(e)")
-                rowsOf[e].append(Int32(t))
-                weightOf[e].append(weights[t * topK + j])
-            }
-        }
-        let accumulator = try allocate([tokens, hidden], dtype: .f32)
-        let used = (0..<experts.expertCount).filter { !rowsOf[$0].isEmpty && experts.slotOfExpert[$0] >= 0 }
-        let allRows = try upload(int32s: used.flatMap { rowsOf[$0] }, shape: [max(1, used.reduce(0) { $0 + rowsOf[$1].count })])
-        let allWeights = try upload(floats: used.flatMap { weightOf[$0] }, shape: [max(1, used.reduce(0) { $0 + weightOf[$1].count })], as: .f32)
-        var offset = 0
-        for e in used {
-            let mlp = experts.local[experts.slotOfExpert[e]]
-            let count = rowsOf[e].count, inner = mlp.gate.outFeatures
-            let rows = Tensor(storage: allRows.storage, byteOffset: offset * 4, shape: [count], dtype: .i32)
-            let rowWeights = Tensor(storage: allWeights.storage, byteOffset: offset * 4, shape: [count], dtype: .f32)
-            offset += count
-            let gathered = try allocate([count, hidden], dtype: x.dtype)
-            try gatherRows(x, rows: rows, out: gathered)
-            let gateUp = try allocate([count, 2 * inner], dtype: .bf16)
-            try linear(gathered, mlp.gate, out: gateUp.columns(0..<inner))
-            try linear(gathered, mlp.up, out: gateUp.columns(inner..<2 * inner))
-            let activated = try allocate([count, inner], dtype: .bf16)
-            try siluAndMul(gateUp, out: activated)
-            let result = try allocate([count, hidden], dtype: .f32)
-            try linear(activated, mlp.down, out: result)
-            try launch("tern_scatter_add", grid: (count, (hidden + 255) / 256, 1), block: 256,
-                       [ptr(result), .int(0), .int64(Int64(hidden)), ptr(rows), ptr(rowWeights), ptr(accumulator),
-                        .int64(Int64(hidden)), .int(Int32(hidden))])
-        }
-        try launch("tern_convert", grid: (tokens, (hidden + 255) / 256, 1), block: 256,
-                   [ptr(accumulator), .int(0), .int64(Int64(hidden)), ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)),
-                    .int(Int32(hidden))])
     }
 }

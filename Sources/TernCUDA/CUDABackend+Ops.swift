@@ -206,7 +206,7 @@ extension CUDABackend {
         try expect(experts % r.groups == 0 && r.topK <= experts && r.topK <= 32 && r.groups <= 256 && expertIDs.rowSize == r.topK,
                    "route: \(experts) experts, \(r.groups) groups, top \(r.topK)")
         if let bias = r.correctionBias { try expect(bias.dtype == .f32, "route: correction bias must be f32") }
-        try launch("tern_route", grid: (logits.rows, 1, 1), block: 128, sharedBytes: 2 * experts * 4,
+        try launch("tern_route", grid: (logits.rows, 1, 1), block: 128, sharedBytes: 2 * experts * 4 + experts,
                    [ptr(logits), .int64(Int64(logits.rowStride)), .int(Int32(experts)), .int(r.scoring == .softmax ? 0 : 1),
                     ptr(r.correctionBias), .int(Int32(r.groups)), .int(Int32(r.topKGroups)), .int(r.groupScore == .max ? 0 : 1),
                     .int(Int32(r.topK)), .int(r.normalize ? 1 : 0), .float(r.scale),

@@ -20,6 +20,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// Set while a decode graph is captured or warmed: `prepare` hands out this batch, whose index
     /// arrays live in the graph's fixed input buffer.
     var fixedPrepared: PreparedBatch?
+    /// Weight descriptor tables of the MoE / quantized-linear kernels (CUDABackend+MoE.swift).
+    let matrixTables = MatrixTableCache()
     var driver: CUDADriver { context.driver }
     public var deviceInfo: CUDADeviceInfo { context.info }
     /// NVRTC's messages from kernels compiled (not loaded from the cache) by this backend.

@@ -30,10 +30,16 @@ extern "C" __global__ void tern_route(const float *logits, long long logitStride
         choice[e] = scores[e] + (bias ? bias[e] : 0.0f);
     }
     __syncthreads();
-    if (threadIdx.x != 0) return;
+    // Choices by warp 0: group scores per lane, group pick by lane 0 (few groups), then each
+    // top-k pick as a warp argmax (ties to the lower expert id, as the CPU's ordered scan).
+    if (threadIdx.x >= 32) return;
+    int lane = threadIdx.x;
+    unsigned char *taken = (unsigned char *)(choice + experts);
+    for (int e = lane; e < experts; e += 32) taken[e] = 0;
+    __syncwarp();
     int perGroup = experts / groups;
     if (groups > 1) {
-        for (int g = 0; g < groups; g++) {
+        for (int g = lane; g < groups; g += 32) {
             float a = -INFINITY, b = -INFINITY;
             for (int e = g * perGroup; e < (g + 1) * perGroup; e++) {
                 float v = choice[e];
@@ -42,34 +48,46 @@ extern "C" __global__ void tern_route(const float *logits, long long logitStride
             groupValue[g] = groupScore == 0 ? a : a + (perGroup > 1 ? b : 0.0f);
             keptGroup[g] = 0;
         }
-        for (int k = 0; k < topKGroups; k++) {
-            int best = -1;
-            for (int g = 0; g < groups; g++)
-                if (!keptGroup[g] && (best < 0 || groupValue[g] > groupValue[best])) best = g;
-            keptGroup[best] = 1;
+        __syncwarp();
+        if (lane == 0) {
+            for (int k = 0; k < topKGroups; k++) {
+                int best = -1;
+                for (int g = 0; g < groups; g++)
+                    if (!keptGroup[g] && (best < 0 || groupValue[g] > groupValue[best])) best = g;
+                keptGroup[best] = 1;
+            }
         }
-        for (int g = 0; g < groups; g++)
-            if (!keptGroup[g])
-                for (int e = g * perGroup; e < (g + 1) * perGroup; e++) choice[e] = -INFINITY;
+        __syncwarp();
+        for (int e = lane; e < experts; e += 32)
+            if (!keptGroup[e / perGroup]) choice[e] = -INFINITY;
+        __syncwarp();
     }
-    int chosen[32];
-    float picked[32];
-    float sum = 0.0f;
+    int chosen = -1;  // lane k keeps the k-th choice
+    float picked = 0.0f, sum = 0.0f;
     for (int k = 0; k < topK; k++) {
-        int best = -1;
-        for (int e = 0; e < experts; e++) {
-            bool taken = false;
-            for (int c = 0; c < k; c++) taken |= chosen[c] == e;
-            if (!taken && (best < 0 || choice[e] > choice[best])) best = e;
+        float bestValue = -INFINITY;
+        int best = 0x7FFFFFFF;
+        for (int e = lane; e < experts; e += 32) {
+            if (taken[e]) continue;
+            float v = choice[e];
+            if (best == 0x7FFFFFFF || v > bestValue) { bestValue = v; best = e; }
         }
-        chosen[k] = best;
-        picked[k] = scores[best];
-        sum += picked[k];
+        for (int o = 16; o > 0; o >>= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, bestValue, o);
+            int oi = __shfl_xor_sync(0xffffffffu, best, o);
+            bool better = oi != 0x7FFFFFFF && (best == 0x7FFFFFFF || ov > bestValue || (ov == bestValue && oi < best));
+            if (better) { bestValue = ov; best = oi; }
+        }
+        float s = scores[best];
+        if (lane == k) { chosen = best; picked = s; }
+        sum += s;
+        if (lane == 0) taken[best] = 1;
+        __syncwarp();
     }
-    for (int k = 0; k < topK; k++) {
-        float w = normalize ? picked[k] / (sum + 1e-20f) : picked[k];
-        ids[t * idStride + k] = chosen[k];
-        weights[t * weightStride + k] = w * scale;
+    if (lane < topK) {
+        float w = normalize ? picked / (sum + 1e-20f) : picked;
+        ids[t * idStride + lane] = chosen;
+        weights[t * weightStride + lane] = w * scale;
     }
 }
 

@@ -97,6 +97,9 @@ extension OpSuite {
             RouteCase(name: "sigmoid 64, 8 groups top 3, bias, top-2 sum", tokens: 17, experts: 64, scoring: .sigmoid, topK: 6, groups: 8,
                       topKGroups: 3, groupScore: .topTwoSum, bias: true, normalize: true, scale: 2.5),
             RouteCase(name: "softmax 32, 4 groups (max) top 2", tokens: 5, experts: 32, scoring: .softmax, topK: 3, groups: 4, topKGroups: 2),
+            RouteCase(name: "V3: sigmoid 256, 8 groups top 4, top 8, bias", tokens: 33, experts: 256, scoring: .sigmoid, topK: 8, groups: 8,
+                      topKGroups: 4, groupScore: .topTwoSum, bias: true, normalize: true, scale: 2.5),
+            RouteCase(name: "softmax 128 top 8 norm (Qwen3), 40 tokens", tokens: 40, experts: 128, scoring: .softmax, topK: 8, normalize: true),
         ]
         for r in cases {
             check("route", r.name) { s in

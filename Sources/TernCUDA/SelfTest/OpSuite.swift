@@ -125,6 +125,7 @@ public struct OpSuite {
         attentions()
         routing()
         mixtureOfExperts()
+        groupedMixtureOfExperts()
         argmaxes()
         sampling()
     }

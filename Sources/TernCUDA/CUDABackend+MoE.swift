@@ -1,0 +1,232 @@
+import CCUDA
+import Foundation
+import TernBackend
+import TernCore
+
+/// Device tables of weight-matrix descriptors (Kernels/moe_gemm.cu `MatDesc`), uploaded once per
+/// distinct content: an expert set's pointers and scales do not change between steps, so the
+/// MoE layer launches with no host→device copy after its first call (CUDA-graph friendly).
+final class MatrixTableCache: @unchecked Sendable {
+    private var tables: [[Int32]: Tensor] = [:]
+    private let lock = NSLock()
+
+    func table(_ key: [Int32], make: () throws -> Tensor) rethrows -> Tensor {
+        lock.lock()
+        defer { lock.unlock() }
+        if let t = tables[key] { return t }
+        let t = try make()
+        tables[key] = t
+        return t
+    }
+}
+
+extension CUDABackend {
+    /// Weight storage codes of moe_gemm.cu (WQ_*).
+    enum WeightCode: Int32 { case bf16 = 0, fp8 = 1, nvfp4 = 2 }
+
+    /// TERN_MOE_GEMV=1 forces the GEMV kernels for every MoE/quantized product, 0 the tensor-core
+    /// GEMM; unset picks by expected rows per expert.
+    static let moeGemvSetting = ProcessInfo.processInfo.environment["TERN_MOE_GEMV"]
+    /// TERN_CUDA_QUANT_KERNELS=0: quantized linears dequantize to bf16 for cuBLASLt (the old path).
+    static let quantizedKernelsEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_QUANT_KERNELS"] != "0"
+    /// TERN_CUDA_GROUPED_MOE=0: the per-expert MoE with a host round trip (the old path).
+    static let groupedMoEEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_GROUPED_MOE"] != "0"
+
+    /// The 12 words of one `MatDesc`, or nil when the kernels cannot read this layer's weight.
+    func matrixDescriptor(_ l: Linear) -> (code: WeightCode, words: [Int32])? {
+        guard l.bias == nil, l.inFeatures % 8 == 0 else { return nil }
+        let w = l.weight, wa = address(w)
+        var code = WeightCode.bf16
+        var scales: UInt64 = 0, scaleStride = 0, global: Float = 1, br = 1, bc = 1
+        switch l.quantization {
+        case nil:
+            guard w.dtype == .bf16, wa % 16 == 0, w.rowStride % 8 == 0 else { return nil }
+        case let .fp8Block(s, blockRows, blockColumns)?:
+            guard w.dtype == .f8e4m3, s.dtype == .f32, blockColumns % 8 == 0, blockRows > 0, wa % 8 == 0, w.rowStride % 8 == 0 else { return nil }
+            code = .fp8
+            (scales, scaleStride, br, bc) = (address(s), s.rowStride, blockRows, blockColumns)
+        case let .nvfp4(s, g)?:
+            guard w.dtype == .u8, s.dtype == .f8e4m3, l.inFeatures % 16 == 0, wa % 4 == 0, w.rowStride % 4 == 0 else { return nil }
+            code = .nvfp4
+            (scales, scaleStride, global) = (address(s), s.rowStride, g)
+        }
+        func split(_ v: UInt64) -> [Int32] { [Int32(bitPattern: UInt32(v & 0xFFFF_FFFF)), Int32(bitPattern: UInt32(v >> 32))] }
+        let words = split(wa) + split(scales) + split(UInt64(w.rowStride)) + split(UInt64(scaleStride))
+            + [Int32(bitPattern: global.bitPattern), Int32(br), Int32(bc), 0]
+        return (code, words)
+    }
+
+    /// A device copy of `words` (descriptors, then any index table), uploaded on first use.
+    func matrixTable(_ words: [Int32]) throws -> Tensor {
+        try matrixTables.table(words) { try upload(int32s: words, shape: [words.count]) }
+    }
+
+    /// `x` as bf16 with 16-byte aligned rows (what the kernels' vector loads need).
+    func alignedBF16(_ x: Tensor) throws -> Tensor {
+        let b = try asBF16(x)
+        if address(b) % 16 == 0 && b.rowStride % 8 == 0 { return b }
+        let copy = try allocateScratch([b.rows, b.rowSize], dtype: .bf16)
+        try self.copy(b, to: copy)
+        return copy
+    }
+
+    /// Rounds each group of `group` values per row to e4m3 with a per-group scale (w8a8).
+    func fakeQuantE4M3(_ x: Tensor, group: Int, out: Tensor) throws {
+        try launch("tern_fake_quant_e4m3", grid: (x.rows, (x.rowSize + group - 1) / group, 1), block: max(32, (group + 31) / 32 * 32),
+                   [ptr(x), .int(1), .int64(Int64(x.rowStride)), ptr(out), .int(1), .int64(Int64(out.rowStride)),
+                    .int(Int32(x.rowSize)), .int(Int32(group))])
+    }
+
+    /// Quantized dense linear (FP8 block-scaled or NVFP4 weights) with the weights dequantized
+    /// inside the kernel: the GEMV kernel for few tokens, the tensor-core GEMM otherwise. `input`
+    /// is bf16 (already activation-quantized when the layer asks for it). False when the kernels
+    /// cannot read this layer (the caller falls back to dequantize + cuBLASLt).
+    func quantizedLinear(_ input: Tensor, _ layer: Linear, out: Tensor) throws -> Bool {
+        guard layer.quantization != nil, let (code, words) = matrixDescriptor(layer) else { return false }
+        let a = try alignedBF16(input)
+        let t = a.rows, n = layer.outFeatures, k = layer.inFeatures
+        let table = try matrixTable(words)
+        let gemv = Self.moeGemvSetting.map { $0 == "1" } ?? (t <= 32)
+        let args: [KernelArgument] = [ptr(a), .int64(Int64(a.rowStride)), .pointer(0), .pointer(0), .pointer(0), .pointer(0),
+                                      .int(Int32(t)), ptr(table), .int(0), .int(code.rawValue), .int(Int32(n)), .int(Int32(k)),
+                                      ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride))]
+        if gemv {
+            try launch("tern_moe_gemv", grid: ((n + 7) / 8, (t + 7) / 8, 1), block: 256, args)
+        } else {
+            try launch("tern_moe_gemm", grid: ((n + 63) / 64, (t + 63) / 64, 1), block: 128, args)
+        }
+        return true
+    }
+
+    /// Mixture of experts. The grouped path (all on the device, no host synchronisation): a
+    /// one-block permutation groups the (token, k) assignments by local expert and writes a tile
+    /// table; fused gate/up GEMM with SiLU-and-mul over the expert segments; down GEMM; weighted
+    /// combine in token order. Expert sets the kernels cannot read fall back to per-expert
+    /// cuBLASLt with a host round trip.
+    public func moe(_ x: Tensor, expertIDs: Tensor, expertWeights: Tensor, experts: ExpertSet, out: Tensor) throws {
+        try bind()
+        try expect(out.rows == x.rows && out.rowSize == x.rowSize, "moe: output \(out.shape) for \(x.shape)")
+        guard x.rows > 0 else { return }
+        if Self.groupedMoEEnabled, try groupedMoE(x, expertIDs: expertIDs, expertWeights: expertWeights, experts: experts, out: out) { return }
+        try moeByExpert(x, expertIDs: expertIDs, expertWeights: expertWeights, experts: experts, out: out)
+    }
+
+    private func groupedMoE(_ x: Tensor, expertIDs: Tensor, expertWeights: Tensor, experts: ExpertSet, out: Tensor) throws -> Bool {
+        let local = experts.local, slots = local.count, hidden = x.rowSize, tokens = x.rows, topK = expertIDs.rowSize
+        guard slots >= 1, slots <= 1024, let first = local.first, expertIDs.dtype == .i32, expertWeights.dtype == .f32,
+              expertWeights.rowSize == topK, expertWeights.rows == tokens, expertIDs.rows == tokens, topK >= 1 else { return false }
+        let inner = first.gate.outFeatures, group = first.gate.activationGroupSize, downGroup = first.down.activationGroupSize
+        var words: [Int32] = []
+        words.reserveCapacity(slots * 36 + experts.expertCount + 1)
+        var code: WeightCode?
+        for mlp in local {
+            guard mlp.gate.inFeatures == hidden, mlp.up.inFeatures == hidden, mlp.gate.outFeatures == inner, mlp.up.outFeatures == inner,
+                  mlp.down.inFeatures == inner, mlp.down.outFeatures == hidden, mlp.gate.activationGroupSize == group,
+                  mlp.up.activationGroupSize == group, mlp.down.activationGroupSize == downGroup else { return false }
+            for l in [mlp.gate, mlp.up, mlp.down] {
+                guard let (c, w) = matrixDescriptor(l), code == nil || code == c else { return false }
+                code = c
+                words += w
+            }
+        }
+        guard let code else { return false }
+        let slotTableOffset = words.count
+        words += experts.slotOfExpert.map { Int32($0) }
+        words.append(code.rawValue)  // part of the cache key only
+        let table = try matrixTable(words)
+        let slotTable = Tensor(storage: table.storage, byteOffset: table.byteOffset + slotTableOffset * 4,
+                               shape: [experts.expertCount], dtype: .i32)
+
+        let assignments = tokens * topK
+        let gemv: Bool
+        switch Self.moeGemvSetting {
+        case "1"?: gemv = true
+        case "0"?: gemv = false
+        default: gemv = assignments <= 4 * slots  // about ≤ 4 rows per expert: stream each weight once
+        }
+        let tileRows = gemv ? 8 : 64
+        let maxTiles = assignments / tileRows + min(slots, assignments) + 1
+        guard maxTiles < 65_536 else { return false }
+        let ints = try allocateScratch([2 * assignments + 3 * maxTiles], dtype: .i32)
+        func view(_ offset: Int, _ count: Int) -> Tensor {
+            Tensor(storage: ints.storage, byteOffset: ints.byteOffset + offset * 4, shape: [count], dtype: .i32)
+        }
+        let rowToken = view(0, assignments), assignRow = view(assignments, assignments)
+        let tileSlot = view(2 * assignments, maxTiles), tileStart = view(2 * assignments + maxTiles, maxTiles)
+        let tileEnd = view(2 * assignments + 2 * maxTiles, maxTiles)
+        try launch("tern_moe_permute", grid: (1, 1, 1), block: 1024,
+                   [ptr(expertIDs), .int64(Int64(expertIDs.rowStride)), .int(Int32(tokens)), .int(Int32(topK)), ptr(slotTable),
+                    .int(Int32(experts.expertCount)), .int(Int32(slots)), .int(Int32(tileRows)), .int(Int32(maxTiles)),
+                    ptr(rowToken), ptr(assignRow), ptr(tileSlot), ptr(tileStart), ptr(tileEnd)])
+
+        var input = try alignedBF16(x)
+        if let group {
+            let rounded = try allocateScratch([tokens, hidden], dtype: .bf16)
+            try fakeQuantE4M3(input, group: group, out: rounded)
+            input = rounded
+        }
+        let activated = try allocateScratch([assignments, inner], dtype: .bf16)
+        let tiles: [KernelArgument] = [ptr(tileSlot), ptr(tileStart), ptr(tileEnd), .int(Int32(assignments)), ptr(table)]
+        try launch(gemv ? "tern_moe_gemv_gate_up" : "tern_moe_gemm_gate_up",
+                   grid: gemv ? ((inner + 7) / 8, maxTiles, 1) : ((inner + 63) / 64, maxTiles, 1), block: gemv ? 256 : 128,
+                   [ptr(input), .int64(Int64(input.rowStride)), ptr(rowToken)] + tiles
+                   + [.int(code.rawValue), .int(Int32(inner)), .int(Int32(hidden)), ptr(activated), .int(1), .int64(Int64(inner))])
+        if let downGroup { try fakeQuantE4M3(activated, group: downGroup, out: activated) }
+        let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
+        try launch(gemv ? "tern_moe_gemv" : "tern_moe_gemm",
+                   grid: gemv ? ((hidden + 7) / 8, maxTiles, 1) : ((hidden + 63) / 64, maxTiles, 1), block: gemv ? 256 : 128,
+                   [ptr(activated), .int64(Int64(inner)), .pointer(0)] + tiles
+                   + [.int(2), .int(code.rawValue), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(1), .int64(Int64(hidden))])
+        try launch("tern_moe_combine", grid: (tokens, (hidden + 255) / 256, 1), block: 256,
+                   [ptr(expertOut), .int64(Int64(hidden)), ptr(assignRow), ptr(expertWeights), .int64(Int64(expertWeights.rowStride)),
+                    .int(Int32(topK)), ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), .int(Int32(hidden))])
+        return true
+    }
+
+    /// Per-expert fallback: expert ids come back to the host, which lists each expert's tokens;
+    /// per expert the GPU gathers its rows, runs the SwiGLU MLP through `linear` and adds the
+    /// weighted result into an fp32 accumulator.
+    func moeByExpert(_ x: Tensor, expertIDs: Tensor, expertWeights: Tensor, experts: ExpertSet, out: Tensor) throws {
+        let tokens = x.rows, topK = expertIDs.rowSize, hidden = x.rowSize
+        let ids = try downloadInt32s(expertIDs)
+        let weights = try downloadFloats(expertWeights)
+        var rowsOf = [[Int32]](repeating: [], count: experts.expertCount)
+        var weightOf = [[Float]](repeating: [], count: experts.expertCount)
+        for t in 0..<tokens {
+            for j in 0..<topK {
+                let e = Int(ids[t * topK + j])
+                try expect(e >= 0 && e < experts.expertCount, "moe: expert id \(e)")
+                rowsOf[e].append(Int32(t))
+                weightOf[e].append(weights[t * topK + j])
+            }
+        }
+        let accumulator = try allocateScratch([tokens, hidden], dtype: .f32)
+        try driver.check(driver.cuMemsetD8Async(address(accumulator), 0, tokens * hidden * 4, stream), "cuMemsetD8Async")
+        let used = (0..<experts.expertCount).filter { !rowsOf[$0].isEmpty && experts.slotOfExpert[$0] >= 0 }
+        let allRows = try upload(int32s: used.flatMap { rowsOf[$0] }, shape: [max(1, used.reduce(0) { $0 + rowsOf[$1].count })])
+        let allWeights = try upload(floats: used.flatMap { weightOf[$0] }, shape: [max(1, used.reduce(0) { $0 + weightOf[$1].count })], as: .f32)
+        var offset = 0
+        for e in used {
+            let mlp = experts.local[experts.slotOfExpert[e]]
+            let count = rowsOf[e].count, inner = mlp.gate.outFeatures
+            let rows = Tensor(storage: allRows.storage, byteOffset: offset * 4, shape: [count], dtype: .i32)
+            let rowWeights = Tensor(storage: allWeights.storage, byteOffset: offset * 4, shape: [count], dtype: .f32)
+            offset += count
+            let gathered = try allocate([count, hidden], dtype: x.dtype)
+            try gatherRows(x, rows: rows, out: gathered)
+            let gateUp = try allocate([count, 2 * inner], dtype: .bf16)
+            try linear(gathered, mlp.gate, out: gateUp.columns(0..<inner))
+            try linear(gathered, mlp.up, out: gateUp.columns(inner..<2 * inner))
+            let activated = try allocate([count, inner], dtype: .bf16)
+            try siluAndMul(gateUp, out: activated)
+            let result = try allocate([count, hidden], dtype: .f32)
+            try linear(activated, mlp.down, out: result)
+            try launch("tern_scatter_add", grid: (count, (hidden + 255) / 256, 1), block: 256,
+                       [ptr(result), .int(0), .int64(Int64(hidden)), ptr(rows), ptr(rowWeights), ptr(accumulator),
+                        .int64(Int64(hidden)), .int(Int32(hidden))])
+        }
+        try launch("tern_convert", grid: (tokens, (hidden + 255) / 256, 1), block: 256,
+                   [ptr(accumulator), .int(0), .int64(Int64(hidden)), ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)),
+                    .int(Int32(hidden))])
+    }
+}

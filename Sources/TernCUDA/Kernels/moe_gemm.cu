@@ -1,0 +1,406 @@
+// Mixture of experts without host round trips: permutation of (token, k) assignments into
+// expert-contiguous rows with a tile table (one block, on the device), grouped GEMMs over the
+// experts' segments (bf16 mma.sync m16n8k16, weights bf16 / FP8 block-scaled / NVFP4 dequantized
+// while staged to shared memory), a GEMV variant for decode (few rows per expert: weights streamed
+// once) and the weighted combine back to token order. All buffers are sized by tokens × top_k and
+// the launch grids by their upper bounds, so the whole layer can live inside a CUDA graph.
+#include "common.cuh"
+
+#define WQ_BF16 0
+#define WQ_FP8 1
+#define WQ_NVFP4 2
+
+// One weight matrix [n, k] of one expert (uploaded by the host once per expert set).
+struct MatDesc {
+    u64 weight;         // bf16 [n, k] | e4m3 [n, k] | packed e2m1 u8 [n, k/2]
+    u64 scales;         // fp8: f32 [ceil(n/br), ceil(k/bc)]; nvfp4: e4m3 [n, k/16]
+    long long wStride;  // elements (bf16, fp8) or bytes (nvfp4) per weight row
+    long long sStride;  // scale elements per scale row
+    float global;       // nvfp4 global scale
+    int blockRows, blockColumns;
+    int pad;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Permutation. One block of 1024 threads. Assignment a = t * topK + k of expert ids[t, k] goes to
+// local slot s = slotOfExpert[e] (remote experts: s < 0, dropped). Rows are grouped by slot:
+// rowToken[row] = t, assignRow[a] = row (-1 when dropped). The tile table lists, for every slot,
+// its rows in tiles of tileRows: tileSlot[i], tileStart[i], tileEnd[i]; unused entries up to
+// maxTiles get tileSlot = -1. Order of rows inside one slot is not fixed (atomics); every row of a
+// GEMM is computed on its own, so the results do not depend on it.
+#define PERMUTE_MAX_SLOTS 1024
+extern "C" __global__ void __launch_bounds__(1024) tern_moe_permute(const int *ids, long long idStride, int tokens, int topK,
+                                                                   const int *slotOfExpert, int experts, int slots, int tileRows,
+                                                                   int maxTiles, int *rowToken, int *assignRow, int *tileSlot,
+                                                                   int *tileStart, int *tileEnd) {
+    __shared__ int count[PERMUTE_MAX_SLOTS], offset[PERMUTE_MAX_SLOTS + 1], tileOffset[PERMUTE_MAX_SLOTS + 1];
+    int assignments = tokens * topK;
+    for (int s = threadIdx.x; s < slots; s += blockDim.x) count[s] = 0;
+    __syncthreads();
+    for (int a = threadIdx.x; a < assignments; a += blockDim.x) {
+        int e = ids[(long long)(a / topK) * idStride + a % topK];
+        int s = (e >= 0 && e < experts) ? slotOfExpert[e] : -1;
+        if (s >= 0 && s < slots) atomicAdd(&count[s], 1);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int rows = 0, tiles = 0;
+        for (int s = 0; s < slots; s++) {
+            offset[s] = rows;
+            tileOffset[s] = tiles;
+            rows += count[s];
+            tiles += (count[s] + tileRows - 1) / tileRows;
+        }
+        offset[slots] = rows;
+        tileOffset[slots] = tiles;
+    }
+    __syncthreads();
+    for (int s = threadIdx.x; s < slots; s += blockDim.x) {
+        int begin = offset[s], end = offset[s + 1];
+        for (int i = tileOffset[s], start = begin; start < end; i++, start += tileRows) {
+            if (i >= maxTiles) break;  // cannot happen when maxTiles is the host's bound
+            tileSlot[i] = s;
+            tileStart[i] = start;
+            tileEnd[i] = min(start + tileRows, end);
+        }
+        count[s] = begin;  // becomes the slot's cursor
+    }
+    for (int i = tileOffset[slots] + threadIdx.x; i < maxTiles; i += blockDim.x) {
+        tileSlot[i] = -1;
+        tileStart[i] = 0;
+        tileEnd[i] = 0;
+    }
+    __syncthreads();
+    for (int a = threadIdx.x; a < assignments; a += blockDim.x) {
+        int t = a / topK;
+        int e = ids[(long long)t * idStride + a % topK];
+        int s = (e >= 0 && e < experts) ? slotOfExpert[e] : -1;
+        int row = -1;
+        if (s >= 0 && s < slots) {
+            row = atomicAdd(&count[s], 1);
+            rowToken[row] = t;
+        }
+        assignRow[a] = row;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weight chunk loads: 8 consecutive values of row n, columns k0..k0+7 (k0 % 8 == 0), as four
+// packed bf16 pairs. Raw load and conversion are split so the loads of the next k-step can be
+// issued before the current one is computed.
+struct RawChunk {
+    uint4 bits;
+    float scale;
+};
+
+__device__ __forceinline__ u32 pack_bf16(float lo, float hi) {
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+__device__ __forceinline__ RawChunk load_weight_raw(const MatDesc &d, int wq, long long n, int k0) {
+    RawChunk r;
+    r.scale = 1.0f;
+    if (wq == WQ_BF16) {
+        r.bits = *(const uint4 *)((const u16 *)d.weight + n * d.wStride + k0);
+    } else if (wq == WQ_FP8) {
+        uint2 v = *(const uint2 *)((const u8 *)d.weight + n * d.wStride + k0);
+        r.bits = make_uint4(v.x, v.y, 0u, 0u);
+        r.scale = ((const float *)d.scales)[(n / d.blockRows) * d.sStride + k0 / d.blockColumns];
+    } else {
+        u32 v = *(const u32 *)((const u8 *)d.weight + n * d.wStride + k0 / 2);
+        r.bits = make_uint4(v, 0u, 0u, 0u);
+        r.scale = e4m3_to_float(((const u8 *)d.scales)[n * d.sStride + k0 / 16]) * d.global;
+    }
+    return r;
+}
+
+__device__ __forceinline__ float e2m1_to_float(u32 code) {
+    // 0, 0.5, 1, 1.5, 2, 3, 4, 6 and negatives.
+    u32 m = code & 7u;
+    float v = m < 2u ? 0.5f * (float)m : (m < 4u ? 1.0f + 0.5f * (float)(m - 2u) : (m < 6u ? 2.0f + (float)(m - 4u) * 1.0f : (m == 6u ? 4.0f : 6.0f)));
+    return (code & 8u) ? -v : v;
+}
+
+// Dequantized values of a chunk as floats.
+__device__ __forceinline__ void chunk_to_floats(const RawChunk &r, int wq, float *v) {
+    if (wq == WQ_BF16) {
+        u32 w[4] = {r.bits.x, r.bits.y, r.bits.z, r.bits.w};
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            v[2 * i] = __uint_as_float(w[i] << 16);
+            v[2 * i + 1] = __uint_as_float(w[i] & 0xFFFF0000u);
+        }
+    } else if (wq == WQ_FP8) {
+        u32 w[2] = {r.bits.x, r.bits.y};
+#pragma unroll
+        for (int i = 0; i < 8; i++) v[i] = e4m3_to_float((u8)(w[i / 4] >> (8 * (i % 4)))) * r.scale;
+    } else {
+#pragma unroll
+        for (int i = 0; i < 8; i++) v[i] = e2m1_to_float((r.bits.x >> (4 * i)) & 0xFu) * r.scale;
+    }
+}
+
+__device__ __forceinline__ uint4 chunk_to_bf16(const RawChunk &r, int wq) {
+    if (wq == WQ_BF16) return r.bits;
+    float v[8];
+    chunk_to_floats(r, wq, v);
+    return make_uint4(pack_bf16(v[0], v[1]), pack_bf16(v[2], v[3]), pack_bf16(v[4], v[5]), pack_bf16(v[6], v[7]));
+}
+
+__device__ __forceinline__ void mma_bf16(float *c, const u32 *a, const u32 *b) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+__device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
+
+// ---------------------------------------------------------------------------------------------
+// Grouped GEMM. Block = 128 threads (4 warps, 2 × 2, each 32 rows × 32 columns per matrix), tile
+// 64 rows × 64 columns, k-steps of 32. Tile y: rows [tileStart, tileEnd) of slot tileSlot (or,
+// with tileSlot == null, rows [64y, min(64y + 64, rows)) of matrix 0). A row r is read from
+// a[rowToken[r]] (or a[r] when rowToken is null). FUSED: matrices 3s (gate) and 3s+1 (up), output
+// silu(gate)·up; otherwise matrix 3s + which. Requires k % 8 == 0 and 16-byte aligned A rows.
+#define GM 64
+#define GN 64
+#define GK 32
+#define GPAD 40  // row pitch of the shared tiles in bf16 (32 + 8: conflict-free fragment loads)
+
+template <bool FUSED>
+__device__ __forceinline__ void moe_gemm(const u16 *a, long long aStride, const int *rowToken, const int *tileSlot,
+                                         const int *tileStart, const int *tileEnd, int rows, const MatDesc *descs, int which,
+                                         int wq, int n, int k, void *out, int outType, long long outStride) {
+    constexpr int MATS = FUSED ? 2 : 1;
+    __shared__ __align__(16) u16 As[GM * GPAD];
+    __shared__ __align__(16) u16 Bs[MATS * GN * GPAD];
+    int tile = blockIdx.y;
+    int slot = 0, begin, end;
+    if (tileSlot) {
+        slot = tileSlot[tile];
+        if (slot < 0) return;
+        begin = tileStart[tile];
+        end = tileEnd[tile];
+    } else {
+        begin = tile * GM;
+        end = min(begin + GM, rows);
+        if (begin >= end) return;
+    }
+    int n0 = blockIdx.x * GN;
+    const MatDesc *mats = descs + (tileSlot ? 3 * slot : 0) + (FUSED ? 0 : which);
+    MatDesc d0 = mats[0];
+    MatDesc d1 = FUSED ? mats[1] : mats[0];
+
+    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
+
+    // Each thread stages two 8-value chunks of A and two per B matrix per k-step.
+    int chunkRow[2], chunkCol[2];
+    const u16 *aRow[2];
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        int c = tid + i * 128;  // 256 chunks: 64 rows × 4 chunks
+        chunkRow[i] = c >> 2;
+        chunkCol[i] = (c & 3) * 8;
+        int r = begin + chunkRow[i];
+        aRow[i] = nullptr;
+        if (r < end) aRow[i] = a + (long long)(rowToken ? rowToken[r] : r) * aStride;
+    }
+
+    float acc[MATS][2][4][4];
+#pragma unroll
+    for (int m = 0; m < MATS; m++)
+#pragma unroll
+        for (int i = 0; i < 2; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+#pragma unroll
+                for (int q = 0; q < 4; q++) acc[m][i][j][q] = 0.0f;
+
+    uint4 aNext[2];
+    RawChunk bNext[MATS][2];
+    bool bValid[MATS][2];
+    auto loadStep = [&](int k0) {
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            int kc = k0 + chunkCol[i];
+            aNext[i] = (aRow[i] && kc < k) ? *(const uint4 *)(aRow[i] + kc) : make_uint4(0u, 0u, 0u, 0u);
+#pragma unroll
+            for (int m = 0; m < MATS; m++) {
+                int col = n0 + chunkRow[i];
+                bValid[m][i] = col < n && kc < k;
+                if (bValid[m][i]) bNext[m][i] = load_weight_raw(m == 0 ? d0 : d1, wq, col, kc);
+            }
+        }
+    };
+    loadStep(0);
+    for (int k0 = 0; k0 < k; k0 += GK) {
+        __syncthreads();  // previous step's fragments are read
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            *(uint4 *)&As[chunkRow[i] * GPAD + chunkCol[i]] = aNext[i];
+#pragma unroll
+            for (int m = 0; m < MATS; m++)
+                *(uint4 *)&Bs[(m * GN + chunkRow[i]) * GPAD + chunkCol[i]] =
+                    bValid[m][i] ? chunk_to_bf16(bNext[m][i], wq) : make_uint4(0u, 0u, 0u, 0u);
+        }
+        __syncthreads();
+        if (k0 + GK < k) loadStep(k0 + GK);
+#pragma unroll
+        for (int kk = 0; kk < GK; kk += 16) {
+            u32 af[2][4];
+#pragma unroll
+            for (int i = 0; i < 2; i++) {
+                const u16 *p = &As[(wm + i * 16 + (lane >> 2)) * GPAD + kk + (lane & 3) * 2];
+                af[i][0] = *(const u32 *)p;
+                af[i][1] = *(const u32 *)(p + 8 * GPAD);
+                af[i][2] = *(const u32 *)(p + 8);
+                af[i][3] = *(const u32 *)(p + 8 * GPAD + 8);
+            }
+#pragma unroll
+            for (int m = 0; m < MATS; m++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    const u16 *p = &Bs[(m * GN + wn + j * 8 + (lane >> 2)) * GPAD + kk + (lane & 3) * 2];
+                    u32 bf[2] = {*(const u32 *)p, *(const u32 *)(p + 8)};
+#pragma unroll
+                    for (int i = 0; i < 2; i++) mma_bf16(acc[m][i][j], af[i], bf);
+                }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                int r = begin + wm + i * 16 + (lane >> 2) + h * 8;
+                if (r >= end) continue;
+#pragma unroll
+                for (int q = 0; q < 2; q++) {
+                    int c = n0 + wn + j * 8 + (lane & 3) * 2 + q;
+                    if (c >= n) continue;
+                    float v = acc[0][i][j][2 * h + q];
+                    if (FUSED) v = silu(v) * acc[MATS - 1][i][j][2 * h + q];
+                    store_from_float(out, outType, (long long)r * outStride + c, v);
+                }
+            }
+}
+
+extern "C" __global__ void __launch_bounds__(128) tern_moe_gemm_gate_up(const u16 *a, long long aStride, const int *rowToken,
+                                                                       const int *tileSlot, const int *tileStart, const int *tileEnd,
+                                                                       int rows, const MatDesc *descs, int wq, int n, int k, void *out,
+                                                                       int outType, long long outStride) {
+    moe_gemm<true>(a, aStride, rowToken, tileSlot, tileStart, tileEnd, rows, descs, 0, wq, n, k, out, outType, outStride);
+}
+
+extern "C" __global__ void __launch_bounds__(128) tern_moe_gemm(const u16 *a, long long aStride, const int *rowToken,
+                                                               const int *tileSlot, const int *tileStart, const int *tileEnd, int rows,
+                                                               const MatDesc *descs, int which, int wq, int n, int k, void *out,
+                                                               int outType, long long outStride) {
+    moe_gemm<false>(a, aStride, rowToken, tileSlot, tileStart, tileEnd, rows, descs, which, wq, n, k, out, outType, outStride);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMV variant for decode: tiles of at most GV_ROWS rows; one warp per output column streams the
+// weight row once (16 bytes of bf16, 8 of FP8 or 4 of NVFP4 per lane and step) and multiplies it
+// with every row of the tile (activation rows stay in L1). Block = 256 threads = 8 columns.
+// Grid: x = ceil(n / 8), y = tiles. Same tile/row conventions as the GEMM.
+#define GV_ROWS 8
+
+template <bool FUSED>
+__device__ __forceinline__ void moe_gemv(const u16 *a, long long aStride, const int *rowToken, const int *tileSlot,
+                                         const int *tileStart, const int *tileEnd, int rows, const MatDesc *descs, int which,
+                                         int wq, int n, int k, void *out, int outType, long long outStride) {
+    constexpr int MATS = FUSED ? 2 : 1;
+    int tile = blockIdx.y;
+    int slot = 0, begin, end;
+    if (tileSlot) {
+        slot = tileSlot[tile];
+        if (slot < 0) return;
+        begin = tileStart[tile];
+        end = tileEnd[tile];
+    } else {
+        begin = tile * GV_ROWS;
+        end = min(begin + GV_ROWS, rows);
+        if (begin >= end) return;
+    }
+    int lane = threadIdx.x & 31;
+    int col = blockIdx.x * 8 + (threadIdx.x >> 5);
+    if (col >= n) return;
+    const MatDesc *mats = descs + (tileSlot ? 3 * slot : 0) + (FUSED ? 0 : which);
+    MatDesc d0 = mats[0];
+    MatDesc d1 = FUSED ? mats[1] : mats[0];
+    int count = end - begin;
+    const u16 *aRow[GV_ROWS];
+#pragma unroll
+    for (int r = 0; r < GV_ROWS; r++) {
+        int row = begin + min(r, count - 1);
+        aRow[r] = a + (long long)(rowToken ? rowToken[row] : row) * aStride;
+    }
+    float acc[MATS][GV_ROWS];
+#pragma unroll
+    for (int m = 0; m < MATS; m++)
+#pragma unroll
+        for (int r = 0; r < GV_ROWS; r++) acc[m][r] = 0.0f;
+#pragma unroll 2
+    for (int k0 = lane * 8; k0 < k; k0 += 256) {
+        RawChunk raw[MATS];
+#pragma unroll
+        for (int m = 0; m < MATS; m++) raw[m] = load_weight_raw(m == 0 ? d0 : d1, wq, col, k0);
+        float w[MATS][8];
+#pragma unroll
+        for (int m = 0; m < MATS; m++) chunk_to_floats(raw[m], wq, w[m]);
+#pragma unroll
+        for (int r = 0; r < GV_ROWS; r++) {
+            if (r >= count) break;
+            uint4 x = *(const uint4 *)(aRow[r] + k0);
+            u32 xs[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                float x0 = __uint_as_float(xs[i] << 16), x1 = __uint_as_float(xs[i] & 0xFFFF0000u);
+#pragma unroll
+                for (int m = 0; m < MATS; m++) acc[m][r] += w[m][2 * i] * x0 + w[m][2 * i + 1] * x1;
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < GV_ROWS; r++) {
+        if (r >= count) break;
+        float v = warp_sum(acc[0][r]);
+        if (FUSED) v = silu(v) * warp_sum(acc[MATS - 1][r]);
+        if (lane == 0) store_from_float(out, outType, (long long)(begin + r) * outStride + col, v);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) tern_moe_gemv_gate_up(const u16 *a, long long aStride, const int *rowToken,
+                                                                       const int *tileSlot, const int *tileStart, const int *tileEnd,
+                                                                       int rows, const MatDesc *descs, int wq, int n, int k, void *out,
+                                                                       int outType, long long outStride) {
+    moe_gemv<true>(a, aStride, rowToken, tileSlot, tileStart, tileEnd, rows, descs, 0, wq, n, k, out, outType, outStride);
+}
+
+extern "C" __global__ void __launch_bounds__(256) tern_moe_gemv(const u16 *a, long long aStride, const int *rowToken,
+                                                               const int *tileSlot, const int *tileStart, const int *tileEnd, int rows,
+                                                               const MatDesc *descs, int which, int wq, int n, int k, void *out,
+                                                               int outType, long long outStride) {
+    moe_gemv<false>(a, aStride, rowToken, tileSlot, tileStart, tileEnd, rows, descs, which, wq, n, k, out, outType, outStride);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Combine: out[t, c] = Σ_k weight[t, k] · expertOut[assignRow[t, k], c] over the assignments this
+// rank computed (assignRow ≥ 0), in k order; out is written, not accumulated (no zeroing needed).
+extern "C" __global__ void tern_moe_combine(const u16 *expertOut, long long expertStride, const int *assignRow,
+                                            const float *weights, long long weightStride, int topK, void *out, int outType,
+                                            long long outStride, int width) {
+    long long t = blockIdx.x;
+    int c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= width) return;
+    float sum = 0.0f;
+    for (int j = 0; j < topK; j++) {
+        int row = assignRow[t * topK + j];
+        if (row >= 0) sum += weights[t * weightStride + j] * bf16_to_float(expertOut[(long long)row * expertStride + c]);
+    }
+    store_from_float(out, outType, t * outStride + c, sum);
+}

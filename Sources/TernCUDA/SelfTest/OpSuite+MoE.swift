@@ -1,0 +1,105 @@
+import Foundation
+import TernBackend
+import TernCore
+
+/// The grouped MoE kernels (permutation, GEMV and tensor-core GEMM over expert segments, combine)
+/// and the quantized dense linears against the CPU backend: bf16, FP8 block-scaled with w8a8
+/// activation rounding, NVFP4; experts with no tokens, one expert taking every token, a remote
+/// expert, one token, token counts that are not multiples of the tiles.
+extension OpSuite {
+    enum ExpertFormat: String { case bf16, fp8, nvfp4 }
+
+    /// One random linear layer `[n, k]` in `format`, identical on both backends.
+    mutating func quantizedLayer(n: Int, k: Int, format: ExpertFormat) throws -> (cpu: Linear, gpu: Linear) {
+        switch format {
+        case .bf16:
+            return try plainLayer(n: n, k: k, bias: false)
+        case .fp8:
+            let codes = (0..<(n * k)).map { _ -> UInt8 in let c = UInt8(random.below(256)); return c & 0x7F == 0x7F ? 0x30 : c }
+            let (wc, wg) = try raw("w", codes, shape: [n, k], dtype: .f8e4m3)
+            let sr = (n + 127) / 128, sk = (k + 127) / 128
+            let scales = (0..<(sr * sk)).map { _ in 0.0005 + abs(random.signed()) * 0.002 }
+            let sc = try cpu.upload(floats: scales, shape: [sr, sk], as: .f32), sg = try gpu.upload(floats: scales, shape: [sr, sk], as: .f32)
+            return (Linear(weight: wc, quantization: .fp8Block(scales: sc, blockRows: 128, blockColumns: 128), activationGroupSize: 128),
+                    Linear(weight: wg, quantization: .fp8Block(scales: sg, blockRows: 128, blockColumns: 128), activationGroupSize: 128))
+        case .nvfp4:
+            let packed = (0..<(n * k / 2)).map { _ in UInt8(random.below(256)) }
+            let scaleCodes = (0..<(n * k / 16)).map { _ in UInt8(0x28 + random.below(24)) }
+            let (wc, wg) = try raw("w", packed, shape: [n, k / 2], dtype: .u8)
+            let (sc, sg) = try raw("weight_scale", scaleCodes, shape: [n, k / 16], dtype: .f8e4m3)
+            return (Linear(weight: wc, quantization: .nvfp4(scales: sc, globalScale: 0.01), inFeatures: k),
+                    Linear(weight: wg, quantization: .nvfp4(scales: sg, globalScale: 0.01), inFeatures: k))
+        }
+    }
+
+    struct GroupedMoECase {
+        var format: ExpertFormat
+        var experts: Int, topK: Int, hidden: Int, inner: Int, tokens: Int
+        /// Every token's first choice is expert 0 (very uneven routing).
+        var skewed = false
+        /// Expert 3 belongs to another rank.
+        var remote = true
+        var name: String {
+            "\(format.rawValue) \(experts)e top\(topK) \(hidden)/\(inner), \(tokens) tok" + (skewed ? ", all→e0" : "") + (remote ? ", remote" : "")
+        }
+    }
+
+    mutating func groupedMixtureOfExperts() {
+        var cases: [GroupedMoECase] = []
+        // bf16: 15 local experts; ≤ 4 rows per expert on average takes the GEMV kernels, more the
+        // tensor-core GEMM. 136/88: neither width is a multiple of the 64-wide tiles or 32-deep steps.
+        for tokens in [1, 7, 70, 200] { cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 136, inner: 88, tokens: tokens)) }
+        cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 136, inner: 88, tokens: 12, skewed: true))
+        cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 136, inner: 88, tokens: 150, skewed: true))
+        for tokens in [5, 90] {
+            cases.append(GroupedMoECase(format: .fp8, experts: 8, topK: 2, hidden: 256, inner: 192, tokens: tokens))
+            cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 128, inner: 64, tokens: tokens, remote: false))
+        }
+        for c in cases {
+            check("moe grouped", c.name) { s in
+                var cpuExperts: [ExpertMLP] = [], gpuExperts: [ExpertMLP] = []
+                let slots = (0..<c.experts).map { e in c.remote ? (e < 3 ? e : (e == 3 ? -1 : e - 1)) : e }
+                for e in 0..<c.experts where slots[e] >= 0 {
+                    let g = try s.quantizedLayer(n: c.inner, k: c.hidden, format: c.format)
+                    let u = try s.quantizedLayer(n: c.inner, k: c.hidden, format: c.format)
+                    let d = try s.quantizedLayer(n: c.hidden, k: c.inner, format: c.format)
+                    cpuExperts.append(ExpertMLP(gate: g.cpu, up: u.cpu, down: d.cpu))
+                    gpuExperts.append(ExpertMLP(gate: g.gpu, up: u.gpu, down: d.gpu))
+                }
+                var ids: [Int32] = []
+                for _ in 0..<c.tokens {
+                    var chosen: [Int] = c.skewed ? [0] : []
+                    while chosen.count < c.topK {
+                        let e = s.random.below(c.experts)
+                        if !chosen.contains(e) { chosen.append(e) }
+                    }
+                    ids += chosen.map { Int32($0) }
+                }
+                let weights = s.values(c.tokens * c.topK).map { abs($0) }
+                let (xc, xg) = try s.pair(c.tokens, c.hidden)
+                let (oc, og) = try s.outputs(c.tokens, c.hidden)
+                try s.cpu.moe(xc, expertIDs: try s.cpu.upload(int32s: ids, shape: [c.tokens, c.topK]),
+                              expertWeights: try s.cpu.upload(floats: weights, shape: [c.tokens, c.topK], as: .f32),
+                              experts: ExpertSet(slotOfExpert: slots, local: cpuExperts), out: oc)
+                try s.gpu.moe(xg, expertIDs: try s.gpu.upload(int32s: ids, shape: [c.tokens, c.topK]),
+                              expertWeights: try s.gpu.upload(floats: weights, shape: [c.tokens, c.topK], as: .f32),
+                              experts: ExpertSet(slotOfExpert: slots, local: gpuExperts), out: og)
+                // FP8: the GPU rounds the SiLU product to bf16 before its e4m3 activation rounding,
+                // the CPU rounds the f32 value; a few elements land on the neighbouring e4m3 code.
+                try s.compare("moe grouped", c.name, oc, og, tolerance: c.format == .fp8 ? 3e-2 : nil)
+            }
+        }
+        // Quantized dense linears through the tensor-core GEMM (the GEMV takes ≤ 32 tokens).
+        for (format, t, k, n) in [(ExpertFormat.fp8, 100, 384, 256), (.nvfp4, 70, 256, 136), (.fp8, 33, 128, 200)] {
+            let detail = "\(format.rawValue) \(t)×\(k) → \(n) (kernel)"
+            check("linear", detail) { s in
+                let (lc, lg) = try s.quantizedLayer(n: n, k: k, format: format)
+                let (xc, xg) = try s.pair(t, k)
+                let (oc, og) = try s.outputs(t, n)
+                try s.cpu.linear(xc, lc, out: oc)
+                try s.gpu.linear(xg, lg, out: og)
+                try s.compare("linear", detail, oc, og)
+            }
+        }
+    }
+}
