@@ -1,5 +1,5 @@
 // Sampling on the GPU, one block per row of fp32 logits: penalties, temperature, top-k, top-p,
-// min-p, then one draw from the kept tokens with a uniform number the host draws from the
+// min-p (the host sampler's order), then one draw from the kept tokens with a uniform number the host draws from the
 // request's seeded generator (so a seed gives the same tokens on every run).
 // top-k / top-p thresholds are found by bisection on the probability value instead of a sort:
 // tokens tied exactly at a threshold are all kept.
@@ -50,7 +50,8 @@ extern "C" __global__ void tern_sample(const float *logits, long long logitStrid
     float invT = 1.0f / p.temperature;
     for (int i = threadIdx.x; i < vocab; i += blockDim.x) w[i] = __expf((w[i] - best) * invT);  // max → 1
     __syncthreads();
-    float threshold = p.minP > 0.0f ? p.minP : 0.0f;
+    // Same order as the host sampler: top-k, then top-p over what top-k kept, then min-p.
+    float threshold = 0.0f;
     if (p.topK > 0 && p.topK < vocab) {
         float lo = 0.0f, hi = 1.0f;  // count(w ≥ lo) ≥ k holds; find the largest such lo
         for (int it = 0; it < 32; it++) {
@@ -74,6 +75,8 @@ extern "C" __global__ void tern_sample(const float *logits, long long logitStrid
         }
         threshold = fmaxf(threshold, lo);
     }
+    // min-p: w is p / p_max here, so the cut is minP itself.
+    if (p.minP > 0.0f) threshold = fmaxf(threshold, p.minP);
     // Draw: contiguous chunks per thread, prefix over chunk sums, then a scan inside one chunk.
     int chunk = (vocab + blockDim.x - 1) / blockDim.x;
     int begin = threadIdx.x * chunk, end = min(vocab, begin + chunk);
