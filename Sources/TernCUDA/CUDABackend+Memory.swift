@@ -130,7 +130,7 @@ extension CUDABackend {
 
     /// The KV pool as one device allocation, sliced into per-layer key and value tensors.
     public func makeKVCache(layout: KVCacheLayout, pageSize: Int, pageCount: Int) throws -> KVCache {
-        try expect(layout.dtype == .bf16 || layout.dtype == .f32, "KV cache dtype \(layout.dtype)")
+        try expect([.bf16, .f32, .f8e4m3].contains(layout.dtype), "KV cache dtype \(layout.dtype)")
         let slots = pageSize * pageCount
         let keyBytes = slots * layout.kvHeads * layout.keyDim * layout.dtype.byteSize
         let valueBytes = slots * layout.kvHeads * layout.valueDim * layout.dtype.byteSize

@@ -119,6 +119,11 @@ extension CUDABackend {
 
     public func storeKV(key: Tensor, value: Tensor?, cache: KVCache, layer: Int, batch: PreparedBatch) throws {
         try bind()
+        if cache.isFP8 {
+            try storeFP8(key, into: cache.keys[layer], scale: cache.keyScales[layer], slots: batch.slots)
+            if let value { try storeFP8(value, into: cache.values[layer], scale: cache.valueScales[layer], slots: batch.slots) }
+            return
+        }
         try copyRows(source: key, sourceIndex: nil, destination: cache.keys[layer], destinationIndex: batch.slots, rows: key.rows)
         if let value {
             try copyRows(source: value, sourceIndex: nil, destination: cache.values[layer], destinationIndex: batch.slots, rows: value.rows)
@@ -140,16 +145,18 @@ extension CUDABackend {
         let values = cache.values.isEmpty ? keys : cache.values[layer]
         let keyHeadStride = keys.rowSize / p.kvHeads
         let valueHeadStride = cache.values.isEmpty ? keyHeadStride : p.valueDim
+        let keyScale = cache.isFP8 ? cache.keyScales[layer] : 1
+        let valueScale = cache.isFP8 ? (cache.values.isEmpty ? keyScale : cache.valueScales[layer]) : 1
         let tokens = query.rows
         guard tokens > 0 else { return }
         if try flashAttention(query: query, keys: keys, values: values, keyHeadStride: keyHeadStride, valueHeadStride: valueHeadStride,
-                              state: state, batch: batch, parameters: p, out: out) { return }
+                              keyScale: keyScale, valueScale: valueScale, state: state, batch: batch, parameters: p, out: out) { return }
         let warps = tokens * p.heads >= 1024 ? 4 : 8
         let shared = (p.headDim + 2 * warps + warps * p.valueDim) * 4
         try launch("tern_paged_attention", grid: (tokens, p.heads, 1), block: warps * 32, sharedBytes: shared,
                    [ptr(query), .int(try Self.code(query.dtype)), .int64(Int64(query.rowStride)),
-                    ptr(keys), ptr(values), .int(try Self.code(keys.dtype)), .int64(Int64(keys.rowStride)), .int64(Int64(keyHeadStride)),
-                    .int64(Int64(values.rowStride)), .int64(Int64(valueHeadStride)),
+                    ptr(keys), ptr(values), .int(try Self.kvCode(keys.dtype)), .int64(Int64(keys.rowStride)), .int64(Int64(keyHeadStride)),
+                    .int64(Int64(values.rowStride)), .int64(Int64(valueHeadStride)), .float(keyScale), .float(valueScale),
                     ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)),
                     .int(Int32(p.heads)), .int(Int32(group)), .int(Int32(p.headDim)), .int(Int32(p.valueDim)), .float(p.scale),
                     .int(Int32(p.slidingWindow ?? 0)), ptr(state.tokenPositions), ptr(state.tokenPageStarts), ptr(state.pageTable),
@@ -195,7 +202,16 @@ extension CUDABackend {
             }
         }
         try expect(slots.count <= out.rows, "gatherCachedKeys: output has \(out.rows) rows for \(slots.count)")
+        guard !slots.isEmpty else { return }
         let index = try upload(int32s: slots, shape: [slots.count])
+        if cache.isFP8 {
+            let keys = cache.keys[layer], width = keys.rowSize
+            try expect(out.rowSize == width, "gatherCachedKeys: width \(out.rowSize) vs cache \(width)")
+            try launch("tern_gather_kv_e4m3", grid: (slots.count, min((width + 255) / 256, 8), 1), block: 256,
+                       [ptr(keys), .int64(Int64(keys.rowStride)), ptr(index), ptr(out), .int(try Self.code(out.dtype)),
+                        .int64(Int64(out.rowStride)), .int(Int32(width)), .float(cache.keyScales[layer])])
+            return
+        }
         try copyRows(source: cache.keys[layer], sourceIndex: index, destination: out, destinationIndex: nil, rows: slots.count)
     }
 

@@ -14,9 +14,12 @@ public struct ModelBuildOptions: Sendable {
     /// For FP8 checkpoints with dynamic activation scales: quantize activations per token group
     /// (w8a8, as deployed) or keep them in full precision (weight-only dequantization).
     public var quantizeActivations: Bool
+    /// KV cache storage (`--kv-cache-dtype`).
+    public var kvCacheDType: KVCacheDTypeChoice
 
     public init(maxPositions: Int? = nil, mlaForm: MLAForm = .automatic, expertPlacement: ExpertPlacement? = nil,
-                rank: Int = 0, quantizeActivations: Bool = true) {
+                rank: Int = 0, quantizeActivations: Bool = true, kvCacheDType: KVCacheDTypeChoice = .auto) {
+        self.kvCacheDType = kvCacheDType
         self.maxPositions = maxPositions
         self.mlaForm = mlaForm
         self.expertPlacement = expertPlacement
@@ -32,6 +35,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     public let config: ModelConfig
     public let backend: any Backend
     public let kvLayout: KVCacheLayout
+    public let kvScales: (keys: [Float], values: [Float])?
 
     struct Layer {
         var inputNorm: Tensor
@@ -48,7 +52,8 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     public init(config c: ModelConfig, weights: WeightLoader, options: ModelBuildOptions = ModelBuildOptions()) throws {
         config = c
         backend = weights.backend
-        let cacheDType: DType = backend.activationDType == .f32 ? .f32 : .bf16
+        let cacheDType = options.kvCacheDType.dtype(activation: backend.activationDType == .f32 ? .f32 : .bf16)
+        kvScales = cacheDType == .f8e4m3 ? try Self.kvScales(config: c, weights: weights) : nil
         let positions = min(options.maxPositions ?? c.maxPositionEmbeddings, c.maxPositionEmbeddings)
         let rotary: RotaryTable
         if let mla = c.mla {
@@ -84,6 +89,32 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         } else {
             lmHead = try weights.linear("lm_head", out: c.vocabSize, in: c.hiddenSize)
         }
+    }
+
+    /// FP8 KV scales per layer from the checkpoint (`self_attn.k_scale` / `v_scale`, or the older
+    /// `k_proj.k_scale` / `v_proj.v_scale` placement; MLA's latent uses `k_scale`), else 1.
+    static func kvScales(config c: ModelConfig, weights: WeightLoader) throws -> (keys: [Float], values: [Float]) {
+        guard !(weights.source is DummySourceMarker) else {
+            return (Array(repeating: 1, count: c.layers), Array(repeating: 1, count: c.layers))
+        }
+        func scalar(_ names: [String]) throws -> Float {
+            for name in names where weights.source.contains(name) {
+                let shape = (weights.source as? ShapeReporting)?.shape(of: name) ?? []
+                let values = try weights.source.tensor(name, shape: shape, dtype: .f32).floats()
+                guard values.count == 1, values[0].isFinite, values[0] > 0 else {
+                    throw BackendError.invalidArgument("\(name): expected one positive scale, found \(values)")
+                }
+                return values[0]
+            }
+            return 1
+        }
+        var keys: [Float] = [], values: [Float] = []
+        for i in 0..<c.layers {
+            let p = "model.layers.\(i).self_attn"
+            keys.append(try scalar(["\(p).k_scale", "\(p).k_proj.k_scale", "\(p).attn.k_scale"]))
+            values.append(c.mla != nil ? keys[i] : try scalar(["\(p).v_scale", "\(p).v_proj.v_scale", "\(p).attn.v_scale"]))
+        }
+        return (keys, values)
     }
 
     public func forward(_ batch: ForwardBatch, cache: KVCache) throws -> Tensor {

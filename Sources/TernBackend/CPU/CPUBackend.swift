@@ -84,13 +84,13 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     }
 
     public func makeKVCache(layout: KVCacheLayout, pageSize: Int, pageCount: Int) throws -> KVCache {
-        guard layout.dtype == .f32 else { throw BackendError.unsupported("cpu: KV cache dtype \(layout.dtype)") }
+        guard [.f32, .bf16, .f8e4m3].contains(layout.dtype) else { throw BackendError.unsupported("cpu: KV cache dtype \(layout.dtype)") }
         let slots = pageSize * pageCount
         var keys: [Tensor] = [], values: [Tensor] = []
         for _ in 0..<layout.layers {
-            keys.append(try allocate([slots, layout.kvHeads * layout.keyDim], dtype: .f32))
+            keys.append(try allocate([slots, layout.kvHeads * layout.keyDim], dtype: layout.dtype))
             if layout.valueDim > 0 {
-                values.append(try allocate([slots, layout.kvHeads * layout.valueDim], dtype: .f32))
+                values.append(try allocate([slots, layout.kvHeads * layout.valueDim], dtype: layout.dtype))
             }
         }
         return KVCache(layout: layout, pageSize: pageSize, pageCount: pageCount, keys: keys, values: values)
@@ -253,25 +253,78 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     public func storeKV(key: Tensor, value: Tensor?, cache: KVCache, layer: Int, batch: PreparedBatch) throws {
         let slots = batch.slots.typedHost(Int32.self)
-        func store(_ source: Tensor, _ target: Tensor) throws {
+        func store(_ source: Tensor, _ target: Tensor, scale: Float) throws {
             try expect(source.rowSize == target.rowSize, "storeKV: row \(source.rowSize) vs cache \(target.rowSize)")
+            try expect(source.dtype == .f32, "storeKV: f32 rows expected, got \(source.dtype)")
             let width = source.rowSize
             for t in 0..<source.rows {
                 let slot = Int(slots[t])
                 try expect(slot >= 0 && slot < target.rows, "storeKV: slot \(slot) outside cache of \(target.rows)")
-                (target.typedHost(Float.self) + slot * target.rowStride)
-                    .update(from: source.typedHost(Float.self) + t * source.rowStride, count: width)
+                let row = source.typedHost(Float.self) + t * source.rowStride
+                switch target.dtype {
+                case .f32:
+                    (target.typedHost(Float.self) + slot * target.rowStride).update(from: row, count: width)
+                case .bf16:
+                    let dst = target.typedHost(UInt16.self) + slot * target.rowStride
+                    for i in 0..<width { dst[i] = floatToBF16(row[i]) }
+                case .f8e4m3:
+                    // Quantize on write: e4m3(x / scale), round to nearest even, saturating at ±448.
+                    let dst = target.typedHost(UInt8.self) + slot * target.rowStride, inverse = 1 / scale
+                    for i in 0..<width { dst[i] = encodeE4M3Fast(row[i] * inverse) }
+                default:
+                    throw BackendError.unsupported("cpu: KV cache dtype \(target.dtype)")
+                }
             }
         }
-        try store(key, cache.keys[layer])
-        if let value { try store(value, cache.values[layer]) }
+        try store(key, cache.keys[layer], scale: cache.keyScales[layer])
+        if let value { try store(value, cache.values[layer], scale: cache.valueScales[layer]) }
     }
 
     public func attention(query: Tensor, cache: KVCache, layer: Int, batch: PreparedBatch,
                           parameters p: AttentionParameters, out: Tensor) throws {
-        try cpuPagedAttention(query: query, keys: cache.keys[layer],
-                              values: cache.values.isEmpty ? nil : cache.values[layer],
-                              batch: batch.batch, parameters: p, out: out)
+        let keys = cache.keys[layer], values = cache.values.isEmpty ? nil : cache.values[layer]
+        guard keys.dtype != .f32 else {
+            try cpuPagedAttention(query: query, keys: keys, values: values, batch: batch.batch, parameters: p, out: out)
+            return
+        }
+        // bf16 / FP8 caches: each sequence's rows, dequantized (× the layer's scale), into a dense f32
+        // copy with one-token pages; then the same exact attention.
+        let b = batch.batch
+        let total = b.sequences.reduce(0) { $0 + $1.kvLength }
+        var dense = b
+        dense.pageSize = 1
+        dense.pageTable = (0..<total).map { Int32($0) }
+        var offset = 0
+        for s in dense.sequences.indices {
+            dense.sequences[s].pageTableStart = offset
+            offset += dense.sequences[s].kvLength
+        }
+        let denseKeys = try allocate([max(total, 1), keys.rowSize], dtype: .f32)
+        try dequantizeCachedRows(keys, scale: cache.keyScales[layer], batch: b, out: denseKeys)
+        var denseValues: Tensor?
+        if let values {
+            denseValues = try allocate([max(total, 1), values.rowSize], dtype: .f32)
+            try dequantizeCachedRows(values, scale: cache.valueScales[layer], batch: b, out: denseValues!)
+        }
+        try cpuPagedAttention(query: query, keys: denseKeys, values: denseValues, batch: dense, parameters: p, out: out)
+    }
+
+    /// Every cached row of every sequence of `batch`, in sequence order, as f32 (× `scale` for FP8).
+    private func dequantizeCachedRows(_ cached: Tensor, scale: Float, batch b: ForwardBatch, out: Tensor) throws {
+        try expect(out.rowSize == cached.rowSize && out.dtype == .f32, "gatherCachedKeys: width \(out.rowSize) vs cache \(cached.rowSize)")
+        let width = cached.rowSize, e = cached.dtype.byteSize
+        var row = 0
+        for seq in b.sequences {
+            for j in 0..<seq.kvLength {
+                let slot = Int(b.pageTable[seq.pageTableStart + j / b.pageSize]) * b.pageSize + j % b.pageSize
+                try expect(slot >= 0 && slot < cached.rows, "attention: slot \(slot) outside cache of \(cached.rows)")
+                try expect(row < out.rows, "gatherCachedKeys: output has \(out.rows) rows")
+                let dst = out.typedHost(Float.self) + row * out.rowStride
+                convertToFloat(cached.hostPointer + slot * cached.rowStride * e, cached.dtype, count: width, into: dst)
+                if cached.dtype == .f8e4m3 && scale != 1 { for i in 0..<width { dst[i] *= scale } }
+                row += 1
+            }
+        }
     }
 
     public func siluAndMul(_ gateUp: Tensor, out: Tensor) throws {
@@ -321,17 +374,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     }
 
     public func gatherCachedKeys(cache: KVCache, layer: Int, batch: PreparedBatch, out: Tensor) throws {
-        let keys = cache.keys[layer], b = batch.batch
-        try expect(out.rowSize == keys.rowSize, "gatherCachedKeys: width \(out.rowSize) vs cache \(keys.rowSize)")
-        var row = 0
-        for seq in b.sequences {
-            for j in 0..<seq.kvLength {
-                let slot = Int(b.pageTable[seq.pageTableStart + j / b.pageSize]) * b.pageSize + j % b.pageSize
-                try expect(row < out.rows, "gatherCachedKeys: output has \(out.rows) rows")
-                (out.typedHost(Float.self) + row * out.rowStride).update(from: keys.typedHost(Float.self) + slot * keys.rowStride, count: keys.rowSize)
-                row += 1
-            }
-        }
+        try dequantizeCachedRows(cache.keys[layer], scale: cache.keyScales[layer], batch: batch.batch, out: out)
     }
 
     public func route(_ logits: Tensor, routing: Routing, expertIDs: Tensor, expertWeights: Tensor) throws {

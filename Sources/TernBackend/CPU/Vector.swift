@@ -11,6 +11,9 @@ func widenBF16(_ bits: SIMD8<UInt16>) -> SIMD8<Float> {
 
 /// Converts `count` elements of `dtype` at `source` into fp32 at `destination`.
 @inline(__always)
+/// Every e4m3fn code's value (FP8 KV caches decode through it).
+let e4m3Values: [Float] = (0..<256).map { decodeE4M3(UInt8($0)) }
+
 func convertToFloat(_ source: UnsafeRawPointer, _ dtype: DType, count: Int, into destination: UnsafeMutablePointer<Float>) {
     switch dtype {
     case .f32:
@@ -27,6 +30,11 @@ func convertToFloat(_ source: UnsafeRawPointer, _ dtype: DType, count: Int, into
     case .f16:
         let src = source.assumingMemoryBound(to: UInt16.self)
         for i in 0..<count { destination[i] = f16ToFloat(src[i]) }
+    case .f8e4m3:
+        let src = source.assumingMemoryBound(to: UInt8.self)
+        e4m3Values.withUnsafeBufferPointer { table in
+            for i in 0..<count { destination[i] = table[Int(src[i])] }
+        }
     default:
         for i in 0..<count { destination[i] = loadAsFloat(source, dtype, i) }
     }

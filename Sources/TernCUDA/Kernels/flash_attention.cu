@@ -28,13 +28,39 @@ __device__ __forceinline__ void fa_copy16(u16 *smem, const u16 *gmem, bool valid
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
 }
 
+// e4m3fn code → bf16 bits, exactly (every e4m3 value is a bf16 value). Normal codes rebias the
+// exponent (7 → 127) and widen the mantissa; subnormals (m · 2^-9) go through float.
+__device__ __forceinline__ u32 fa_e4m3_to_bf16(u32 b) {
+    u32 em = b & 0x7Fu;
+    u32 magnitude = em >= 8u ? (em + 960u) << 4 : (__float_as_uint((float)em * 0.001953125f) >> 16);
+    return ((b & 0x80u) << 8) | magnitude;
+}
+
+// Two adjacent e4m3 codes (low byte first) → a bf16 pair.
+__device__ __forceinline__ u32 fa_e4m3x2_to_bf16x2(u32 two) {
+    return fa_e4m3_to_bf16(two & 0xFFu) | (fa_e4m3_to_bf16((two >> 8) & 0xFFu) << 16);
+}
+
+// Eight e4m3 codes (8 bytes) → eight bf16 (16 bytes).
+__device__ __forceinline__ uint4_ fa_e4m3x8_to_bf16x8(uint2 v) {
+    uint4_ r;
+    r.x = fa_e4m3x2_to_bf16x2(v.x & 0xFFFFu);
+    r.y = fa_e4m3x2_to_bf16x2(v.x >> 16);
+    r.z = fa_e4m3x2_to_bf16x2(v.y & 0xFFFFu);
+    r.w = fa_e4m3x2_to_bf16x2(v.y >> 16);
+    return r;
+}
+
 // tiles[i] = {first token, token count, position of the first token, page-table start}.
-template <int HD>
+// FP8: keys/values are e4m3 codes (strides in bytes), decoded to bf16 on the way into shared
+// memory; the key scale is folded into `scale` by the caller and the value scale (`valueScale`)
+// multiplies the output (1 for bf16 caches).
+template <int HD, bool FP8>
 __device__ void flash_attention(
-    const u16 *q, long long qStride, const u16 *keys, const u16 *values,
+    const u16 *q, long long qStride, const void *keys, const void *values,
     long long keyStride, long long keyHeadStride, long long valueStride, long long valueHeadStride,
     u16 *out, long long outStride, int group, float scale, int window,
-    const int *tiles, const int *pageTable, int pageSize, float *partialO, float *partialML) {
+    const int *tiles, const int *pageTable, int pageSize, float *partialO, float *partialML, float valueScale) {
     constexpr int LD = HD + 8;  // padded row (16 bytes) against bank conflicts
     extern __shared__ __align__(16) u16 fa_shared[];
     u16 *qs = fa_shared;             // [FA_ROWS][LD]
@@ -93,8 +119,20 @@ __device__ void flash_attention(
             int r = i / CHUNKS, c = i % CHUNKS, j = kt + r;
             bool valid = j < kvEnd;
             long long slot = valid ? (long long)pages[j / pageSize] * pageSize + j % pageSize : 0;
-            fa_copy16(ks + r * LD + c * 8, keys + slot * keyStride + kvHead * keyHeadStride + c * 8, valid);
-            fa_copy16(vs + r * LD + c * 8, values + slot * valueStride + kvHead * valueHeadStride + c * 8, valid);
+            long long keyAt = slot * keyStride + kvHead * keyHeadStride + c * 8;
+            long long valueAt = slot * valueStride + kvHead * valueHeadStride + c * 8;
+            if constexpr (FP8) {
+                uint2 kb = make_uint2(0, 0), vb = make_uint2(0, 0);
+                if (valid) {
+                    kb = *(const uint2 *)((const u8 *)keys + keyAt);
+                    vb = *(const uint2 *)((const u8 *)values + valueAt);
+                }
+                *(uint4_ *)(ks + r * LD + c * 8) = fa_e4m3x8_to_bf16x8(kb);
+                *(uint4_ *)(vs + r * LD + c * 8) = fa_e4m3x8_to_bf16x8(vb);
+            } else {
+                fa_copy16(ks + r * LD + c * 8, (const u16 *)keys + keyAt, valid);
+                fa_copy16(vs + r * LD + c * 8, (const u16 *)values + valueAt, valid);
+            }
         }
         asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;" ::: "memory");
         __syncthreads();
@@ -160,6 +198,10 @@ __device__ void flash_attention(
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    if (FP8) {
+#pragma unroll
+        for (int i = 0; i < HD / 8; i++) { o[i][0] *= valueScale; o[i][1] *= valueScale; o[i][2] *= valueScale; o[i][3] *= valueScale; }
+    }
     if (splits > 1) {
         long long base = ((long long)blockIdx.x * gridDim.y + kvHead) * FA_ROWS;
         long long i0 = (base + r0) * splits + split, i1 = (base + r1) * splits + split;
@@ -188,17 +230,20 @@ __device__ void flash_attention(
     }
 }
 
-#define FA_ENTRY(HD)                                                                                                 \
-    extern "C" __global__ void __launch_bounds__(128) tern_flash_attention_d##HD(                                   \
-        const u16 *q, long long qStride, const u16 *keys, const u16 *values, long long keyStride,                   \
+#define FA_ENTRY(NAME, HD, FP8)                                                                                      \
+    extern "C" __global__ void __launch_bounds__(128) NAME(                                                          \
+        const u16 *q, long long qStride, const void *keys, const void *values, long long keyStride,                 \
         long long keyHeadStride, long long valueStride, long long valueHeadStride, u16 *out, long long outStride,   \
         int group, float scale, int window, const int *tiles, const int *pageTable, int pageSize, float *partialO,   \
-        float *partialML) {                                                                                         \
-        flash_attention<HD>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride, out,  \
-                            outStride, group, scale, window, tiles, pageTable, pageSize, partialO, partialML);      \
+        float *partialML, float valueScale) {                                                                       \
+        flash_attention<HD, FP8>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride,  \
+                                 out, outStride, group, scale, window, tiles, pageTable, pageSize, partialO,        \
+                                 partialML, valueScale);                                                            \
     }
-FA_ENTRY(64)
-FA_ENTRY(128)
+FA_ENTRY(tern_flash_attention_d64, 64, false)
+FA_ENTRY(tern_flash_attention_d128, 128, false)
+FA_ENTRY(tern_flash_attention_fp8_d64, 64, true)
+FA_ENTRY(tern_flash_attention_fp8_d128, 128, true)
 
 // Merges split-KV partials: per row, out = Σ_s 2^(m_s − M) O_s / Σ_s 2^(m_s − M) l_s. Grid (tiles,
 // KV heads), rows as in the attention kernel.

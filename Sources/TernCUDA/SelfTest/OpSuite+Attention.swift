@@ -12,6 +12,9 @@ extension OpSuite {
         /// MLA's layout: one KV head whose values are the first `valueDim` elements of each key row.
         var valuesInKeys = false
         var pageSize = 16
+        /// bf16 or f8e4m3 (both backends then store e4m3(x / scale) and dequantize on read).
+        var cacheDType: DType = .bf16
+        var keyScale: Float = 1, valueScale: Float = 1
     }
 
     mutating func attentions() {
@@ -24,8 +27,29 @@ extension OpSuite {
             AttentionCase(name: "sliding window 16, 20+30, 0+3", sequences: [(20, 30), (0, 3)], heads: 4, kvHeads: 2, headDim: 64, valueDim: 64, window: 16),
             AttentionCase(name: "MLA latent d576 v512, 0+9, 40+1", sequences: [(0, 9), (40, 1)], heads: 4, kvHeads: 1, headDim: 576, valueDim: 512, valuesInKeys: true, pageSize: 1),
             AttentionCase(name: "MLA latent page 16, decode 70+1", sequences: [(70, 1)], heads: 16, kvHeads: 1, headDim: 576, valueDim: 512, valuesInKeys: true),
+            // bf16 edge cases: prefix > 32k (split-KV over a long context), page-unaligned lengths.
+            AttentionCase(name: "long prefix 32800+2, 5+1, GQA 8/2", sequences: [(32800, 2), (5, 1)], heads: 8, kvHeads: 2, headDim: 128, valueDim: 128),
         ]
-        for c in cases { check("attention", c.name) { s in try s.attention(c) } }
+        // FP8 KV cache: flash (d64/d128, split-KV decode), general kernel (MLA latent), gather.
+        let e4m3 = DType.f8e4m3
+        let fp8Cases = [
+            AttentionCase(name: "fp8 prefill 1/17/40, GQA 8/2 d64", sequences: [(0, 1), (0, 17), (0, 40)], heads: 8, kvHeads: 2, headDim: 64,
+                          valueDim: 64, cacheDType: e4m3, keyScale: 0.5, valueScale: 0.25),
+            AttentionCase(name: "fp8 single token d128", sequences: [(0, 1)], heads: 4, kvHeads: 4, headDim: 128, valueDim: 128, cacheDType: e4m3),
+            AttentionCase(name: "fp8 prefix 33+5, 100+1 mixed, MHA d128", sequences: [(33, 5), (100, 1)], heads: 4, kvHeads: 4, headDim: 128,
+                          valueDim: 128, cacheDType: e4m3, keyScale: 0.75, valueScale: 1.5),
+            AttentionCase(name: "fp8 decode ×4, prefix 300-700, GQA 32/8", sequences: [(300, 1), (517, 1), (700, 1), (15, 1)], heads: 32, kvHeads: 8,
+                          headDim: 128, valueDim: 128, cacheDType: e4m3, keyScale: 0.5, valueScale: 0.5),
+            AttentionCase(name: "fp8 decode prefix 33000+1, 1+1, GQA 32/8", sequences: [(33000, 1), (1, 1)], heads: 32, kvHeads: 8, headDim: 128,
+                          valueDim: 128, cacheDType: e4m3, keyScale: 0.5, valueScale: 2),
+            AttentionCase(name: "fp8 sliding window 16, 20+30, 0+3", sequences: [(20, 30), (0, 3)], heads: 4, kvHeads: 2, headDim: 64, valueDim: 64,
+                          window: 16, cacheDType: e4m3),
+            AttentionCase(name: "fp8 MLA latent d576 v512, 0+9, 40+1", sequences: [(0, 9), (40, 1)], heads: 4, kvHeads: 1, headDim: 576,
+                          valueDim: 512, valuesInKeys: true, pageSize: 1, cacheDType: e4m3, keyScale: 0.5),
+            AttentionCase(name: "fp8 MLA latent page 16, decode 70+1, 3+1", sequences: [(70, 1), (3, 1)], heads: 16, kvHeads: 1, headDim: 576,
+                          valueDim: 512, valuesInKeys: true, cacheDType: e4m3, keyScale: 0.25),
+        ]
+        for c in cases + fp8Cases { check("attention", c.name) { s in try s.attention(c) } }
     }
 
     mutating func attention(_ c: AttentionCase) throws {
@@ -61,11 +85,14 @@ extension OpSuite {
         let full = batch { 0..<(c.sequences[$0].prefix + c.sequences[$0].new) }
         let step = batch { c.sequences[$0].prefix..<(c.sequences[$0].prefix + c.sequences[$0].new) }
         let keyDim = c.valuesInKeys ? c.headDim : c.headDim
-        let layoutCPU = KVCacheLayout(layers: 1, kvHeads: c.kvHeads, keyDim: keyDim, valueDim: c.valuesInKeys ? 0 : c.valueDim, dtype: .f32)
+        let fp8 = c.cacheDType == .f8e4m3
+        let layoutCPU = KVCacheLayout(layers: 1, kvHeads: c.kvHeads, keyDim: keyDim, valueDim: c.valuesInKeys ? 0 : c.valueDim,
+                                      dtype: fp8 ? .f8e4m3 : .f32)
         var layoutGPU = layoutCPU
-        layoutGPU.dtype = .bf16
-        let cacheC = try cpu.makeKVCache(layout: layoutCPU, pageSize: ps, pageCount: pageCount)
-        let cacheG = try gpu.makeKVCache(layout: layoutGPU, pageSize: ps, pageCount: pageCount)
+        layoutGPU.dtype = c.cacheDType
+        let scales = (keys: [c.keyScale], values: [c.valuesInKeys ? c.keyScale : c.valueScale])
+        let cacheC = try cpu.makeKVCache(layout: layoutCPU, pageSize: ps, pageCount: pageCount).withScales(keys: scales.keys, values: scales.values)
+        let cacheG = try gpu.makeKVCache(layout: layoutGPU, pageSize: ps, pageCount: pageCount).withScales(keys: scales.keys, values: scales.values)
         let (kc, kg) = try pair(full.tokenCount, c.kvHeads * keyDim, scale: 2)
         let values = c.valuesInKeys ? nil : try pair(full.tokenCount, c.kvHeads * c.valueDim)
         try cpu.storeKV(key: kc, value: values?.cpu, cache: cacheC, layer: 0, batch: try cpu.prepare(full))
@@ -78,6 +105,18 @@ extension OpSuite {
         try cpu.attention(query: qc, cache: cacheC, layer: 0, batch: try cpu.prepare(step), parameters: p, out: oc)
         try gpu.attention(query: qg, cache: cacheG, layer: 0, batch: try gpu.prepare(step), parameters: p, out: og)
         try compare("attention", c.name, oc, og)
+        if fp8 {
+            // Quantize-on-write must give the CPU's codes exactly (same rounding, same scale).
+            // Counted over the written slots (the rest of the GPU pool is uninitialised).
+            let keysC = cacheC.keys[0], width = keysC.rowSize
+            let codesG = try gpu.downloadBytes(cacheG.keys[0])
+            let host = keysC.hostPointer.assumingMemoryBound(to: UInt8.self)
+            var mismatches = 0
+            for slot in full.slots.map(Int.init) {
+                for i in 0..<width where host[slot * keysC.rowStride + i] != codesG[slot * cacheG.keys[0].rowStride + i] { mismatches += 1 }
+            }
+            record("storeKV fp8", c.name, error: Double(mismatches), tolerance: 0)
+        }
 
         if c.valuesInKeys {
             let total = step.sequences.reduce(0) { $0 + $1.kvLength }

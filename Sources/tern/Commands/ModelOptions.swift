@@ -33,6 +33,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "MLA form for DeepSeek models: automatic (expanded prefill, absorbed decode), absorbed, expanded.")
     var mlaForm: String = "automatic"
 
+    @Option(help: "KV cache storage: auto (activation dtype), bf16, fp8_e4m3 (FP8 with per-layer scales from the checkpoint's k_scale/v_scale, else 1).")
+    var kvCacheDtype: String = "auto"
+
     @Flag(help: "FP8 checkpoints: keep activations in full precision instead of quantizing them per 128-value group.")
     var disableFp8ActivationQuant = false
 
@@ -54,8 +57,11 @@ struct ModelOptions: ParsableArguments {
         guard let form = MLAForm(rawValue: mlaForm) else {
             throw ValidationError("unknown --mla-form '\(mlaForm)' (automatic, absorbed, expanded)")
         }
+        guard let kvDType = KVCacheDTypeChoice(rawValue: kvCacheDtype) else {
+            throw ValidationError("unknown --kv-cache-dtype '\(kvCacheDtype)' (auto, bf16, fp8_e4m3)")
+        }
         let options = ModelBuildOptions(maxPositions: contextLength, mlaForm: form,
-                                        quantizeActivations: !disableFp8ActivationQuant)
+                                        quantizeActivations: !disableFp8ActivationQuant, kvCacheDType: kvDType)
         return try ModelLoader.load(directory: URL(fileURLWithPath: model), backend: try makeBackend(),
                                     loadFormat: format, options: options)
     }
