@@ -18,6 +18,9 @@ extension CUDABackend {
         try expect(out.rowSize == n && out.rows == t, "linear: output \(out.shape) for \(t)×\(n)")
         try expect(out.dtype == .bf16 || out.dtype == .f32, "linear: output dtype \(out.dtype)")
         guard t > 0 && n > 0 else { return }
+        // FP8 / NVFP4 weights: dequantized inside our GEMV/GEMM kernels, or FP8 tensor cores (w8a8)
+        // (CUDABackend+MoE.swift; it rounds the activations itself).
+        if layer.bias == nil && Self.quantizedKernelsEnabled, try quantizedLinear(x, layer, out: out) { return }
         var input = try asBF16(x)
         if let group = layer.activationGroupSize {
             let rounded = try allocate([t, k], dtype: .bf16)
@@ -26,8 +29,6 @@ extension CUDABackend {
                         .int(Int32(k)), .int(Int32(group))])
             input = rounded
         }
-        // FP8 / NVFP4 weights: dequantized inside our GEMV/GEMM kernels (CUDABackend+MoE.swift).
-        if layer.bias == nil && Self.quantizedKernelsEnabled, try quantizedLinear(input, layer, out: out) { return }
         var done = false
         let weight = try bf16Weight(layer)
         if t <= 4 && Self.gemvEnabled && k % 8 == 0 && weight.dtype == .bf16 && input.dtype == .bf16

@@ -77,16 +77,53 @@ extension CUDABackend {
                     .int(Int32(x.rowSize)), .int(Int32(group))])
     }
 
-    /// Quantized dense linear (FP8 block-scaled or NVFP4 weights) with the weights dequantized
-    /// inside the kernel: the GEMV kernel for few tokens, the tensor-core GEMM otherwise. `input`
-    /// is bf16 (already activation-quantized when the layer asks for it). False when the kernels
-    /// cannot read this layer (the caller falls back to dequantize + cuBLASLt).
-    func quantizedLinear(_ input: Tensor, _ layer: Linear, out: Tensor) throws -> Bool {
+    /// TERN_MOE_FP8_MMA=0: FP8 block-scaled weights are dequantized to bf16 in the GEMM instead of
+    /// running w8a8 on the FP8 tensor cores.
+    static let fp8TensorCoresEnabled = ProcessInfo.processInfo.environment["TERN_MOE_FP8_MMA"] != "0"
+
+    /// Whether FP8 layers with these parameters can run w8a8 on the FP8 tensor cores: activation
+    /// groups, weight blocks 128 × 128 and a depth that is a multiple of 128.
+    func fp8TensorCoreShape(_ l: Linear) -> Bool {
+        guard Self.fp8TensorCoresEnabled, case let .fp8Block(_, br, bc)? = l.quantization else { return false }
+        return br == 128 && bc == 128 && l.activationGroupSize == 128 && l.inFeatures % 128 == 0
+            && address(l.weight) % 16 == 0 && l.weight.rowStride % 16 == 0
+    }
+
+    /// x → e4m3 codes `[rows, width]` and fp32 scales `[rows, width / 128]` (per token and 128 columns).
+    func quantizeE4M3Groups(_ x: Tensor) throws -> (codes: Tensor, scales: Tensor) {
+        let rows = x.rows, width = x.rowSize
+        let codes = try allocateScratch([rows, width], dtype: .u8)
+        let scales = try allocateScratch([rows, width / 128], dtype: .f32)
+        try launch("tern_quant_e4m3_groups", grid: (rows, width / 128, 1), block: 128,
+                   [ptr(x), .int(try Self.code(x.dtype)), .int64(Int64(x.rowStride)), ptr(codes), .int64(Int64(width)), ptr(scales),
+                    .int64(Int64(width / 128)), .int(Int32(width)), .int(128)])
+        return (codes, scales)
+    }
+
+    /// Quantized dense linear (FP8 block-scaled or NVFP4 weights): the GEMV kernel that
+    /// dequantizes while streaming the weights for few tokens; otherwise w8a8 on the FP8 tensor
+    /// cores, or the bf16 tensor-core GEMM that dequantizes while staging. Activation rounding
+    /// (w8a8) is done here. False when the kernels cannot read this layer (the caller falls back
+    /// to dequantize + cuBLASLt).
+    func quantizedLinear(_ x: Tensor, _ layer: Linear, out: Tensor) throws -> Bool {
         guard layer.quantization != nil, let (code, words) = matrixDescriptor(layer) else { return false }
-        let a = try alignedBF16(input)
-        let t = a.rows, n = layer.outFeatures, k = layer.inFeatures
+        let t = x.rows, n = layer.outFeatures, k = layer.inFeatures
         let table = try matrixTable(words)
         let gemv = Self.moeGemvSetting.map { $0 == "1" } ?? (t <= 32)
+        if !gemv && code == .fp8 && fp8TensorCoreShape(layer) {
+            let (codes, scales) = try quantizeE4M3Groups(x)
+            try launch("tern_moe_gemm_fp8", grid: ((n + 63) / 64, (t + 63) / 64, 1), block: 128,
+                       [ptr(codes), .int64(Int64(k)), ptr(scales), .int64(Int64(k / 128)), .pointer(0), .pointer(0), .pointer(0), .pointer(0),
+                        .int(Int32(t)), ptr(table), .int(0), .int(Int32(n)), .int(Int32(k)),
+                        ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride))])
+            return true
+        }
+        var a = try alignedBF16(x)
+        if let group = layer.activationGroupSize {
+            let rounded = try allocateScratch([t, k], dtype: .bf16)
+            try fakeQuantE4M3(a, group: group, out: rounded)
+            a = rounded
+        }
         let args: [KernelArgument] = [ptr(a), .int64(Int64(a.rowStride)), .pointer(0), .pointer(0), .pointer(0), .pointer(0),
                                       .int(Int32(t)), ptr(table), .int(0), .int(code.rawValue), .int(Int32(n)), .int(Int32(k)),
                                       ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride))]
@@ -159,6 +196,22 @@ extension CUDABackend {
                     .int(Int32(experts.expertCount)), .int(Int32(slots)), .int(Int32(tileRows)), .int(Int32(maxTiles)),
                     ptr(rowToken), ptr(assignRow), ptr(tileSlot), ptr(tileStart), ptr(tileEnd)])
 
+        let tiles: [KernelArgument] = [ptr(tileSlot), ptr(tileStart), ptr(tileEnd), .int(Int32(assignments)), ptr(table)]
+        if !gemv && code == .fp8 && local.allSatisfy({ fp8TensorCoreShape($0.gate) && fp8TensorCoreShape($0.up) && fp8TensorCoreShape($0.down) }) {
+            // w8a8 on the FP8 tensor cores: token codes/scales once, gathered by the GEMM.
+            let (codes, scales) = try quantizeE4M3Groups(x)
+            let activated = try allocateScratch([assignments, inner], dtype: .bf16)
+            try launch("tern_moe_gemm_fp8_gate_up", grid: ((inner + 63) / 64, maxTiles, 1), block: 128,
+                       [ptr(codes), .int64(Int64(hidden)), ptr(scales), .int64(Int64(hidden / 128)), ptr(rowToken)] + tiles
+                       + [.int(Int32(inner)), .int(Int32(hidden)), ptr(activated), .int(1), .int64(Int64(inner))])
+            let (innerCodes, innerScales) = try quantizeE4M3Groups(activated)
+            let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
+            try launch("tern_moe_gemm_fp8", grid: ((hidden + 63) / 64, maxTiles, 1), block: 128,
+                       [ptr(innerCodes), .int64(Int64(inner)), ptr(innerScales), .int64(Int64(inner / 128)), .pointer(0)] + tiles
+                       + [.int(2), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(1), .int64(Int64(hidden))])
+            try combine(expertOut, assignRow: assignRow, expertWeights: expertWeights, topK: topK, out: out)
+            return true
+        }
         var input = try alignedBF16(x)
         if let group {
             let rounded = try allocateScratch([tokens, hidden], dtype: .bf16)
@@ -166,7 +219,6 @@ extension CUDABackend {
             input = rounded
         }
         let activated = try allocateScratch([assignments, inner], dtype: .bf16)
-        let tiles: [KernelArgument] = [ptr(tileSlot), ptr(tileStart), ptr(tileEnd), .int(Int32(assignments)), ptr(table)]
         try launch(gemv ? "tern_moe_gemv_gate_up" : "tern_moe_gemm_gate_up",
                    grid: gemv ? ((inner + 7) / 8, maxTiles, 1) : ((inner + 63) / 64, maxTiles, 1), block: gemv ? 256 : 128,
                    [ptr(input), .int64(Int64(input.rowStride)), ptr(rowToken)] + tiles
@@ -177,10 +229,16 @@ extension CUDABackend {
                    grid: gemv ? ((hidden + 7) / 8, maxTiles, 1) : ((hidden + 63) / 64, maxTiles, 1), block: gemv ? 256 : 128,
                    [ptr(activated), .int64(Int64(inner)), .pointer(0)] + tiles
                    + [.int(2), .int(code.rawValue), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(1), .int64(Int64(hidden))])
-        try launch("tern_moe_combine", grid: (tokens, (hidden + 255) / 256, 1), block: 256,
+        try combine(expertOut, assignRow: assignRow, expertWeights: expertWeights, topK: topK, out: out)
+        return true
+    }
+
+    /// out[t] = Σ_k weight[t, k] · expertOut[assignRow[t, k]] (rows this rank computed).
+    private func combine(_ expertOut: Tensor, assignRow: Tensor, expertWeights: Tensor, topK: Int, out: Tensor) throws {
+        let hidden = out.rowSize
+        try launch("tern_moe_combine", grid: (out.rows, (hidden + 255) / 256, 1), block: 256,
                    [ptr(expertOut), .int64(Int64(hidden)), ptr(assignRow), ptr(expertWeights), .int64(Int64(expertWeights.rowStride)),
                     .int(Int32(topK)), ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), .int(Int32(hidden))])
-        return true
     }
 
     /// Per-expert fallback: expert ids come back to the host, which lists each expert's tokens;

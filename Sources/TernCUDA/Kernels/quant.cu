@@ -38,3 +38,19 @@ extern "C" __global__ void tern_fake_quant_e4m3(const void *x, int xType, long l
     float s = amax > 0.0f ? amax / 448.0f : 1.0f;
     if (active) store_from_float(out, outType, row * outStride + c, e4m3_to_float(float_to_e4m3(v / s)) * s);
 }
+
+// w8a8 activations for the FP8 tensor-core GEMM: each group of `groupSize` values of a row → e4m3
+// codes of v / s with s = amax / 448 (1 when the group is all zeros), and s itself. The same
+// rounding as tern_fake_quant_e4m3, which keeps code · s instead. One block per (row, group);
+// groupSize ≤ blockDim.x.
+extern "C" __global__ void tern_quant_e4m3_groups(const void *x, int xType, long long xStride, u8 *codes, long long codeStride,
+                                                  float *scales, long long scaleStride, int width, int groupSize) {
+    long long row = blockIdx.x;
+    int c = blockIdx.y * groupSize + threadIdx.x;
+    bool active = threadIdx.x < groupSize && c < width;
+    float v = active ? load_as_float(x, xType, row * xStride + c) : 0.0f;
+    float amax = block_max(fabsf(v));
+    float s = amax > 0.0f ? amax / 448.0f : 1.0f;
+    if (active) codes[row * codeStride + c] = float_to_e4m3(v / s);
+    if (threadIdx.x == 0) scales[row * scaleStride + blockIdx.y] = s;
+}

@@ -51,6 +51,10 @@ extension OpSuite {
         for tokens in [1, 7, 70, 200] { cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 136, inner: 88, tokens: tokens)) }
         cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 136, inner: 88, tokens: 12, skewed: true))
         cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 136, inner: 88, tokens: 150, skewed: true))
+        // FP8: inner 192 is not a multiple of 128, so the GEMM dequantizes to bf16; inner 256 at 90
+        // tokens runs w8a8 on the FP8 tensor cores (tern_moe_gemm_fp8*).
+        cases.append(GroupedMoECase(format: .fp8, experts: 8, topK: 2, hidden: 256, inner: 256, tokens: 90))
+        cases.append(GroupedMoECase(format: .fp8, experts: 8, topK: 2, hidden: 384, inner: 128, tokens: 150, skewed: true))
         for tokens in [5, 90] {
             cases.append(GroupedMoECase(format: .fp8, experts: 8, topK: 2, hidden: 256, inner: 192, tokens: tokens))
             cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 128, inner: 64, tokens: tokens, remote: false))
@@ -89,7 +93,8 @@ extension OpSuite {
                 try s.compare("moe grouped", c.name, oc, og, tolerance: c.format == .fp8 ? 3e-2 : nil)
             }
         }
-        // Quantized dense linears through the tensor-core GEMM (the GEMV takes ≤ 32 tokens).
+        // Quantized dense linears through the tensor-core GEMMs (the GEMV takes ≤ 32 tokens); the
+        // FP8 ones with depth % 128 == 0 run w8a8 on the FP8 tensor cores.
         for (format, t, k, n) in [(ExpertFormat.fp8, 100, 384, 256), (.nvfp4, 70, 256, 136), (.fp8, 33, 128, 200)] {
             let detail = "\(format.rawValue) \(t)×\(k) → \(n) (kernel)"
             check("linear", detail) { s in
