@@ -31,6 +31,18 @@ struct StreamParsingTests {
         #expect(acc.error == nil)
     }
 
+    @Test func openAIChunkWithTokenIDsCountsThoseIDsEvenWithoutText() {
+        // tern serve --skip-tokenizer-init: text is empty, each chunk names its token ids.
+        var acc = StreamAccumulator(backend: .openai)
+        acc.consume(Array(#"{"choices":[{"index":0,"text":"","finish_reason":null,"token_ids":[5]}],"usage":null}"#.utf8), at: 0.1)
+        acc.consume(Array(#"{"choices":[{"index":0,"text":"","finish_reason":null,"token_ids":[6,7]}],"usage":null}"#.utf8), at: 0.2)
+        acc.consume(Array(#"{"choices":[{"index":0,"text":"","finish_reason":"length","token_ids":[]}],"usage":null}"#.utf8), at: 0.3)
+        acc.consume(Array(#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"#.utf8), at: 0.31)
+        #expect(acc.chunkTimes == [0.1, 0.2])
+        #expect(acc.chunkTokens == [1, 2])
+        #expect(acc.reportedCompletionTokens == 3)
+    }
+
     @Test func openAIChunkWithEmptyTextFoldsIntoTheNextChunk() {
         var acc = StreamAccumulator(backend: .openai)
         acc.consume(Array(#"{"choices":[{"index":0,"text":"a","finish_reason":null}],"usage":null}"#.utf8), at: 0.1)

@@ -10,7 +10,7 @@ import Testing
         let r = try await server.post("/v1/chat/completions", json: ["messages": messages, "max_tokens": 4, "temperature": 0])
         #expect(r.status == 200)
         let rendered = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n"
-        let expectedIDs = server.service.tokenizer.encode(rendered, addSpecialTokens: false)
+        let expectedIDs = server.service.tokenizer!.encode(rendered, addSpecialTokens: false)
         let usage = try #require(r.json["usage"] as? [String: Any])
         #expect(usage["prompt_tokens"] as? Int == expectedIDs.count)
 

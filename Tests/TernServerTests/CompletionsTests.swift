@@ -21,7 +21,7 @@ import Testing
         #expect(choice["logprobs"] is NSNull)
         #expect(choice["finish_reason"] as? String == "length")
         let usage = try #require(json["usage"] as? [String: Any])
-        let promptTokens = server.service.tokenizer.encode("Hello world").count
+        let promptTokens = server.service.tokenizer!.encode("Hello world").count
         #expect(usage["prompt_tokens"] as? Int == promptTokens)
         #expect(usage["completion_tokens"] as? Int == 8)
         #expect(usage["total_tokens"] as? Int == promptTokens + 8)
@@ -63,7 +63,7 @@ import Testing
 
     @Test func tokenIDPromptsAndPromptListsGiveOneChoicePerPromptAndChoice() async throws {
         let server = try await TestServer.shared()
-        let ids = server.service.tokenizer.encode("Hello world")
+        let ids = server.service.tokenizer!.encode("Hello world")
         let r = try await server.post("/v1/completions", json: [
             "prompt": [ids, [5, 6, 7]], "max_tokens": 4, "n": 2, "temperature": 0.8, "seed": 7, "ignore_eos": true,
         ])
@@ -77,7 +77,7 @@ import Testing
 
     @Test func textAndTokenPromptsOfTheSameIDsGiveTheSameGreedyText() async throws {
         let server = try await TestServer.shared()
-        let ids = server.service.tokenizer.encode("Once upon a time")
+        let ids = server.service.tokenizer!.encode("Once upon a time")
         let a = try await server.post("/v1/completions", json: ["prompt": "Once upon a time", "max_tokens": 10, "temperature": 0])
         let b = try await server.post("/v1/completions", json: ["prompt": ids, "max_tokens": 10, "temperature": 0])
         let textA = (a.json["choices"] as? [[String: Any]])?.first?["text"] as? String

@@ -5,7 +5,7 @@ import Testing
 @Suite struct NativeAndInfoTests {
     @Test func generateMatchesCompletionsAndReportsMetaInfo() async throws {
         let server = try await TestServer.shared()
-        let ids = server.service.tokenizer.encode("Hello world")
+        let ids = server.service.tokenizer!.encode("Hello world")
         let r = try await server.post("/generate", json: [
             "input_ids": ids, "sampling_params": ["max_new_tokens": 6, "temperature": 0, "ignore_eos": true],
         ])
@@ -18,7 +18,7 @@ import Testing
         #expect(meta["cached_tokens"] is Int)
         #expect(meta["id"] is String)
         #expect((meta["finish_reason"] as? [String: Any])?["type"] as? String == "length")
-        #expect(r.json["text"] as? String == server.service.tokenizer.decode(outputIDs))
+        #expect(r.json["text"] as? String == server.service.tokenizer!.decode(outputIDs))
 
         let c = try await server.post("/v1/completions", json: ["prompt": ids, "max_tokens": 6, "temperature": 0, "ignore_eos": true])
         #expect((c.json["choices"] as? [[String: Any]])?.first?["text"] as? String == r.json["text"] as? String)

@@ -25,7 +25,8 @@ final class TestServer: Sendable {
     }
 
     static func start(engine: EngineConfig = EngineConfig(maxTotalTokens: 16384, pageSize: 16),
-                      options: ServerOptions = ServerOptions(host: "127.0.0.1", port: 0)) async throws -> TestServer {
+                      options: ServerOptions = ServerOptions(host: "127.0.0.1", port: 0),
+                      modelDirectory: URL = TestServer.modelDirectory) async throws -> TestServer {
         let model = try ModelLoader.load(directory: modelDirectory, backend: CPUBackend())
         var logger = Logger(label: "tern.test")
         logger.logLevel = .warning

@@ -6,7 +6,8 @@ import Foundation
 ///   chunk adds are exact.
 /// - `openai` / `openai-chat`: a chunk carries text only. A chunk with text counts one token plus
 ///   any earlier chunks whose text was empty (bytes held back mid-character); the server's final
-///   `usage` then cross-checks the count (a mismatch is reported, not hidden).
+///   `usage` then cross-checks the count (a mismatch is reported, not hidden). A chunk with
+///   `token_ids` (a server without a tokenizer) counts exactly those.
 public struct StreamAccumulator: Sendable {
     public let backend: BenchBackend
     public private(set) var chunkTimes: [Double] = []
@@ -56,6 +57,11 @@ public struct StreamAccumulator: Sendable {
             if let c = usage["completion_tokens"] as? Int { reportedCompletionTokens = c }
         }
         guard let choice = (object["choices"] as? [[String: Any]])?.first else { return }
+        // A server without a tokenizer (tern serve --skip-tokenizer-init) sends each chunk's token ids.
+        if let ids = choice["token_ids"] as? [Any] {
+            if !ids.isEmpty { record(ids.count, at: time) }
+            return
+        }
         let text: String?
         if backend == .openaiChat {
             let delta = choice["delta"] as? [String: Any] ?? [:]

@@ -6,6 +6,7 @@ extension ModelService {
     /// The body is parsed again here with the template engine's JSON reader, which keeps object key
     /// order: templates print tools and arguments in the order the client sent them.
     func chatPromptIDs(body: some Collection<UInt8>, addGenerationPrompt: Bool) throws(APIError) -> [Int] {
+        let tokenizer = try requireTokenizer(param: "messages")
         guard let template = chatTemplate else {
             throw .invalid("This model has no chat template; use /v1/completions.", param: "messages", code: "no_chat_template")
         }
@@ -36,7 +37,7 @@ extension ModelService {
     /// bos_token, eos_token, ... as the template sees them (transformers passes the tokenizer's special tokens).
     var specialTokenVariables: [String: String] {
         var out: [String: String] = [:]
-        guard let config = tokenizer.config else { return out }
+        guard let config = tokenizer?.config else { return out }
         if let t = config.bosToken { out["bos_token"] = t }
         if let t = config.eosToken { out["eos_token"] = t }
         if let t = config.padToken { out["pad_token"] = t }

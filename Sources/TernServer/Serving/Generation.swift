@@ -25,8 +25,8 @@ struct ChoiceOutput: Sendable {
 struct ChoiceText {
     private var detokenizer: IncrementalDetokenizer?
 
-    init(tokenizer: Tokenizer, skipSpecialTokens: Bool) {
-        detokenizer = skipSpecialTokens ? nil : IncrementalDetokenizer(tokenizer: tokenizer, skipSpecialTokens: false)
+    init(tokenizer: Tokenizer?, skipSpecialTokens: Bool) {
+        detokenizer = skipSpecialTokens ? nil : tokenizer.map { IncrementalDetokenizer(tokenizer: $0, skipSpecialTokens: false) }
     }
 
     /// The text of `delta` as the client should see it.

@@ -32,7 +32,7 @@ extension ModelService {
 
     /// Runs one token through the whole engine (GET /health_generate).
     func healthGenerate() async -> Response {
-        let bos = tokenizer.bosTokenID ?? 0
+        let bos = tokenizer?.bosTokenID ?? 0
         var params = SamplingParams.greedy
         params.maxNewTokens = 1
         params.ignoreEOS = true
@@ -54,7 +54,7 @@ extension ModelService {
         guard let text = try fields.string(name) else {
             throw APIError.invalid("'prompt' (a string) is required.", param: "prompt", code: "missing_field")
         }
-        let ids = tokenizer.encode(text, addSpecialTokens: try fields.bool("add_special_tokens") ?? true)
+        let ids = try requireTokenizer(param: name).encode(text, addSpecialTokens: try fields.bool("add_special_tokens") ?? true)
         return Responses.json { w in
             w.object { w in
                 w.field("tokens", ids)
@@ -72,7 +72,7 @@ extension ModelService {
             throw APIError.invalid("'tokens' (a list of token ids) is required.", param: "tokens", code: "missing_field")
         }
         _ = try tokens(of: .tokens(ids), param: "tokens")
-        let text = tokenizer.decode(ids, skipSpecialTokens: try fields.bool("skip_special_tokens") ?? false)
+        let text = try requireTokenizer(param: "tokens").decode(ids, skipSpecialTokens: try fields.bool("skip_special_tokens") ?? false)
         return Responses.json { w in
             w.object { w in
                 w.field("text", text)
@@ -127,7 +127,7 @@ extension ModelService {
         Responses.json { w in
             w.object { w in
                 w.field("model_path", modelPath)
-                w.field("tokenizer_path", modelPath)
+                if tokenizer != nil { w.field("tokenizer_path", modelPath) } else { w.key("tokenizer_path"); w.null() }
                 w.field("is_generation", true)
                 w.field("served_model_name", servedModelName)
                 w.field("max_model_len", contextLength)

@@ -11,7 +11,8 @@ import TernTokenizer
 /// the model answers to, and the metrics. Immutable after start-up, shared by all handlers.
 public final class ModelService: Sendable {
     public let engine: Engine
-    public let tokenizer: Tokenizer
+    /// nil when the server runs with `skipTokenizerInit`: prompts must be token ids, outputs carry no text.
+    public let tokenizer: Tokenizer?
     public let chatTemplate: ChatTemplate?
     public let servedModelName: String
     public let modelPath: String
@@ -27,19 +28,20 @@ public final class ModelService: Sendable {
     public let runner: any PromptRunner
     let requestCounter = RequestCounter()
 
-    /// Builds the engine around a loaded model. `modelDirectory` supplies tokenizer.json and the chat template.
+    /// Builds the engine around a loaded model. `modelDirectory` supplies tokenizer.json and the chat template
+    /// (neither is read with `options.skipTokenizerInit`).
     public init(model: any LanguageModel, modelDirectory: URL, engineConfig: EngineConfig, options: ServerOptions,
                 device: String = "cpu", logger: Logger = Logger(label: "tern.server"),
                 makeRunner: ((Engine) throws -> any PromptRunner)? = nil, executor: (any StepExecutor)? = nil) throws {
-        let tokenizer = try Tokenizer(directory: modelDirectory)
+        let tokenizer = options.skipTokenizerInit ? nil : try Tokenizer(directory: modelDirectory)
         var eos = Set(model.config.eosTokenIDs)
-        eos.formUnion(tokenizer.eosTokenIDs)
+        if let tokenizer { eos.formUnion(tokenizer.eosTokenIDs) }
         let engine = try Engine(model: model, config: engineConfig, eosTokenIDs: eos.sorted(),
-                                textDecoder: TokenizerTextDecoderFactory(tokenizer), executor: executor)
+                                textDecoder: tokenizer.map { TokenizerTextDecoderFactory($0) }, executor: executor)
         self.engine = engine
         runner = try makeRunner?(engine) ?? EngineRunner(engine: engine)
         self.tokenizer = tokenizer
-        chatTemplate = try tokenizer.config?.chatTemplate.map { try ChatTemplate(source: $0) }
+        chatTemplate = try tokenizer?.config?.chatTemplate.map { try ChatTemplate(source: $0) }
         modelPath = modelDirectory.path
         servedModelName = options.servedModelName ?? modelDirectory.standardizedFileURL.lastPathComponent
         contextLength = engineConfig.contextLength ?? model.config.maxPositionEmbeddings
@@ -91,7 +93,7 @@ public final class ModelService: Sendable {
     func tokens(of prompt: PromptInput, addSpecialTokens: Bool = true, param: String = "prompt") throws(APIError) -> [Int] {
         switch prompt {
         case .text(let text):
-            return tokenizer.encode(text, addSpecialTokens: addSpecialTokens)
+            return try requireTokenizer(param: param).encode(text, addSpecialTokens: addSpecialTokens)
         case .tokens(let ids):
             if let bad = ids.first(where: { $0 < 0 || $0 >= vocabSize }) {
                 throw .invalid("Token id \(bad) is outside the vocabulary (0..<\(vocabSize)).", param: param, code: "invalid_token")
@@ -105,8 +107,18 @@ public final class ModelService: Sendable {
         "\(prefix)-\(String(requestCounter.next(), radix: 16))\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
     }
 
-    /// Text of one token as logprobs report it (special tokens kept).
-    func tokenText(_ id: Int) -> String { tokenizer.decode([id], skipSpecialTokens: false) }
+    /// Text of one token as logprobs report it (special tokens kept); empty without a tokenizer.
+    func tokenText(_ id: Int) -> String { tokenizer?.decode([id], skipSpecialTokens: false) ?? "" }
+
+    /// The tokenizer, or a 400 naming `param` when the server was started with `--skip-tokenizer-init`.
+    func requireTokenizer(param: String) throws(APIError) -> Tokenizer {
+        guard let tokenizer else {
+            throw .invalid("The server runs with --skip-tokenizer-init and has no tokenizer: send token ids "
+                           + "('input_ids' for /generate, a list of token ids as 'prompt' for /v1/completions).",
+                           param: param, code: "tokenizer_not_initialized")
+        }
+        return tokenizer
+    }
 }
 
 /// A process-wide counter (request ids).

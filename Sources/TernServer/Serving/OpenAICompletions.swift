@@ -16,7 +16,7 @@ extension ModelService {
             if parsed.echo {
                 switch input {
                 case .text(let text): echoes.append(text)
-                case .tokens(let ids): echoes.append(tokenizer.decode(ids, skipSpecialTokens: parsed.sampling.skipSpecialTokens))
+                case .tokens(let ids): echoes.append(tokenizer?.decode(ids, skipSpecialTokens: parsed.sampling.skipSpecialTokens) ?? "")
                 }
             }
         }
@@ -46,6 +46,7 @@ extension ModelService {
                                     w.null()
                                 }
                                 w.field("finish_reason", out.finishReason?.rawValue)
+                                if self.tokenizer == nil { w.field("token_ids", out.tokenIDs) }
                             }
                         }
                     }

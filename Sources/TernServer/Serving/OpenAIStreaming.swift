@@ -56,7 +56,9 @@ extension ModelService {
                     usage[p][delta.index] = delta.usage
                     let text = texts[p][delta.index].text(of: delta)
                     // A token that only started a multi-byte character has no text yet: nothing to send.
-                    if text.isEmpty && delta.finishReason == nil && !(wantsLogprobs && delta.logprobs != nil) { continue }
+                    // Without a tokenizer (--skip-tokenizer-init) every delta is sent, carrying its token ids.
+                    if text.isEmpty && delta.finishReason == nil && !(wantsLogprobs && delta.logprobs != nil)
+                        && self.tokenizer != nil { continue }
                     let index = p * shape.n + delta.index
                     sse.event(chunk(index: index) { w in
                         switch shape.kind {
@@ -79,6 +81,7 @@ extension ModelService {
                             }
                         }
                         w.field("finish_reason", delta.finishReason?.rawValue)
+                        if self.tokenizer == nil { w.field("token_ids", delta.tokenIDs) }
                     })
                     try await sse.flush()
                     if let reason = delta.finishReason {

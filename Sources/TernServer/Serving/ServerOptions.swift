@@ -13,10 +13,13 @@ public struct ServerOptions: Sendable {
     public var defaultGenerateTokens: Int
     /// How long in-flight requests may run after SIGTERM/SIGINT before they are aborted.
     public var gracefulShutdownSeconds: Double
+    /// SGLang's `--skip-tokenizer-init`: no tokenizer.json is read; requests carry token ids and
+    /// responses carry ids (their text is empty).
+    public var skipTokenizerInit: Bool
 
     public init(host: String = "127.0.0.1", port: Int = 30000, servedModelName: String? = nil,
                 maxRequestBodyBytes: Int = 32 << 20, defaultCompletionTokens: Int = 16, defaultGenerateTokens: Int = 128,
-                gracefulShutdownSeconds: Double = 30) {
+                gracefulShutdownSeconds: Double = 30, skipTokenizerInit: Bool = false) {
         self.host = host
         self.port = port
         self.servedModelName = servedModelName
@@ -24,5 +27,6 @@ public struct ServerOptions: Sendable {
         self.defaultCompletionTokens = defaultCompletionTokens
         self.defaultGenerateTokens = defaultGenerateTokens
         self.gracefulShutdownSeconds = gracefulShutdownSeconds
+        self.skipTokenizerInit = skipTokenizerInit
     }
 }

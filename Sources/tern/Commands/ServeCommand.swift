@@ -62,11 +62,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port of a prefill server's bootstrap service (decode servers register their KV pages there).")
     var disaggregationBootstrapPort: Int = 8998
 
-    @Option(help: "KV transfer backend between prefill and decode servers: tcp.")
+    @Option(help: "KV transfer backend between prefill and decode servers: tcp, or cuda-ipc (GPU to GPU on one node).")
     var disaggregationTransferBackend: String = "tcp"
 
     @Option(help: "Seconds a disaggregated request may wait for its KV transfer.")
     var disaggregationTransferTimeout: Double = 300
+
+    @Flag(help: "Read no tokenizer (a config-only model directory): requests send token ids, responses carry ids, text prompts get 400.")
+    var skipTokenizerInit = false
 
     @Option(help: "Seed for requests that give none, so sampled outputs repeat run to run (default: random).")
     var randomSeed: UInt64?
@@ -89,7 +92,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("unknown --disaggregation-mode '\(disaggregationMode)' (null, prefill, decode)")
         }
         guard let transferKind = TransferBackendKind(rawValue: disaggregationTransferBackend) else {
-            throw ValidationError("unknown --disaggregation-transfer-backend '\(disaggregationTransferBackend)' (tcp)")
+            throw ValidationError("unknown --disaggregation-transfer-backend '\(disaggregationTransferBackend)' (tcp, cuda-ipc)")
         }
         let pd = DisaggregationSetup(mode: pdMode, transfer: transferKind.make(), bootstrapHost: host == "127.0.0.1" ? host : "0.0.0.0",
                                      bootstrapPort: disaggregationBootstrapPort, transferTimeout: disaggregationTransferTimeout)
@@ -102,7 +105,8 @@ struct ServeCommand: AsyncParsableCommand {
             overlapSchedule: !stepOptions.disableOverlapSchedule)
         let executor = stepOptions.makeExecutor(for: model)
         let options = ServerOptions(host: host, port: port, servedModelName: servedModelName,
-                                    maxRequestBodyBytes: maxRequestBodyBytes, gracefulShutdownSeconds: gracefulShutdownTimeout)
+                                    maxRequestBodyBytes: maxRequestBodyBytes, gracefulShutdownSeconds: gracefulShutdownTimeout,
+                                    skipTokenizerInit: skipTokenizerInit)
         let service = try ModelService(model: model, modelDirectory: URL(fileURLWithPath: modelOptions.model),
                                        engineConfig: engineConfig, options: options, device: modelOptions.device, logger: logger,
                                        makeRunner: pd.makeRunner { port in
