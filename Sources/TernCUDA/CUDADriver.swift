@@ -42,6 +42,11 @@ final class CUDADriver: @unchecked Sendable {
     let cuGraphLaunch: TernPFN_cuGraphLaunch
     let cuGraphExecDestroy: TernPFN_cuGraphExecDestroy
     let cuGraphDestroy: TernPFN_cuGraphDestroy
+    let cuIpcGetMemHandle: TernPFN_cuIpcGetMemHandle
+    let cuIpcOpenMemHandle: TernPFN_cuIpcOpenMemHandle
+    let cuIpcCloseMemHandle: TernPFN_cuIpcCloseMemHandle
+    let cuMemGetAddressRange: TernPFN_cuMemGetAddressRange
+    let cuDeviceGetPCIBusId: TernPFN_cuDeviceGetPCIBusId
 
     init() throws {
         let l = try DynamicLibrary(["libcuda.so.1", "libcuda.so"])
@@ -84,6 +89,11 @@ final class CUDADriver: @unchecked Sendable {
         cuGraphLaunch = try l.symbol("cuGraphLaunch", as: TernPFN_cuGraphLaunch.self)
         cuGraphExecDestroy = try l.symbol("cuGraphExecDestroy", as: TernPFN_cuGraphExecDestroy.self)
         cuGraphDestroy = try l.symbol("cuGraphDestroy", as: TernPFN_cuGraphDestroy.self)
+        cuIpcGetMemHandle = try l.symbol("cuIpcGetMemHandle", as: TernPFN_cuIpcGetMemHandle.self)
+        cuIpcOpenMemHandle = try l.symbol("cuIpcOpenMemHandle_v2", "cuIpcOpenMemHandle", as: TernPFN_cuIpcOpenMemHandle.self)
+        cuIpcCloseMemHandle = try l.symbol("cuIpcCloseMemHandle", as: TernPFN_cuIpcCloseMemHandle.self)
+        cuMemGetAddressRange = try l.symbol("cuMemGetAddressRange_v2", as: TernPFN_cuMemGetAddressRange.self)
+        cuDeviceGetPCIBusId = try l.symbol("cuDeviceGetPCIBusId", as: TernPFN_cuDeviceGetPCIBusId.self)
     }
 
     /// Throws a `CUDAError` naming `call` unless `result` is CUDA_SUCCESS.

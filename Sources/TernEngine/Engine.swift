@@ -13,6 +13,9 @@ public final class Engine: Sendable {
     private let done = DispatchSemaphore(value: 0)
     /// The shape of this engine's KV cache (what transferred KV must match).
     public let kvLayout: KVCacheLayout
+    /// The KV memory and the backend's device KV path, for GPU transfers (PD disaggregation).
+    let kvCache: KVCache
+    let deviceKV: (any KVDeviceTransfer)?
 
     /// How the KV pool was sized.
     public let memoryPlan: KVMemoryPlan
@@ -25,6 +28,8 @@ public final class Engine: Sendable {
                                   executor: executor)
         kvLayout = core.kvCache.layout
         memoryPlan = core.memoryPlan
+        kvCache = core.kvCache
+        deviceKV = core.kvCache.keys.first?.storage.host == nil ? model.backend as? KVDeviceTransfer : nil
         published.store(core.metrics())
         // The core moves to the loop thread and is only touched there.
         let handoff = CoreHandoff(core: core)

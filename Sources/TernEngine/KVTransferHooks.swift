@@ -30,6 +30,30 @@ public struct KVRows: Sendable {
     public var byteCount: Int { keys.reduce(0) { $0 + $1.count } + values.reduce(0) { $0 + $1.count } }
 }
 
+/// A prefill's KV as the engine exports it: host rows (a host KV cache), or rows gathered into a
+/// device buffer (a GPU KV cache) that a GPU transport writes straight into the decode side's pages.
+public enum ExportedKV: Sendable {
+    case host(KVRows)
+    case device(DeviceKVRows, any KVDeviceTransfer)
+
+    public var layout: KVCacheLayout {
+        switch self {
+        case .host(let rows): return rows.layout
+        case .device(let rows, _): return rows.layout
+        }
+    }
+
+    /// Host rows (a device export is copied out: host transports such as TCP).
+    public func hostRows() throws -> KVRows {
+        switch self {
+        case .host(let rows): return rows
+        case .device(let rows, let backend):
+            let (keys, values) = try backend.downloadKV(rows)
+            return KVRows(layout: rows.layout, tokens: rows.tokens, keys: keys, values: values)
+        }
+    }
+}
+
 /// What a prefill server hands to the transfer: the prompt's KV and the token it sampled first.
 public struct PrefillExport: Sendable {
     public var requestID: String
@@ -38,7 +62,7 @@ public struct PrefillExport: Sendable {
     public var cachedTokens: Int
     public var firstToken: Int
     public var firstLogprob: TokenLogprob?
-    public var kv: KVRows
+    public var kv: ExportedKV
 }
 
 /// Pages a decode server holds for a request whose KV is on its way.
@@ -83,6 +107,17 @@ extension Engine {
         perform { core in core.releaseReservation(id) }
     }
 
+    /// The backend's device KV path when this engine's KV cache is in device memory (GPU transports use it).
+    public var kvDeviceTransfer: (any KVDeviceTransfer)? { deviceKV }
+
+    /// Makes this engine's device KV cache openable by other processes on the node (CUDA IPC).
+    public func kvMemoryDescriptor() throws -> KVMemoryDescriptor {
+        guard let device = kvDeviceTransfer else {
+            throw EngineError.transferFailed("the KV cache is not in device memory (a GPU transfer needs --device cuda)")
+        }
+        return try device.exportKVMemory(kvCache)
+    }
+
     /// Starts a request from transferred KV: the reservation's pages become its page table, the first
     /// token is accepted as if sampled here, and decoding continues. Output goes to `sink` as for `submit`.
     public func submitPrefilled(_ request: GenerateRequest, start: PrefilledStart,
@@ -115,12 +150,23 @@ extension EngineCore {
     func exportPrefill(_ sequence: SequenceState, _ sampled: SampledToken,
                        to export: @Sendable (Result<PrefillExport, EngineError>) -> Void) {
         do {
-            let rows = try copyRows(tokens: sequence.promptCount, pages: sequence.pages)
+            let kv: ExportedKV
+            if kvCache.keys.first?.storage.host == nil, let device = model.backend as? KVDeviceTransfer {
+                do {
+                    kv = .device(try device.gatherKV(kvCache, tokens: sequence.promptCount, pages: sequence.pages), device)
+                } catch {
+                    throw EngineError.transferFailed("KV export from device memory: \(error)")
+                }
+            } else {
+                kv = .host(try copyRows(tokens: sequence.promptCount, pages: sequence.pages))
+            }
             export(.success(PrefillExport(requestID: sequence.group.id, promptTokens: sequence.promptCount,
                                           cachedTokens: sequence.cachedTokens, firstToken: Int(sampled.token),
-                                          firstLogprob: sampled.logprob, kv: rows)))
-        } catch {
+                                          firstLogprob: sampled.logprob, kv: kv)))
+        } catch let error as EngineError {
             export(.failure(error))
+        } catch {
+            export(.failure(.transferFailed("\(error)")))
         }
     }
 
@@ -188,6 +234,15 @@ extension EngineCore {
               rows.keys.count == kvCache.keys.count, rows.values.count == kvCache.values.count else {
             throw .transferFailed("transferred KV (\(rows.layout), \(rows.tokens) tokens) does not match this cache "
                                   + "(\(kvCache.layout), \(tokens) tokens)")
+        }
+        if kvCache.keys.first?.storage.host == nil, let device = model.backend as? KVDeviceTransfer {
+            do {
+                let staged = try device.uploadKV(layout: rows.layout, tokens: tokens, keys: rows.keys, values: rows.values)
+                try device.scatterKV(staged, into: kvCache, pages: pages)
+            } catch {
+                throw .transferFailed("KV import into device memory: \(error)")
+            }
+            return
         }
         for layer in 0..<rows.keys.count { try scatter(rows.keys[layer], into: kvCache.keys[layer], tokens: tokens, pages: pages) }
         for layer in 0..<rows.values.count { try scatter(rows.values[layer], into: kvCache.values[layer], tokens: tokens, pages: pages) }

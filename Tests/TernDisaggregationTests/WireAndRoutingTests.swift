@@ -3,6 +3,7 @@ import Testing
 import TernBackend
 import TernCore
 import TernEngine
+import TernModels
 @testable import TernDisaggregation
 
 @Suite struct WireFormatTests {
@@ -26,6 +27,35 @@ import TernEngine
         frame.payload.removeLast(3)
         #expect(throws: KVTransferError.self) { try Registration(frame) }
         #expect(throws: KVTransferError.self) { try PrefillHeader(frame) }
+    }
+
+    @Test func peerMemoryFrameCarriesTheWholeDescriptor() throws {
+        let layout = KVCacheLayout(layers: 2, kvHeads: 8, keyDim: 128, valueDim: 128, dtype: .bf16)
+        let sent = KVMemoryDescriptor(handle: (0..<64).map { UInt8($0 * 3 & 0xFF) }, device: "0000:19:00.0", layout: layout, pageSize: 16,
+                                      keyOffsets: [0, 1 << 33], valueOffsets: [4096, (1 << 33) + 4096], keyRowStride: 2048, valueRowStride: 2048)
+        #expect(try PeerMemoryFrame.parse(PeerMemoryFrame.make(sent)) == sent)
+        var cut = PeerMemoryFrame.make(sent)
+        cut.payload.removeLast(5)
+        #expect(throws: KVTransferError.self) { try PeerMemoryFrame.parse(cut) }
+    }
+
+    @Test func slotRunsMergeConsecutivePagesOnly() {
+        let runs = kvSlotRuns(tokens: 37, pages: [4, 5, 9], pageSize: 16)
+        #expect(runs.map(\.token) == [0, 32] && runs.map(\.slot) == [64, 144] && runs.map(\.count) == [32, 5])
+        #expect(kvSlotRuns(tokens: 3, pages: [2], pageSize: 16).map(\.count) == [3])
+    }
+
+    @Test func cudaIPCTransferRefusesAHostKVCache() throws {
+        let model = try ModelLoader.load(directory: modelDirectory, backend: CPUBackend())
+        let engine = try Engine(model: model, config: EngineConfig(maxTotalTokens: 256, pageSize: 16))
+        defer { engine.shutdown() }
+        #expect(engine.kvDeviceTransfer == nil)
+        let transfer = TCPKVTransfer(payload: .cudaIPC)
+        #expect(transfer.name == "cuda-ipc")
+        #expect(throws: KVTransferError.self) { try transfer.attach(engine: engine) }
+        #expect(TransferBackendKind(rawValue: "cuda-ipc")?.make().name == "cuda-ipc")
+        // The TCP transfer needs nothing of the engine.
+        try TCPKVTransfer().attach(engine: engine)
     }
 
     @Test func layerFramesKeepKeysAndValuesApart() throws {

@@ -74,6 +74,15 @@ typedef TernCUresult (*TernPFN_cuGraphLaunch)(TernCUgraphExec exec, TernCUstream
 typedef TernCUresult (*TernPFN_cuGraphExecDestroy)(TernCUgraphExec exec);
 typedef TernCUresult (*TernPFN_cuGraphDestroy)(TernCUgraph graph);
 
+// CUDA IPC (PD disaggregation: a decode server's KV pool opened by a prefill server on the same node).
+typedef struct { char reserved[64]; } TernCUipcMemHandle;
+enum { TERN_CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS = 1 };
+typedef TernCUresult (*TernPFN_cuIpcGetMemHandle)(TernCUipcMemHandle *handle, TernCUdeviceptr pointer);
+typedef TernCUresult (*TernPFN_cuIpcOpenMemHandle)(TernCUdeviceptr *pointer, TernCUipcMemHandle handle, unsigned int flags);
+typedef TernCUresult (*TernPFN_cuIpcCloseMemHandle)(TernCUdeviceptr pointer);
+typedef TernCUresult (*TernPFN_cuMemGetAddressRange)(TernCUdeviceptr *base, size_t *size, TernCUdeviceptr pointer);
+typedef TernCUresult (*TernPFN_cuDeviceGetPCIBusId)(char *busId, int length, TernCUdevice device);
+
 // ---- NVRTC ----
 typedef int TernNVRTCResult;              // 0 = success
 typedef struct TernNVRTCProgram_st *TernNVRTCProgram;

@@ -128,5 +128,6 @@ public struct OpSuite {
         groupedMixtureOfExperts()
         argmaxes()
         sampling()
+        kvTransfers()
     }
 }

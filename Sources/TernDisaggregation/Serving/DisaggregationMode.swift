@@ -9,14 +9,16 @@ public enum DisaggregationMode: String, Sendable, CaseIterable {
     case decode
 }
 
-/// `--disaggregation-transfer-backend`. Only TCP exists so far; the GPU and RDMA conformers of
-/// `KVTransferBackend` are the next step (see docs/DISAGGREGATION.md).
+/// `--disaggregation-transfer-backend`: `tcp` (host memory, any backend and network) or `cuda-ipc`
+/// (GPU to GPU on one node). NCCL and RDMA engines (NIXL, Mooncake) would be further cases.
 public enum TransferBackendKind: String, Sendable, CaseIterable {
     case tcp
+    case cudaIPC = "cuda-ipc"
 
     public func make() -> any KVTransferBackend {
         switch self {
         case .tcp: return TCPKVTransfer()
+        case .cudaIPC: return TCPKVTransfer(payload: .cudaIPC)
         }
     }
 }
@@ -48,12 +50,16 @@ public struct DisaggregationSetup: Sendable {
             return nil
         case .prefill:
             return { engine in
+                try transfer.attach(engine: engine)
                 let port = try transfer.startBootstrap(host: bootstrapHost, port: bootstrapPort)
                 boundBootstrapPort?(port)
                 return PrefillRunner(engine: engine, transfer: transfer, timeout: transferTimeout)
             }
         case .decode:
-            return { engine in DecodeRunner(engine: engine, transfer: transfer, timeout: transferTimeout) }
+            return { engine in
+                try transfer.attach(engine: engine)
+                return DecodeRunner(engine: engine, transfer: transfer, timeout: transferTimeout)
+            }
         }
     }
 }

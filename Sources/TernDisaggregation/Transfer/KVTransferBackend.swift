@@ -47,10 +47,12 @@ public final class TransferHandle: Sendable {
 /// server's bootstrap service; the prefill server, once it has computed the prompt, sends the KV
 /// (and first token) to the registered destination and frees its side.
 ///
-/// Conformers: `TCPKVTransfer` (framed binary protocol over TCP; any backend, any network). Next:
-/// a GPU path where the bootstrap exchange stays on TCP and the bytes go by NCCL send/recv between
-/// the two servers' devices (or CUDA IPC handles on one node), and RDMA engines (Mooncake, NIXL)
-/// writing into the page ids the registration carries. Those return `ReceivedPrefill.kv == nil`.
+/// Conformers: `TCPKVTransfer` in two modes: `tcp` (framed binary protocol over TCP; any backend, any
+/// network; the bytes go through host memory) and `cuda-ipc` (same handshake on TCP; the decode server
+/// sends a CUDA IPC handle of its KV pool and the prefill server copies its pages GPU to GPU into the
+/// reserved pages: one node, same or different GPUs). Room is left for NCCL send/recv and RDMA engines
+/// (Mooncake, NIXL) writing into the page ids the registration carries. GPU paths return
+/// `ReceivedPrefill.kv == nil`.
 public protocol KVTransferBackend: Sendable {
     /// The `--disaggregation-transfer-backend` name.
     var name: String { get }
@@ -71,6 +73,13 @@ public protocol KVTransferBackend: Sendable {
 
     /// Stops the bootstrap service and closes every connection.
     func shutdown()
+
+    /// Called once with the server's engine before any request (GPU transports read its device KV path).
+    func attach(engine: Engine) throws
+}
+
+extension KVTransferBackend {
+    public func attach(engine: Engine) throws {}
 }
 
 /// Runs blocking socket work on its own thread (never on the cooperative pool).

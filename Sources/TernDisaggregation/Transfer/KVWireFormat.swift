@@ -16,6 +16,43 @@ import TernEngine
 /// conformer (Mooncake, NIXL) writes straight into those pages with the same handshake.
 enum FrameKind: UInt8, Sendable {
     case register = 1, header = 2, layer = 3, done = 4, ack = 5, error = 6
+    /// cuda-ipc: decode → prefill right after `register`: where the decode server's KV pool is (IPC handle, offsets).
+    case peerMemory = 7
+}
+
+/// The `peerMemory` frame: a `KVMemoryDescriptor`.
+enum PeerMemoryFrame {
+    static func make(_ d: KVMemoryDescriptor) -> Frame {
+        var w = ByteWriter()
+        w.u32(UInt32(d.handle.count)); w.bytes += d.handle
+        w.string(d.device)
+        w.layout(d.layout)
+        w.u32(UInt32(d.pageSize))
+        w.u32(UInt32(d.keyOffsets.count)); for o in d.keyOffsets { w.u64(UInt64(o)) }
+        w.u32(UInt32(d.valueOffsets.count)); for o in d.valueOffsets { w.u64(UInt64(o)) }
+        w.u64(UInt64(d.keyRowStride)); w.u64(UInt64(d.valueRowStride))
+        return Frame(kind: .peerMemory, payload: w.bytes)
+    }
+
+    static func parse(_ frame: Frame) throws(KVTransferError) -> KVMemoryDescriptor {
+        guard frame.kind == .peerMemory else { throw .protocolViolation("expected the decode server's KV memory, got \(frame.kind)") }
+        var r = ByteReader(frame.payload)
+        let handle = try r.take(Int(try r.u32()))
+        let device = try r.string()
+        let layout = try r.layout()
+        let pageSize = Int(try r.u32())
+        let keyCount = Int(try r.u32())
+        guard keyCount <= 1 << 16 else { throw .protocolViolation("\(keyCount) layers") }
+        var keys: [Int] = []
+        for _ in 0..<keyCount { keys.append(Int(try r.u64())) }
+        let valueCount = Int(try r.u32())
+        guard valueCount <= 1 << 16 else { throw .protocolViolation("\(valueCount) layers") }
+        var values: [Int] = []
+        for _ in 0..<valueCount { values.append(Int(try r.u64())) }
+        let keyStride = Int(try r.u64()), valueStride = Int(try r.u64())
+        return KVMemoryDescriptor(handle: handle, device: device, layout: layout, pageSize: pageSize, keyOffsets: keys,
+                                  valueOffsets: values, keyRowStride: keyStride, valueRowStride: valueStride)
+    }
 }
 
 struct Frame: Sendable {

@@ -23,15 +23,42 @@ public struct TransferFaults: Sendable {
 /// KV transfer over TCP: the bootstrap connection the decode side opens to register its pages is
 /// also the one the KV comes back on (see `KVWireFormat.swift` for the frames). Works between any
 /// two backends and machines; the bytes go through host memory.
+///
+/// In `cudaIPC` mode the handshake is the same, but the KV bytes never touch the host: the decode
+/// side follows its registration with a `peerMemory` frame (a CUDA IPC handle of its KV pool and
+/// where each layer sits in it); the prefill side opens that pool once, copies the prompt's rows
+/// from its device export straight into the reserved pages (cuMemcpyDtoDAsync, peer copies across
+/// GPUs), then sends the header and `done`; the decode side acks as before.
 public final class TCPKVTransfer: KVTransferBackend {
-    public let name = "tcp"
+    /// How the KV bytes travel.
+    public enum Payload: Sendable {
+        /// Layer frames on the TCP connection (host memory on both sides).
+        case tcp
+        /// GPU to GPU through CUDA IPC (both servers on one node, KV caches on GPUs).
+        case cudaIPC
+    }
+
+    public let payload: Payload
+    public var name: String { payload == .tcp ? "tcp" : "cuda-ipc" }
     private let faultState = Mutex(TransferFaults())
     private let rendezvous: Rendezvous
     private let listener = Mutex<TCPListener?>(nil)
+    /// cuda-ipc: this server's device KV path and (decode side) its pool's descriptor.
+    private let device = Mutex<(transfer: (any KVDeviceTransfer)?, memory: KVMemoryDescriptor?)>((nil, nil))
 
     /// - Parameter registrationTTL: how long an unclaimed registration or failure notice is kept.
-    public init(registrationTTL: Double = 600) {
+    public init(payload: Payload = .tcp, registrationTTL: Double = 600) {
+        self.payload = payload
         rendezvous = Rendezvous(ttl: registrationTTL)
+    }
+
+    public func attach(engine: Engine) throws {
+        guard payload == .cudaIPC else { return }
+        guard let transfer = engine.kvDeviceTransfer else {
+            throw KVTransferError.protocolViolation("--disaggregation-transfer-backend cuda-ipc needs the KV cache on a GPU (--device cuda)")
+        }
+        let memory = try engine.kvMemoryDescriptor()
+        device.withLock { $0 = (transfer, memory) }
     }
 
     public var faults: TransferFaults {
@@ -68,6 +95,7 @@ public final class TCPKVTransfer: KVTransferBackend {
     public func send(_ export: PrefillExport, room: UInt64, timeout: Double) async throws {
         let rendezvous = rendezvous
         let faults = faults
+        let payload = payload
         try await onThread("tern-kv-send") {
             let deadline = monotonicSeconds() + timeout
             guard let (socket, registration) = rendezvous.take(room: room, deadline: deadline) else {
@@ -80,9 +108,36 @@ public final class TCPKVTransfer: KVTransferBackend {
                 try? Frame.error(message).write(to: socket, deadline: deadline)
                 throw KVTransferError.protocolViolation(message)
             }
-            try PrefillHeader(room: room, promptTokens: export.promptTokens, cachedTokens: export.cachedTokens,
-                              firstToken: export.firstToken, logprob: export.firstLogprob).frame.write(to: socket, deadline: deadline)
-            let kv = export.kv
+            let header = PrefillHeader(room: room, promptTokens: export.promptTokens, cachedTokens: export.cachedTokens,
+                                       firstToken: export.firstToken, logprob: export.firstLogprob).frame
+            if payload == .cudaIPC {
+                // The decode side's pool, then the rows straight into its reserved pages.
+                let peer = try PeerMemoryFrame.parse(try Frame.read(from: socket, deadline: deadline))
+                guard case .device(let rows, let transfer) = export.kv else {
+                    let message = "cuda-ipc: the prefill server's KV cache is not on a GPU (--device cuda)"
+                    try? Frame.error(message).write(to: socket, deadline: deadline)
+                    throw KVTransferError.protocolViolation(message)
+                }
+                do {
+                    try transfer.writeKV(rows, toPeer: peer, pages: registration.pages)
+                } catch {
+                    let message = "cuda-ipc copy into the decode server's pages failed: \(error)"
+                    try? Frame.error(message).write(to: socket, deadline: deadline)
+                    throw KVTransferError.protocolViolation(message)
+                }
+                try header.write(to: socket, deadline: deadline)
+                try Frame(kind: .done, payload: []).write(to: socket, deadline: deadline)
+                let ack = try Frame.read(from: socket, deadline: deadline)
+                guard ack.kind == .ack else { throw KVTransferError.protocolViolation("expected ack, got \(ack.kind)") }
+                return
+            }
+            try header.write(to: socket, deadline: deadline)
+            let kv: KVRows
+            do { kv = try export.kv.hostRows() } catch {
+                let message = "KV copy to host failed: \(error)"
+                try? Frame.error(message).write(to: socket, deadline: deadline)
+                throw KVTransferError.protocolViolation(message)
+            }
             for layer in 0..<kv.keys.count {
                 if faults.senderDropsAfterLayers == layer { throw KVTransferError.peerClosed("fault injection: sender dropped") }
                 if faults.senderStallsAfterLayers == layer {
@@ -105,6 +160,11 @@ public final class TCPKVTransfer: KVTransferBackend {
     public func receive(room: UInt64, from bootstrap: BootstrapInfo, reservation: KVReservation, layout: KVCacheLayout,
                         timeout: Double, handle: TransferHandle) async throws -> ReceivedPrefill {
         let faults = faults
+        let payload = payload
+        let memory = device.withLock { $0.memory }
+        if payload == .cudaIPC && memory == nil {
+            throw KVTransferError.protocolViolation("cuda-ipc: this decode server's KV cache is not on a GPU (--device cuda)")
+        }
         return try await onThread("tern-kv-receive") {
             let deadline = monotonicSeconds() + timeout
             let socket = try TCPSocket.connect(host: bootstrap.host, port: bootstrap.port, timeout: min(timeout, 10))
@@ -113,9 +173,18 @@ public final class TCPKVTransfer: KVTransferBackend {
             do {
                 try Registration(room: room, promptTokens: reservation.tokens, layout: layout, pageSize: reservation.pageSize,
                                  pages: reservation.pages).frame.write(to: socket, deadline: deadline)
+                if payload == .cudaIPC, let memory { try PeerMemoryFrame.make(memory).write(to: socket, deadline: deadline) }
                 let header = try PrefillHeader(try Frame.read(from: socket, deadline: deadline))
                 guard header.room == room, header.promptTokens == reservation.tokens else {
                     throw KVTransferError.protocolViolation("header for room \(header.room) with \(header.promptTokens) tokens")
+                }
+                if payload == .cudaIPC {
+                    // The prefill server wrote the rows into our reserved pages before its header.
+                    let done = try Frame.read(from: socket, deadline: deadline)
+                    guard done.kind == .done else { throw KVTransferError.protocolViolation("expected done, got \(done.kind)") }
+                    try Frame(kind: .ack, payload: []).write(to: socket, deadline: deadline)
+                    return ReceivedPrefill(promptTokens: header.promptTokens, cachedTokens: header.cachedTokens,
+                                           firstToken: header.firstToken, firstLogprob: header.logprob, kv: nil)
                 }
                 if faults.receiverDropsAfterHeader { throw KVTransferError.peerClosed("fault injection: receiver dropped") }
                 var keys: [[UInt8]] = [], values: [[UInt8]] = []

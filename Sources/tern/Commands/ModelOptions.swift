@@ -27,6 +27,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Device: cpu or cuda.")
     var device: String = "cpu"
 
+    @Option(help: "GPU ordinal to run on with --device cuda (SGLang's name; two servers on two GPUs of one node).")
+    var baseGpuId: Int = 0
+
     @Option(help: "Longest sequence (prompt + output) to support; defaults to the model's max_position_embeddings.")
     var contextLength: Int?
 
@@ -43,7 +46,7 @@ struct ModelOptions: ParsableArguments {
         switch device {
         case "cpu": return CPUBackend()
         case "cuda":
-            do { return try CUDABackend() } catch {
+            do { return try CUDABackend(device: baseGpuId) } catch {
                 throw ValidationError("--device cuda: the CUDA backend is unavailable on this machine (\(error))")
             }
         default: throw ValidationError("unknown device '\(device)' (available: cpu, cuda)")
