@@ -4,7 +4,7 @@
 #   background: STREAMS (64) concurrent 1k-in/1k-out streams decoding;
 #   meanwhile:  LONG_N (8) long prompts (8k in, 32 out) arriving at LONG_RATE (1) per second;
 # against (a) one unified server and (b) prefill server + decode server + router on the same GPU
-# (--mem-fraction-static 0.4 each, KV moved GPU to GPU by --disaggregation-transfer-backend
+# (prefill --mem-fraction-static 0.4, decode in what is left; KV moved GPU to GPU by --disaggregation-transfer-backend
 # cuda-ipc; TRANSFER=tcp to compare). Before each load, 4 greedy probes (batch 1, idle server)
 # check that PD gives the unified server's output ids (a corrupt KV transfer shows up there).
 # Prints p50/p99 ITL and output throughput of the streams, TTFT of the long prompts, for each.
@@ -79,13 +79,17 @@ load unified http://127.0.0.1:30000
 stop_all
 
 echo "== (b) prefill + decode + router ($TRANSFER)"
+# --mem-fraction-static counts what is in use on the GPU at start-up (SGLang's rule: fraction x total
+# minus used), so the servers start one after the other: the prefill server takes at most 0.4 of the
+# GPU, the decode server then fits under 0.85 with the prefill server's memory counted as used.
 "$BIN" serve "${COMMON[@]}" --port 30001 --mem-fraction-static 0.4 --max-total-tokens 98304 \
   --disaggregation-mode prefill --disaggregation-bootstrap-port 8998 --disaggregation-transfer-backend $TRANSFER \
   > "$OUT/pd_prefill_serve.log" 2>&1 & pids+=($!)
-"$BIN" serve "${COMMON[@]}" --port 30002 --mem-fraction-static 0.4 --max-total-tokens 212992 --base-gpu-id $DECODE_GPU \
+wait_healthy 30001 "$OUT/pd_prefill_serve.log" || exit 1
+DECODE_FRACTION=0.85; [ "$DECODE_GPU" != 0 ] && DECODE_FRACTION=0.4
+"$BIN" serve "${COMMON[@]}" --port 30002 --mem-fraction-static $DECODE_FRACTION --max-total-tokens 212992 --base-gpu-id $DECODE_GPU \
   --disaggregation-mode decode --disaggregation-transfer-backend $TRANSFER \
   > "$OUT/pd_decode_serve.log" 2>&1 & pids+=($!)
-wait_healthy 30001 "$OUT/pd_prefill_serve.log" || exit 1
 wait_healthy 30002 "$OUT/pd_decode_serve.log" || exit 1
 "$BIN" router --pd-disaggregation --prefill http://127.0.0.1:30001 8998 --decode http://127.0.0.1:30002 \
   --host 127.0.0.1 --port 30000 > "$OUT/pd_router.log" 2>&1 & pids+=($!)
