@@ -70,7 +70,13 @@ public protocol Backend: AnyObject, Sendable {
     var activationDType: DType { get }
 
     // MARK: memory
+    /// A tensor whose every byte is zero. Only for buffers an op accumulates into or reads before
+    /// writing all of it; outputs that ops fully overwrite take `zeroed: false`.
     func allocate(_ shape: [Int], dtype: DType) throws -> Tensor
+    /// `zeroed: false`: contents undefined (the CUDA backend skips its memset; the CPU backend
+    /// poisons the bytes with 0xFF, NaN for floats, so a reader that relied on zeros fails tests).
+    /// Every op writes every element of its output, so op outputs never need zeroing.
+    func allocate(_ shape: [Int], dtype: DType, zeroed: Bool) throws -> Tensor
     /// Moves a checkpoint tensor onto the backend, converting to `dtype` when given.
     /// The CPU backend may borrow the host memory without copying.
     func upload(_ tensor: HostTensor, as dtype: DType?) throws -> Tensor

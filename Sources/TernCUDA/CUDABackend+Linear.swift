@@ -6,6 +6,43 @@ import TernCore
 extension CUDABackend {
     /// TERN_CUDA_GEMV=0 sends every shape to cuBLASLt (for comparisons).
     static let gemvEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_GEMV"] != "0"
+    /// Largest token count served by the weight-streaming GEMV (TERN_CUDA_GEMV_MAX_T, 1…16;
+    /// default 8); above it cuBLASLt runs. `tern bench-gemv` measures where the crossover is.
+    static let gemvMaxTokens: Int = {
+        let value = ProcessInfo.processInfo.environment["TERN_CUDA_GEMV_MAX_T"].flatMap { Int($0) } ?? 8
+        return min(max(value, 0), 16)
+    }()
+
+    /// The GEMV variant for `t` tokens: each kernel serves up to its bound (1, 2, 4, 8, 16).
+    static func gemvVariant(tokens t: Int) -> Int? { [1, 2, 4, 8, 16].first { $0 >= t } }
+
+    /// out = x · Wᵀ with the weight-streaming GEMV (`Kernels/gemv.cu`), bf16 x and W; false when the
+    /// shape or alignment does not suit it (k % 8, 16-byte rows) or t > 16.
+    func gemv(_ x: Tensor, _ weight: Tensor, out: Tensor) throws -> Bool {
+        let t = x.rows, n = weight.rows, k = x.rowSize
+        guard t >= 1, let variant = Self.gemvVariant(tokens: t), k % 8 == 0, weight.rowSize == k,
+              weight.dtype == .bf16, x.dtype == .bf16, weight.rowStride % 8 == 0, x.rowStride % 8 == 0,
+              address(weight) % 16 == 0, address(x) % 16 == 0 else { return false }
+        // Rows per warp of each variant (R in gemv.cu); a block is 8 warps.
+        let rowsPerBlock = 8 * (variant <= 2 ? 1 : variant <= 8 ? 2 : 4)
+        try launch("tern_gemv_bf16_t\(variant)", grid: ((n + rowsPerBlock - 1) / rowsPerBlock, 1, 1), block: 256,
+                   [ptr(x), .int64(Int64(x.rowStride)), ptr(weight), .int64(Int64(weight.rowStride)),
+                    ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), .int(Int32(n)), .int(Int32(k)), .int(Int32(t))])
+        return true
+    }
+
+    /// out = x · Wᵀ through cuBLASLt (bf16 operands, fp32 accumulation); false when it declines the shape.
+    func gemmBLAS(_ input: Tensor, _ weight: Tensor, out: Tensor) throws -> Bool {
+        let t = input.rows, n = weight.rows, k = input.rowSize
+        var done = false
+        try profiled("gemm \(t <= 1 ? "t=1" : t <= 64 ? "t≤64" : "t>64") n=\(n) k=\(k)") {
+            done = try blas.gemm(n: n, t: t, k: k, weight: address(weight), weightType: Int32(TERN_CUDA_R_16BF), ldw: weight.rowStride,
+                                 x: address(input), inputType: Int32(TERN_CUDA_R_16BF), ldx: input.rowStride,
+                                 out: address(out), outputType: out.dtype == .f32 ? Int32(TERN_CUDA_R_32F) : Int32(TERN_CUDA_R_16BF),
+                                 ldo: out.rowStride, stream: stream)
+        }
+        return done
+    }
 
     /// out = x · Wᵀ (+ bias) through cuBLASLt in bf16 with fp32 accumulation; the output may be
     /// bf16 or f32 (the LM head and router write f32). Quantized weights (FP8 block, NVFP4) go to
@@ -23,7 +60,7 @@ extension CUDABackend {
         if layer.bias == nil && Self.quantizedKernelsEnabled, try quantizedLinear(x, layer, out: out) { return }
         var input = try asBF16(x)
         if let group = layer.activationGroupSize {
-            let rounded = try allocate([t, k], dtype: .bf16)
+            let rounded = try allocate([t, k], dtype: .bf16, zeroed: false)
             try launch("tern_fake_quant_e4m3", grid: (t, (k + group - 1) / group, 1), block: max(32, (group + 31) / 32 * 32),
                        [ptr(input), .int(1), .int64(Int64(input.rowStride)), ptr(rounded), .int(1), .int64(Int64(k)),
                         .int(Int32(k)), .int(Int32(group))])
@@ -31,18 +68,8 @@ extension CUDABackend {
         }
         var done = false
         let weight = try bf16Weight(layer)
-        if t <= 4 && Self.gemvEnabled && k % 8 == 0 && weight.dtype == .bf16 && input.dtype == .bf16
-            && [address(weight), address(input)].allSatisfy({ $0 % 16 == 0 }) && weight.rowStride % 8 == 0 && input.rowStride % 8 == 0 {
-            // Decode at tiny batch: a weight-streaming GEMV beats cuBLASLt's small-T kernels.
-            try launch("tern_gemv_bf16", grid: ((n + 7) / 8, 1, 1), block: 256,
-                       [ptr(input), .int64(Int64(input.rowStride)), ptr(weight), .int64(Int64(weight.rowStride)),
-                        ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), .int(Int32(n)), .int(Int32(k)), .int(Int32(t))])
-            done = true
-        }
-        if !done { try profiled("gemm \(t <= 1 ? "t=1" : t <= 64 ? "t≤64" : "t>64") n=\(n) k=\(k)") { done = try blas.gemm(n: n, t: t, k: k, weight: address(weight), weightType: Int32(TERN_CUDA_R_16BF), ldw: weight.rowStride,
-                      x: address(input), inputType: Int32(TERN_CUDA_R_16BF), ldx: input.rowStride,
-                      out: address(out), outputType: out.dtype == .f32 ? Int32(TERN_CUDA_R_32F) : Int32(TERN_CUDA_R_16BF),
-                      ldo: out.rowStride, stream: stream) } }
+        if t <= Self.gemvMaxTokens && Self.gemvEnabled { done = try gemv(input, weight, out: out) }
+        if !done { done = try gemmBLAS(input, weight, out: out) }
         if !done {
             // Shapes cuBLASLt declines (odd strides or alignment in tiny models): a plain kernel.
             try launch("tern_gemm_simple", grid: (t, (n + 7) / 8, 1), block: 256,
@@ -59,7 +86,7 @@ extension CUDABackend {
     /// `x` itself when it is bf16, else a bf16 copy.
     func asBF16(_ x: Tensor) throws -> Tensor {
         if x.dtype == .bf16 { return x }
-        let copy = try allocate([x.rows, x.rowSize], dtype: .bf16)
+        let copy = try allocate([x.rows, x.rowSize], dtype: .bf16, zeroed: false)
         try launch("tern_convert", grid: (x.rows, (x.rowSize + 255) / 256, 1), block: 256,
                    [ptr(x), .int(try Self.code(x.dtype)), .int64(Int64(x.rowStride)), ptr(copy), .int(1), .int64(Int64(x.rowSize)),
                     .int(Int32(x.rowSize))])
@@ -75,13 +102,13 @@ extension CUDABackend {
         case let .fp8Block(scales, br, bc)?:
             try expect(w.dtype == .f8e4m3 && scales.dtype == .f32, "linear: fp8 block weights need e4m3 values and f32 scales")
             try expect(w.isContiguous, "linear: fp8 weight must be contiguous")
-            let out = try allocate([n, k], dtype: .bf16)
+            let out = try allocate([n, k], dtype: .bf16, zeroed: false)
             try launch("tern_dequant_fp8_block", grid: (n, (k + 255) / 256, 1), block: 256,
                        [ptr(w), ptr(scales), .int64(Int64(scales.rowStride)), .int(Int32(br)), .int(Int32(bc)), ptr(out), .int(Int32(n)), .int(Int32(k))])
             return out
         case let .nvfp4(scales, global)?:
             try expect(w.dtype == .u8 && scales.dtype == .f8e4m3 && k % 16 == 0, "linear: nvfp4 needs u8 packed weights, e4m3 scales, in % 16 == 0")
-            let out = try allocate([n, k], dtype: .bf16)
+            let out = try allocate([n, k], dtype: .bf16, zeroed: false)
             try launch("tern_dequant_nvfp4", grid: (n, (k + 255) / 256, 1), block: 256,
                        [ptr(w), ptr(scales), .int64(Int64(scales.rowStride)), .float(global), ptr(out), .int(Int32(n)), .int(Int32(k))])
             return out

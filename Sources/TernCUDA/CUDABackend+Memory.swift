@@ -4,25 +4,26 @@ import TernBackend
 import TernCore
 
 extension CUDABackend {
-    static let zeroAllocations = ProcessInfo.processInfo.environment["TERN_CUDA_ZERO_ALLOC"] != "0"
+    /// TERN_CUDA_ZERO_ALLOC=1 zeroes every allocation, `zeroed: false` ones too (to check whether
+    /// a wrong result comes from a reader of unwritten memory).
+    static let zeroEveryAllocation = ProcessInfo.processInfo.environment["TERN_CUDA_ZERO_ALLOC"] == "1"
 
     public func allocate(_ shape: [Int], dtype: DType) throws -> Tensor {
-        try allocate(shape, dtype: dtype, zeroed: Self.zeroAllocations)
+        try allocate(shape, dtype: dtype, zeroed: true)
     }
 
-    /// Backend-internal scratch that its kernels overwrite before reading skips the zeroing memset
-    /// (split-KV partials: one memset fewer per layer and step).
+    /// Backend-internal scratch that its kernels overwrite before reading.
     func allocateScratch(_ shape: [Int], dtype: DType) throws -> Tensor {
         try allocate(shape, dtype: dtype, zeroed: false)
     }
 
-    private func allocate(_ shape: [Int], dtype: DType, zeroed: Bool) throws -> Tensor {
+    /// `zeroed: true` costs one stream-ordered memset (a graph node inside a decode graph); op
+    /// outputs, which every kernel writes in full, skip it.
+    public func allocate(_ shape: [Int], dtype: DType, zeroed: Bool) throws -> Tensor {
         try bind()
         let bytes = shape.reduce(1, *) * dtype.byteSize
         let pointer = try allocator.allocate(bytes)
-        // Zeroed like the CPU backend's buffers, so model code may rely on it (stream-ordered, cheap).
-        // TERN_CUDA_ZERO_ALLOC=0 skips the zeroing (experiment: how much the per-buffer memset costs).
-        if zeroed { try profiled("memset (allocate)") {
+        if zeroed || Self.zeroEveryAllocation { try profiled("memset (allocate)") {
             try driver.check(driver.cuMemsetD8Async(pointer, 0, max(bytes, 1), stream), "cuMemsetD8Async")
         } }
         let allocator = self.allocator
@@ -42,7 +43,7 @@ extension CUDABackend {
 
     public func upload(_ tensor: HostTensor, as dtype: DType?) throws -> Tensor {
         let target = dtype ?? residentDType(tensor)
-        let out = try allocate(tensor.shape, dtype: target)
+        let out = try allocate(tensor.shape, dtype: target, zeroed: tensor.elementCount == 0)
         guard let base = tensor.data.baseAddress, tensor.elementCount > 0 else { return out }
         if target == tensor.dtype {
             try copyToDevice(base, bytes: tensor.data.count, to: address(out))
@@ -61,7 +62,7 @@ extension CUDABackend {
     public func upload(floats: [Float], shape: [Int], as dtype: DType) throws -> Tensor {
         try expect(floats.count == shape.reduce(1, *), "upload: \(floats.count) values for shape \(shape)")
         try expect([.f32, .bf16, .f16].contains(dtype), "upload floats as \(dtype)")
-        let out = try allocate(shape, dtype: dtype)
+        let out = try allocate(shape, dtype: dtype, zeroed: floats.isEmpty)
         try floats.withUnsafeBytes { raw in
             guard let base = raw.baseAddress, !floats.isEmpty else { return }
             if dtype == .f32 { return try copyToDevice(base, bytes: raw.count, to: address(out)) }
@@ -74,7 +75,7 @@ extension CUDABackend {
     }
 
     public func upload(int32s: [Int32], shape: [Int]) throws -> Tensor {
-        let out = try allocate(shape, dtype: .i32)
+        let out = try allocate(shape, dtype: .i32, zeroed: int32s.count < shape.reduce(1, *))
         try int32s.withUnsafeBytes { raw in
             if let base = raw.baseAddress, raw.count > 0 { try copyToDevice(base, bytes: raw.count, to: address(out)) }
         }

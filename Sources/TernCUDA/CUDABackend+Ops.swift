@@ -67,7 +67,7 @@ extension CUDABackend {
     public func embedding(ids: Tensor, table: Tensor, out: Tensor) throws {
         try bind()
         try expect(out.rowSize == table.rowSize && out.rows == ids.elementCount, "embedding \(ids.shape) × \(table.shape) → \(out.shape)")
-        try launch("tern_embedding", grid: (ids.elementCount, 1, 1), block: 256,
+        try launch("tern_embedding", grid: (ids.elementCount, min(max((table.rowSize + 255) / 256, 1), 64), 1), block: 256,
                    [ptr(ids), ptr(table), .int(try Self.code(table.dtype)), .int64(Int64(table.rowStride)), .int(Int32(table.rows)),
                     ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), .int(Int32(table.rowSize))])
     }
@@ -84,6 +84,18 @@ extension CUDABackend {
         try bind()
         let group = weight.elementCount, width = x.rowSize
         try expect(width % group == 0 && out.rowSize == width && out.rows == x.rows, "rmsNorm \(x.shape) with weight \(weight.shape) → \(out.shape)")
+        if x.rows > 0, group % 8 == 0, weight.dtype == .f32, x.dtype == .bf16, out.dtype == .bf16, residual.map({ $0.dtype == .bf16 }) ?? true,
+           Self.aligned16([x, out] + (residual.map { [$0] } ?? [])) {
+            // 16-byte path: ≤ 4 chunks of 8 per thread, kept in registers.
+            let chunks = group / 8
+            let block = min(1024, max(32, (chunks + 31) / 32 * 32))
+            if block * 4 >= chunks {
+                try launch("tern_rms_norm_bf16x8", grid: (x.rows, width / group, 1), block: block,
+                           [ptr(x), .int64(Int64(x.rowStride)), ptr(residual), .int64(Int64(residual?.rowStride ?? 0)), ptr(weight),
+                            ptr(out), .int64(Int64(out.rowStride)), .int(Int32(group)), .float(eps)])
+                return
+            }
+        }
         try launch("tern_rms_norm", grid: (x.rows, width / group, 1), block: group >= 1024 ? 512 : (group >= 256 ? 256 : 128),
                    [ptr(x), .int(try Self.code(x.dtype)), .int64(Int64(x.rowStride)),
                     ptr(residual), .int(try Self.code(residual?.dtype ?? .f32)), .int64(Int64(residual?.rowStride ?? 0)),
@@ -96,10 +108,21 @@ extension CUDABackend {
         let width = x.rowSize, half = table.rotaryDim / 2
         try expect(width % headDim == 0 && rotaryOffset + table.rotaryDim <= headDim, "rope: width \(width), head \(headDim), rotary \(table.rotaryDim)")
         try expect(table.cos.dtype == .f32 && table.sin.dtype == .f32, "rope tables must be f32")
-        try launch("tern_rope", grid: (x.rows, 1, 1), block: 128,
+        // One thread per rotated pair: a decode token's 40 heads × 64 pairs spread over 20 blocks
+        // instead of looping in one (the loop's dependent loads made it ~15 µs a call).
+        try launch("tern_rope", grid: (x.rows, min(max((width / headDim * half + 127) / 128, 1), 64), 1), block: 128,
                    [ptr(x), .int(try Self.code(x.dtype)), .int64(Int64(x.rowStride)), .int(Int32(width / headDim)), .int(Int32(headDim)),
                     .int(Int32(rotaryOffset)), .int(Int32(half)), .int(table.interleaved ? 1 : 0), ptr(positions),
                     ptr(table.cos), ptr(table.sin)])
+    }
+
+    /// Whether every tensor's start, row stride and row length are multiples of 16 bytes (the
+    /// 16-byte kernels' condition).
+    static func aligned16(_ tensors: [Tensor]) -> Bool {
+        tensors.allSatisfy { t in
+            let e = t.dtype.byteSize
+            return (t.storage.deviceAddress + UInt64(t.byteOffset)) % 16 == 0 && (t.rowStride * e) % 16 == 0 && (t.rowSize * e) % 16 == 0
+        }
     }
 
     /// Row copy through the widest unit every address, stride and row length allows.
@@ -122,6 +145,18 @@ extension CUDABackend {
         if cache.isFP8 {
             try storeFP8(key, into: cache.keys[layer], scale: cache.keyScales[layer], slots: batch.slots)
             if let value { try storeFP8(value, into: cache.values[layer], scale: cache.valueScales[layer], slots: batch.slots) }
+            return
+        }
+        if let value, key.rows > 0, key.rows == value.rows, layer < cache.values.count, key.dtype == cache.keys[layer].dtype, value.dtype == cache.values[layer].dtype,
+           key.rowSize == cache.keys[layer].rowSize, value.rowSize == cache.values[layer].rowSize,
+           Self.aligned16([key, value, cache.keys[layer], cache.values[layer]]) {
+            // Keys and values in one launch (grid.y picks which).
+            let keyCache = cache.keys[layer], valueCache = cache.values[layer], e = key.dtype.byteSize
+            try launch("tern_store_kv_16", grid: (key.rows, 2, 1), block: 128,
+                       [ptr(key), .int64(Int64(key.rowStride * e / 16)), ptr(value), .int64(Int64(value.rowStride * value.dtype.byteSize / 16)),
+                        ptr(keyCache), .int64(Int64(keyCache.rowStride * e / 16)),
+                        ptr(valueCache), .int64(Int64(valueCache.rowStride * valueCache.dtype.byteSize / 16)),
+                        ptr(batch.slots), .int(Int32(key.rowSize * e / 16)), .int(Int32(value.rowSize * value.dtype.byteSize / 16))])
             return
         }
         try copyRows(source: key, sourceIndex: nil, destination: cache.keys[layer], destinationIndex: batch.slots, rows: key.rows)
@@ -167,6 +202,11 @@ extension CUDABackend {
         try bind()
         let n = out.rowSize
         try expect(gateUp.rowSize == 2 * n && gateUp.rows == out.rows, "siluAndMul: \(gateUp.shape) → \(out.shape)")
+        if out.rows > 0, n % 8 == 0, gateUp.dtype == .bf16, out.dtype == .bf16, Self.aligned16([gateUp, out]) {
+            try launch("tern_silu_and_mul_bf16x8", grid: (out.rows, (n / 8 + 255) / 256, 1), block: 256,
+                       [ptr(gateUp), .int64(Int64(gateUp.rowStride)), ptr(out), .int64(Int64(out.rowStride)), .int(Int32(n))])
+            return
+        }
         try launch("tern_silu_and_mul", grid: (out.rows, (n + 255) / 256, 1), block: 256,
                    [ptr(gateUp), .int(try Self.code(gateUp.dtype)), .int64(Int64(gateUp.rowStride)),
                     ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), .int(Int32(n))])
@@ -232,7 +272,7 @@ extension CUDABackend {
     public func argmax(_ x: Tensor) throws -> [Int32] {
         try bind()
         guard x.rows > 0 else { return [] }
-        let out = try allocate([x.rows], dtype: .i32)
+        let out = try allocate([x.rows], dtype: .i32, zeroed: false)
         try launch("tern_argmax", grid: (x.rows, 1, 1), block: 1024,
                    [ptr(x), .int(try Self.code(x.dtype)), .int64(Int64(x.rowStride)), .int(Int32(x.rowSize)), ptr(out)])
         return try downloadInt32s(out)

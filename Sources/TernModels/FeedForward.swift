@@ -3,19 +3,34 @@ import TernCore
 
 /// SwiGLU MLP: down(silu(gate(x)) · up(x)).
 struct DenseMLP: FeedForwardBlock {
-    let gate: Linear, up: Linear, down: Linear
+    /// gate and up as one layer (gate rows, then up rows) when the checkpoint allows, else separately.
+    enum Projection { case fused(Linear), separate(gate: Linear, up: Linear) }
+    let gateUp: Projection
+    let down: Linear
+    let intermediate: Int
 
     init(prefix: String, hidden: Int, intermediate: Int, bias: Bool = false, weights: WeightLoader) throws {
-        gate = try weights.linear("\(prefix).gate_proj", out: intermediate, in: hidden, bias: bias)
-        up = try weights.linear("\(prefix).up_proj", out: intermediate, in: hidden, bias: bias)
+        if let fused = try weights.fusedLinear(["\(prefix).gate_proj", "\(prefix).up_proj"], outs: [intermediate, intermediate],
+                                               in: hidden, bias: bias, name: "\(prefix).gate_up_proj") {
+            gateUp = .fused(fused)
+        } else {
+            gateUp = .separate(gate: try weights.linear("\(prefix).gate_proj", out: intermediate, in: hidden, bias: bias),
+                               up: try weights.linear("\(prefix).up_proj", out: intermediate, in: hidden, bias: bias))
+        }
         down = try weights.linear("\(prefix).down_proj", out: hidden, in: intermediate, bias: bias)
+        self.intermediate = intermediate
     }
 
     func forward(_ x: Tensor, context: StepContext, out: Tensor) throws {
-        let b = context.backend, n = gate.outFeatures
+        let b = context.backend, n = intermediate
         let gateUp = try context.buffer([context.tokens, 2 * n])
-        try b.linear(x, gate, out: gateUp.columns(0..<n))
-        try b.linear(x, up, out: gateUp.columns(n..<2 * n))
+        switch self.gateUp {
+        case let .fused(layer):
+            try b.linear(x, layer, out: gateUp)
+        case let .separate(gate, up):
+            try b.linear(x, gate, out: gateUp.columns(0..<n))
+            try b.linear(x, up, out: gateUp.columns(n..<2 * n))
+        }
         let activated = try context.buffer([context.tokens, n])
         try b.siluAndMul(gateUp, out: activated)
         try b.linear(activated, down, out: out)

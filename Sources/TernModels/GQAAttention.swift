@@ -4,7 +4,10 @@ import TernCore
 /// Grouped-query attention with optional q/k/v bias, per-head q/k RMSNorm (Qwen3) and a
 /// sliding window (Mistral), over the paged KV cache.
 struct GQAAttention: AttentionBlock {
-    let q: Linear, k: Linear, v: Linear, o: Linear
+    /// q, k and v as one layer (rows q, then k, then v) when the checkpoint allows, else separately.
+    enum Projection { case fused(Linear), separate(q: Linear, k: Linear, v: Linear) }
+    let qkv: Projection
+    let o: Linear
     let qNorm: Tensor?, kNorm: Tensor?
     let normEps: Float
     let parameters: AttentionParameters
@@ -13,9 +16,14 @@ struct GQAAttention: AttentionBlock {
     init(config c: ModelConfig, layer i: Int, weights: WeightLoader, rotary: RotaryTable) throws {
         let p = "model.layers.\(i).self_attn"
         let qDim = c.heads * c.headDim, kvDim = c.kvHeads * c.headDim
-        q = try weights.linear("\(p).q_proj", out: qDim, in: c.hiddenSize, bias: c.qkvBias)
-        k = try weights.linear("\(p).k_proj", out: kvDim, in: c.hiddenSize, bias: c.qkvBias)
-        v = try weights.linear("\(p).v_proj", out: kvDim, in: c.hiddenSize, bias: c.qkvBias)
+        if let fused = try weights.fusedLinear(["\(p).q_proj", "\(p).k_proj", "\(p).v_proj"], outs: [qDim, kvDim, kvDim],
+                                               in: c.hiddenSize, bias: c.qkvBias, name: "\(p).qkv_proj") {
+            qkv = .fused(fused)
+        } else {
+            qkv = .separate(q: try weights.linear("\(p).q_proj", out: qDim, in: c.hiddenSize, bias: c.qkvBias),
+                            k: try weights.linear("\(p).k_proj", out: kvDim, in: c.hiddenSize, bias: c.qkvBias),
+                            v: try weights.linear("\(p).v_proj", out: kvDim, in: c.hiddenSize, bias: c.qkvBias))
+        }
         o = try weights.linear("\(p).o_proj", out: c.hiddenSize, in: qDim, bias: c.outputBias)
         qNorm = c.qkNorm ? try weights.tensor("\(p).q_norm.weight", [c.headDim]) : nil
         kNorm = c.qkNorm ? try weights.tensor("\(p).k_norm.weight", [c.headDim]) : nil
@@ -30,15 +38,20 @@ struct GQAAttention: AttentionBlock {
         let qDim = p.heads * p.headDim, kvDim = p.kvHeads * p.headDim
         let qkv = try context.buffer([context.tokens, qDim + 2 * kvDim])
         let qs = qkv.columns(0..<qDim), ks = qkv.columns(qDim..<qDim + kvDim), vs = qkv.columns(qDim + kvDim..<qDim + 2 * kvDim)
-        try b.linear(x, q, out: qs)
-        try b.linear(x, k, out: ks)
-        try b.linear(x, v, out: vs)
+        switch self.qkv {
+        case let .fused(layer):
+            try b.linear(x, layer, out: qkv)
+        case let .separate(q, k, v):
+            try b.linear(x, q, out: qs)
+            try b.linear(x, k, out: ks)
+            try b.linear(x, v, out: vs)
+        }
         if let qNorm, let kNorm {
             try b.rmsNorm(qs, weight: qNorm, eps: normEps, out: qs)
             try b.rmsNorm(ks, weight: kNorm, eps: normEps, out: ks)
         }
-        try b.rope(qs, headDim: p.headDim, rotaryOffset: 0, positions: context.positions, table: rotary)
-        try b.rope(ks, headDim: p.headDim, rotaryOffset: 0, positions: context.positions, table: rotary)
+        // q and k heads are adjacent columns of one row with the same rotation: one rope call.
+        try b.rope(qkv.columns(0..<qDim + kvDim), headDim: p.headDim, rotaryOffset: 0, positions: context.positions, table: rotary)
         try b.storeKV(key: ks, value: vs, cache: context.cache, layer: layer, batch: context.batch)
         let attended = try context.buffer([context.tokens, qDim])
         try b.attention(query: qs, cache: context.cache, layer: layer, batch: context.batch, parameters: p, out: attended)

@@ -11,8 +11,10 @@ struct StepContext {
     let shared = StepShared()
     var tokens: Int { batch.batch.tokenCount }
 
+    /// A step temporary for an op's output: not zeroed (every op writes its whole output; the CPU
+    /// backend poisons unzeroed memory with NaN, so a block that read unwritten memory fails tests).
     func buffer(_ shape: [Int], dtype: DType? = nil) throws -> Tensor {
-        try backend.allocate(shape, dtype: dtype ?? backend.activationDType)
+        try backend.allocate(shape, dtype: dtype ?? backend.activationDType, zeroed: false)
     }
 }
 

@@ -51,6 +51,38 @@ public struct WeightLoader: Sendable {
         }
     }
 
+    /// Several plain linear layers that read the same input (q/k/v, gate/up) as one layer whose
+    /// weight rows are theirs one after the other (`[Σ outs, in]`, concatenated on the host at load),
+    /// so a step runs one GEMM instead of several. nil when any of them is quantized or their
+    /// stored dtypes differ: the caller keeps them separate.
+    public func fusedLinear(_ prefixes: [String], outs: [Int], in inFeatures: Int, bias: Bool = false, name: String) throws -> Linear? {
+        precondition(prefixes.count == outs.count && !prefixes.isEmpty)
+        if let quantization, prefixes.contains(where: { quantization.quantizes($0) }) { return nil }
+        let weights = try zip(prefixes, outs).map { try source.tensor("\($0).weight", shape: [$1, inFeatures], dtype: dtype) }
+        let biases = bias ? try zip(prefixes, outs).map { try source.tensor("\($0).bias", shape: [$1], dtype: dtype) } : []
+        guard let weight = Self.concatenate(weights, name: "\(name).weight", shape: [outs.reduce(0, +), inFeatures]) else { return nil }
+        var biasTensor: Tensor?
+        if bias {
+            guard let b = Self.concatenate(biases, name: "\(name).bias", shape: [outs.reduce(0, +)]) else { return nil }
+            biasTensor = try backend.upload(b, as: nil)
+        }
+        return Linear(weight: try backend.upload(weight, as: nil), bias: biasTensor)
+    }
+
+    /// Host tensors of one dtype, their bytes one after the other; nil when the dtypes differ.
+    static func concatenate(_ parts: [HostTensor], name: String, shape: [Int]) -> HostTensor? {
+        guard let dtype = parts.first?.dtype, parts.allSatisfy({ $0.dtype == dtype }) else { return nil }
+        let total = parts.reduce(0) { $0 + $1.data.count }
+        precondition(total == shape.reduce(1, *) * dtype.byteSize, "fused \(name): \(total) bytes for \(shape)")
+        let owner = OwnedBytes(count: total)
+        var offset = 0
+        for part in parts {
+            if let base = part.data.baseAddress, part.data.count > 0 { (owner.pointer + offset).copyMemory(from: base, byteCount: part.data.count) }
+            offset += part.data.count
+        }
+        return HostTensor(name: name, dtype: dtype, shape: shape, data: owner.buffer, owner: owner)
+    }
+
     /// ModelOpt writes scalar scales as shape [] or [1]; ask for whichever the source has.
     private func shapeOfScalar(_ name: String) -> [Int] {
         if let checkpoint = source as? ShapeReporting, let shape = checkpoint.shape(of: name) { return shape }

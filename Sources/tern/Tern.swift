@@ -6,6 +6,6 @@ struct Tern: AsyncParsableCommand {
         commandName: "tern",
         abstract: "Tern: an LLM serving engine.",
         subcommands: [ServeCommand.self, GenerateCommand.self, TokenizeCommand.self, RenderChatCommand.self,
-                      BenchDecodeCommand.self, BenchEngineCommand.self, SelftestCommand.self, BenchCommand.self, RouterCommand.self,
-                      BenchMoECommand.self])
+                      BenchDecodeCommand.self, BenchEngineCommand.self, BenchGEMVCommand.self, SelftestCommand.self, BenchCommand.self,
+                      RouterCommand.self, BenchMoECommand.self])
 }

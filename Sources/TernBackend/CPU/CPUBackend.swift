@@ -11,9 +11,15 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     // MARK: memory
 
     public func allocate(_ shape: [Int], dtype: DType) throws -> Tensor {
+        try allocate(shape, dtype: dtype, zeroed: true)
+    }
+
+    /// Unzeroed buffers are filled with 0xFF bytes (NaN as f32/bf16, -1 as i32): model code that
+    /// reads an element no op wrote shows up as NaN in the tests instead of as a lucky zero.
+    public func allocate(_ shape: [Int], dtype: DType, zeroed: Bool) throws -> Tensor {
         let count = shape.reduce(1, *) * dtype.byteSize
         let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
-        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
+        pointer.initializeMemory(as: UInt8.self, repeating: zeroed ? 0 : 0xFF, count: max(count, 1))
         let address = UncheckedSendable(pointer)
         let storage = TensorStorage(byteCount: count, host: pointer, release: { address.value.deallocate() })
         return Tensor(storage: storage, shape: shape, dtype: dtype)

@@ -2,12 +2,12 @@
 // SiLU-and-mul, add, bias, row copies/gathers/scatters, argmax.
 #include "common.cuh"
 
-// out[t] = table[ids[t]]; one block per token. Ids outside the table give a zero row.
+// out[t] = table[ids[t]]; grid (tokens, blocks per row). Ids outside the table give a zero row.
 extern "C" __global__ void tern_embedding(const int *ids, const void *table, int tableType, long long tableStride, int vocab,
                                           void *out, int outType, long long outStride, int width) {
     int t = blockIdx.x;
     int id = ids[t];
-    for (int i = threadIdx.x; i < width; i += blockDim.x) {
+    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < width; i += gridDim.y * blockDim.x) {
         float v = (id >= 0 && id < vocab) ? load_as_float(table, tableType, (long long)id * tableStride + i) : 0.0f;
         store_from_float(out, outType, (long long)t * outStride + i, v);
     }
@@ -39,12 +39,13 @@ extern "C" __global__ void tern_rms_norm(const void *x, int xType, long long xSt
     }
 }
 
-// In-place rotation of elements [offset, offset + 2·half) of every head of every row.
+// In-place rotation of elements [offset, offset + 2·half) of every head of every row; grid (rows,
+// blocks per row), one thread per rotated pair.
 extern "C" __global__ void tern_rope(void *x, int xType, long long xStride, int heads, int headDim, int offset, int half,
                                      int interleaved, const int *positions, const float *cosTable, const float *sinTable) {
     long long row = blockIdx.x;
     int position = positions[row];
-    for (int p = threadIdx.x; p < heads * half; p += blockDim.x) {
+    for (int p = blockIdx.y * blockDim.x + threadIdx.x; p < heads * half; p += gridDim.y * blockDim.x) {
         int head = p / half, i = p % half;
         long long base = row * xStride + (long long)head * headDim + offset;
         long long a = base + (interleaved ? 2 * i : i), b = base + (interleaved ? 2 * i + 1 : i + half);
@@ -150,4 +151,100 @@ extern "C" __global__ void tern_gemm_simple(const u16 *x, long long xStride, con
     for (int i = lane; i < k; i += 32) sum += bf16_to_float(x[t * xStride + i]) * bf16_to_float(w[(long long)j * wStride + i]);
     sum = warp_sum(sum);
     if (lane == 0) store_from_float(out, outType, t * outStride + j, sum);
+}
+
+// ---- 16-byte (8 × bf16) fast paths of the decode step's small ops ----
+
+__device__ __forceinline__ void unpack_bf16x8(Vec16 v, float f[8]) {
+    u32 a[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        f[2 * i] = __uint_as_float(a[i] << 16);
+        f[2 * i + 1] = __uint_as_float(a[i] & 0xFFFF0000u);
+    }
+}
+
+__device__ __forceinline__ Vec16 pack_bf16x8(const float f[8]) {
+    u32 a[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) a[i] = (u32)float_to_bf16(f[2 * i]) | ((u32)float_to_bf16(f[2 * i + 1]) << 16);
+    Vec16 v;
+    v.x = a[0]; v.y = a[1]; v.z = a[2]; v.w = a[3];
+    return v;
+}
+
+#define NORM_MAX_CHUNKS 4
+
+// tern_rms_norm for bf16 x / residual / out and an f32 weight, every row and group 16-byte aligned,
+// group % 8 == 0: each thread keeps its ≤ 4 chunks of 8 values in registers between the sum of
+// squares and the scaling (one read of x and residual, one write of each). Same arithmetic as
+// tern_rms_norm: the residual sum is rounded to bf16 before the norm reads it.
+// Grid (rows, groups per row); block a multiple of 32 with blockDim · 4 · 8 ≥ group.
+extern "C" __global__ void tern_rms_norm_bf16x8(const u16 *x, long long xStride, u16 *residual, long long residualStride,
+                                                const float *weight, u16 *out, long long outStride, int group, float eps) {
+    long long row = blockIdx.x;
+    int start = blockIdx.y * group;
+    int chunks = group >> 3;
+    const Vec16 *xs = (const Vec16 *)(x + row * xStride + start);
+    Vec16 *rs = residual ? (Vec16 *)(residual + row * residualStride + start) : 0;
+    float v[NORM_MAX_CHUNKS][8];
+    float sumSquares = 0.0f;
+#pragma unroll
+    for (int j = 0; j < NORM_MAX_CHUNKS; j++) {
+        int c = threadIdx.x + j * blockDim.x;
+        if (c < chunks) {
+            unpack_bf16x8(xs[c], v[j]);
+            if (rs) {
+                float r[8];
+                unpack_bf16x8(rs[c], r);
+#pragma unroll
+                for (int e = 0; e < 8; e++) v[j][e] = bf16_to_float(float_to_bf16(r[e] + v[j][e]));
+                rs[c] = pack_bf16x8(v[j]);
+            }
+#pragma unroll
+            for (int e = 0; e < 8; e++) sumSquares += v[j][e] * v[j][e];
+        }
+    }
+    float inv = rsqrtf(block_sum(sumSquares) / (float)group + eps);
+    Vec16 *os = (Vec16 *)(out + row * outStride + start);
+#pragma unroll
+    for (int j = 0; j < NORM_MAX_CHUNKS; j++) {
+        int c = threadIdx.x + j * blockDim.x;
+        if (c < chunks) {
+            float o[8];
+#pragma unroll
+            for (int e = 0; e < 8; e++) o[e] = weight[c * 8 + e] * (v[j][e] * inv);
+            os[c] = pack_bf16x8(o);
+        }
+    }
+}
+
+// tern_silu_and_mul for bf16 in and out, n % 8 == 0, 16-byte aligned rows: one chunk per thread.
+// Grid (rows, ceil(n / 8 / blockDim)).
+extern "C" __global__ void tern_silu_and_mul_bf16x8(const u16 *gateUp, long long gStride, u16 *out, long long outStride, int n) {
+    long long row = blockIdx.x;
+    int c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= (n >> 3)) return;
+    const Vec16 *g = (const Vec16 *)(gateUp + row * gStride);
+    float gf[8], uf[8], o[8];
+    unpack_bf16x8(g[c], gf);
+    unpack_bf16x8(g[(n >> 3) + c], uf);
+#pragma unroll
+    for (int e = 0; e < 8; e++) o[e] = gf[e] / (1.0f + __expf(-gf[e])) * uf[e];
+    ((Vec16 *)(out + row * outStride))[c] = pack_bf16x8(o);
+}
+
+// storeKV in one launch: blockIdx.y 0 copies key rows, 1 value rows, each to row slots[r] of its
+// cache (16-byte units; strides in units). Negative slots are skipped, as in copy_rows.
+extern "C" __global__ void tern_store_kv_16(const Vec16 *key, long long keyStride, const Vec16 *value, long long valueStride,
+                                            Vec16 *keyCache, long long keyCacheStride, Vec16 *valueCache, long long valueCacheStride,
+                                            const int *slots, int keyUnits, int valueUnits) {
+    long long r = blockIdx.x;
+    long long d = slots[r];
+    if (d < 0) return;
+    bool isValue = blockIdx.y == 1;
+    const Vec16 *src = isValue ? value + r * valueStride : key + r * keyStride;
+    Vec16 *dst = isValue ? valueCache + d * valueCacheStride : keyCache + d * keyCacheStride;
+    int units = isValue ? valueUnits : keyUnits;
+    for (int i = threadIdx.x; i < units; i += blockDim.x) dst[i] = src[i];
 }

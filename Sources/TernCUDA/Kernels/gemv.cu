@@ -1,60 +1,136 @@
-// out[t, n] = x[t, k] · W[n, k]ᵀ for a handful of rows t (decode at batch ≤ GEMV_MAX_T): pure
-// weight streaming, so one warp per output column walks its weight row in 16-byte loads, four in
-// flight per lane, and dots them with every x row (x stays in L1/L2). bf16 in, fp32 accumulation.
+// out[t, n] = x[t, k] · W[n, k]ᵀ for a handful of rows t (decode at small batch): pure weight
+// streaming. bf16 in, fp32 accumulation, bf16 or f32 out.
+//
+// Layout of the work: a block of 8 warps owns 8·R consecutive output columns (weight rows); each
+// warp walks R weight rows together over k, every lane issuing R·U 16-byte loads (8 in all,
+// 128 bytes per lane, 4 KB per warp) before it uses any of them, so an SM with 4 resident blocks
+// keeps ~128 KB of weights in flight (the H200 needs ~32 KB per SM to reach copy bandwidth at
+// ~1 µs of latency). Weights are streamed past L1 (ld.global.nc.L1::no_allocate); the activation
+// rows (at most 16 × 28 KB) are re-read through L1, and each 16-byte x chunk serves R weight rows,
+// so L1 traffic stays below the SM's 128 B/clk even at T = 16. One variant per bound on T
+// (1, 2, 4, 8, 16) so that every loop over t is unrolled and accumulators stay in registers;
+// rows of the block past `n` re-read the last row and store nothing, a k tail shorter than one
+// warp step is predicated. No split-K: every output is one warp's sum (warp shuffles), written once.
 #include "common.cuh"
-
-#define GEMV_MAX_T 4
-#define GEMV_UNROLL 4
 
 struct __align__(16) gemv_u4 { u32 x, y, z, w; };
 
-__device__ __forceinline__ float gemv_dot8(gemv_u4 a, gemv_u4 b) {
-    u32 av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
-    float s = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        s += __uint_as_float(av[i] << 16) * __uint_as_float(bv[i] << 16);
-        s += __uint_as_float(av[i] & 0xFFFF0000u) * __uint_as_float(bv[i] & 0xFFFF0000u);
-    }
-    return s;
+__device__ __forceinline__ gemv_u4 gemv_load_stream(const gemv_u4 *p) {
+    gemv_u4 r;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+    return r;
 }
 
-// Grid: ceil(n / warps per block); k % 8 == 0, rows 16-byte aligned (checked by the caller).
-extern "C" __global__ void __launch_bounds__(256) tern_gemv_bf16(
-    const u16 *x, long long ldx, const u16 *w, long long ldw, void *out, int outType, long long ldo, int n, int k, int t) {
-    int lane = threadIdx.x & 31;
-    int col = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    if (col >= n) return;
-    const gemv_u4 *wrow = (const gemv_u4 *)(w + (long long)col * ldw);
-    int chunks = k >> 3;
-    float acc[GEMV_MAX_T];
+__device__ __forceinline__ gemv_u4 gemv_load_cached(const gemv_u4 *p) {
+    gemv_u4 r;
+    asm("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+    return r;
+}
+
+__device__ __forceinline__ void gemv_unpack(gemv_u4 v, float f[8]) {
+    u32 a[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
-    for (int r = 0; r < GEMV_MAX_T; r++) acc[r] = 0.0f;
-    int c = lane;
-    for (; c + 32 * (GEMV_UNROLL - 1) < chunks; c += 32 * GEMV_UNROLL) {
-        gemv_u4 wv[GEMV_UNROLL];
+    for (int i = 0; i < 4; i++) {
+        f[2 * i] = __uint_as_float(a[i] << 16);
+        f[2 * i + 1] = __uint_as_float(a[i] & 0xFFFF0000u);
+    }
+}
+
+// TMAX: largest number of x rows this variant handles (t ≤ TMAX at run time).
+// R: weight rows per warp; U: 16-byte chunks per lane per row and step (R·U = 8).
+template <int TMAX, int R, int U>
+__device__ __forceinline__ void gemv_body(const u16 *x, long long ldx, const u16 *w, long long ldw, void *out, int outType,
+                                          long long ldo, int n, int k, int t) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int firstRow = (blockIdx.x * 8 + warp) * R;
+    if (firstRow >= n) return;
+    const int chunks = k >> 3;
+    const gemv_u4 *wrow[R];
 #pragma unroll
-        for (int u = 0; u < GEMV_UNROLL; u++) wv[u] = wrow[c + 32 * u];
+    for (int r = 0; r < R; r++) wrow[r] = (const gemv_u4 *)(w + (long long)min(firstRow + r, n - 1) * ldw);
+    const long long xStep = ldx >> 3;  // x row stride in 16-byte chunks
+    const gemv_u4 *x4 = (const gemv_u4 *)x;
+    float acc[R][TMAX];
 #pragma unroll
-        for (int r = 0; r < GEMV_MAX_T; r++) {
-            if (r < t) {
-                const gemv_u4 *xrow = (const gemv_u4 *)(x + (long long)r * ldx);
+    for (int r = 0; r < R; r++)
 #pragma unroll
-                for (int u = 0; u < GEMV_UNROLL; u++) acc[r] += gemv_dot8(wv[u], xrow[c + 32 * u]);
+        for (int i = 0; i < TMAX; i++) acc[r][i] = 0.0f;
+
+    const int step = 32 * U;
+    int c0 = 0;
+    for (; c0 + step <= chunks; c0 += step) {
+        gemv_u4 wv[R][U];
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int u = 0; u < U; u++) wv[r][u] = gemv_load_stream(wrow[r] + c0 + lane + 32 * u);
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            float wf[R][8];
+#pragma unroll
+            for (int r = 0; r < R; r++) gemv_unpack(wv[r][u], wf[r]);
+#pragma unroll
+            for (int i = 0; i < TMAX; i++) {
+                if (i < t) {
+                    float xf[8];
+                    gemv_unpack(gemv_load_cached(x4 + i * xStep + c0 + lane + 32 * u), xf);
+#pragma unroll
+                    for (int r = 0; r < R; r++)
+#pragma unroll
+                        for (int e = 0; e < 8; e++) acc[r][i] = fmaf(wf[r][e], xf[e], acc[r][i]);
+                }
             }
         }
     }
-    for (; c < chunks; c += 32) {
-        gemv_u4 wv = wrow[c];
+    if (c0 < chunks) {
+        // Tail: fewer than 32·U chunks left; lanes past the end contribute zeros.
 #pragma unroll
-        for (int r = 0; r < GEMV_MAX_T; r++)
-            if (r < t) acc[r] += gemv_dot8(wv, ((const gemv_u4 *)(x + (long long)r * ldx))[c]);
+        for (int u = 0; u < U; u++) {
+            const int c = c0 + lane + 32 * u;
+            if (c < chunks) {
+                float wf[R][8];
+#pragma unroll
+                for (int r = 0; r < R; r++) gemv_unpack(gemv_load_stream(wrow[r] + c), wf[r]);
+#pragma unroll
+                for (int i = 0; i < TMAX; i++) {
+                    if (i < t) {
+                        float xf[8];
+                        gemv_unpack(gemv_load_cached(x4 + i * xStep + c), xf);
+#pragma unroll
+                        for (int r = 0; r < R; r++)
+#pragma unroll
+                            for (int e = 0; e < 8; e++) acc[r][i] = fmaf(wf[r][e], xf[e], acc[r][i]);
+                    }
+                }
+            }
+        }
     }
+    // Every lane ends with every sum (xor shuffles); lane j stores output j of the warp's R × t.
 #pragma unroll
-    for (int r = 0; r < GEMV_MAX_T; r++) {
-        if (r < t) {
-            float s = warp_sum(acc[r]);
-            if (lane == 0) store_from_float(out, outType, (long long)r * ldo + col, s);
+    for (int r = 0; r < R; r++) {
+#pragma unroll
+        for (int i = 0; i < TMAX; i++) {
+            if (i < t) {
+                const float s = warp_sum(acc[r][i]);
+                const int j = r * TMAX + i;
+                if (lane == (j & 31) && firstRow + r < n) store_from_float(out, outType, (long long)i * ldo + firstRow + r, s);
+            }
         }
     }
 }
+
+// Grid: ceil(n / (8·R)) blocks of 256 threads. Requires k % 8 == 0, x, w and their row strides
+// 16-byte aligned, 1 ≤ t ≤ TMAX (all checked by the caller).
+#define TERN_GEMV_VARIANT(TMAX, R, U, MINB)                                                                             \
+    extern "C" __global__ void __launch_bounds__(256, MINB) tern_gemv_bf16_t##TMAX(                                    \
+        const u16 *x, long long ldx, const u16 *w, long long ldw, void *out, int outType, long long ldo, int n,    \
+        int k, int t) {                                                                                              \
+        gemv_body<TMAX, R, U>(x, ldx, w, ldw, out, outType, ldo, n, k, t);                                           \
+    }
+
+TERN_GEMV_VARIANT(1, 1, 8, 4)
+TERN_GEMV_VARIANT(2, 1, 8, 4)
+TERN_GEMV_VARIANT(4, 2, 4, 3)
+TERN_GEMV_VARIANT(8, 2, 4, 2)
+TERN_GEMV_VARIANT(16, 4, 2, 2)

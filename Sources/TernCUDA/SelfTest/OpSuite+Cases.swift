@@ -23,6 +23,29 @@ extension OpSuite {
                 try s.compare("siluAndMul", "rows \(rows), n 96, strided input", oc, og)
             }
         }
+        check("siluAndMul", "rows 3, n 1024 (16-byte path)") { s in
+            let (gc, gg) = try s.pair(3, 2048, scale: 3)
+            let (oc, og) = try s.outputs(3, 1024)
+            try s.cpu.siluAndMul(gc, out: oc)
+            try s.gpu.siluAndMul(gg, out: og)
+            try s.compare("siluAndMul", "rows 3, n 1024 (16-byte path)", oc, og)
+        }
+        check("storeKV", "5 rows k 256 v 128, strided, shuffled slots") { s in
+            let layout = KVCacheLayout(layers: 2, kvHeads: 2, keyDim: 128, valueDim: 64, dtype: .f32)
+            var gpuLayout = layout
+            gpuLayout.dtype = .bf16
+            let cc = try s.cpu.makeKVCache(layout: layout, pageSize: 4, pageCount: 3)
+            let cg = try s.gpu.makeKVCache(layout: gpuLayout, pageSize: 4, pageCount: 3)
+            let (kc, kg) = try s.pair(5, 256, pad: 16), (vc, vg) = try s.pair(5, 128, pad: 32)
+            let slots: [Int32] = [7, 0, 11, 3, 4]
+            let batch = ForwardBatch(tokenIDs: Array(repeating: 0, count: 5), positions: Array(repeating: 0, count: 5), slots: slots,
+                                     sequences: [SequenceSpan(queryStart: 0, queryLength: 5, kvLength: 5, pageTableStart: 0)],
+                                     pageTable: [0, 1, 2], pageSize: 4, logitRows: [4])
+            try s.cpu.storeKV(key: kc, value: vc, cache: cc, layer: 1, batch: try s.cpu.prepare(batch))
+            try s.gpu.storeKV(key: kg, value: vg, cache: cg, layer: 1, batch: try s.gpu.prepare(batch))
+            try s.compare("storeKV", "keys", cc.keys[1], cg.keys[1], tolerance: 0)
+            try s.compare("storeKV", "values", cc.values[1], cg.values[1], tolerance: 0)
+        }
         check("add", "rows 9 × 70, strided, out aliases a") { s in
             let (ac, ag) = try s.pair(9, 70, pad: 6), (bc, bg) = try s.pair(9, 70)
             try s.cpu.add(ac, bc, out: ac)
@@ -66,15 +89,23 @@ extension OpSuite {
             try s.gpu.rmsNorm(xg, weight: wg.reshaped([64]), eps: 1e-6, out: xg)
             try s.compare("rmsNorm", "per head 8 × 64, strided, in place", xc, xg)
         }
-        for rows in [1, 6] {
-            check("addRMSNorm", "rows \(rows) × 256") { s in
-                let (xc, xg) = try s.pair(rows, 256), (rc, rg) = try s.pair(rows, 256, scale: 2)
-                let (wc, wg) = try s.pair(1, 256, dtype: .f32)
-                let (oc, og) = try s.outputs(rows, 256)
-                try s.cpu.addRMSNorm(xc, residual: rc, weight: wc.reshaped([256]), eps: 1e-5, out: oc)
-                try s.gpu.addRMSNorm(xg, residual: rg, weight: wg.reshaped([256]), eps: 1e-5, out: og)
-                try s.compare("addRMSNorm", "rows \(rows) × 256 (output)", oc, og)
-                try s.compare("addRMSNorm", "rows \(rows) × 256 (residual)", rc, rg)
+        check("rmsNorm", "rows 3 × 100 (generic path)") { s in
+            let (xc, xg) = try s.pair(3, 100, scale: 4)
+            let (wc, wg) = try s.pair(1, 100, dtype: .f32)
+            let (oc, og) = try s.outputs(3, 100)
+            try s.cpu.rmsNorm(xc, weight: wc.reshaped([100]), eps: 1e-6, out: oc)
+            try s.gpu.rmsNorm(xg, weight: wg.reshaped([100]), eps: 1e-6, out: og)
+            try s.compare("rmsNorm", "rows 3 × 100 (generic path)", oc, og)
+        }
+        for (rows, width) in [(1, 256), (6, 256), (2, 4096), (1, 8192)] {
+            check("addRMSNorm", "rows \(rows) × \(width)") { s in
+                let (xc, xg) = try s.pair(rows, width), (rc, rg) = try s.pair(rows, width, scale: 2)
+                let (wc, wg) = try s.pair(1, width, dtype: .f32)
+                let (oc, og) = try s.outputs(rows, width)
+                try s.cpu.addRMSNorm(xc, residual: rc, weight: wc.reshaped([width]), eps: 1e-5, out: oc)
+                try s.gpu.addRMSNorm(xg, residual: rg, weight: wg.reshaped([width]), eps: 1e-5, out: og)
+                try s.compare("addRMSNorm", "rows \(rows) × \(width) (output)", oc, og)
+                try s.compare("addRMSNorm", "rows \(rows) × \(width) (residual)", rc, rg)
             }
         }
     }
@@ -144,6 +175,25 @@ extension OpSuite {
             try s.cpu.linear(xc, lc, out: oc)
             try s.gpu.linear(xg, lg, out: og)
             try s.compare("linear", "nvfp4 4×256 → 128", oc, og)
+        }
+    }
+
+    /// The decode GEMV itself (every variant, whatever bound `linear` uses it up to): token counts
+    /// 1…16, widths that leave a k tail shorter than a warp step and n that is no multiple of a
+    /// block's rows, strided x, bf16 and f32 outputs.
+    mutating func gemvs() {
+        for (t, n, k, pad, f32) in [(1, 77, 264, 0, false), (2, 130, 1032, 16, false), (3, 45, 512, 0, true), (4, 300, 2056, 0, false),
+                                    (5, 33, 96, 16, false), (8, 257, 4104, 0, true), (11, 70, 520, 16, false), (16, 131, 1288, 0, false),
+                                    (16, 64, 8, 0, true), (1, 1000, 4096, 0, true)] {
+            let detail = "t \(t) n \(n) k \(k)\(pad > 0 ? " strided" : "")\(f32 ? " f32 out" : "")"
+            check("gemv", detail) { s in
+                let (wc, wg) = try s.pair(n, k, scale: 0.2)
+                let (xc, xg) = try s.pair(t, k, pad: pad)
+                let (oc, og) = try s.outputs(t, n, dtype: f32 ? .f32 : .bf16)
+                try s.cpu.linear(xc, Linear(weight: wc), out: oc)
+                guard try s.gpu.gemv(xg, wg, out: og) else { throw BackendError.invalidArgument("gemv declined \(detail)") }
+                try s.compare("gemv", detail, oc, og)
+            }
         }
     }
 

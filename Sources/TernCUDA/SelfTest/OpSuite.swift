@@ -121,6 +121,7 @@ public struct OpSuite {
         elementwise()
         norms()
         linears()
+        gemvs()
         ropes()
         attentions()
         routing()
