@@ -57,7 +57,11 @@ public final class TCPKVTransfer: KVTransferBackend {
         guard let transfer = engine.kvDeviceTransfer else {
             throw KVTransferError.protocolViolation("--disaggregation-transfer-backend cuda-ipc needs the KV cache on a GPU (--device cuda)")
         }
-        let memory = try engine.kvMemoryDescriptor()
+        attachDevice(transfer, memory: try engine.kvMemoryDescriptor())
+    }
+
+    /// The device KV path without an engine (tests of the cuda-ipc handshake with a stand-in transfer).
+    func attachDevice(_ transfer: any KVDeviceTransfer, memory: KVMemoryDescriptor) {
         device.withLock { $0 = (transfer, memory) }
     }
 
