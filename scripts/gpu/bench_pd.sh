@@ -9,7 +9,7 @@
 # check that PD gives the unified server's output ids (a corrupt KV transfer shows up there).
 # Prints p50/p99 ITL and output throughput of the streams, TTFT of the long prompts, for each.
 # Expected GPU time: about 110 s (start-ups ~3 x 15 s with a warm kernel cache, 2 loads ~25 s each).
-# Env: STREAMS, STREAM_OUT (1024), LONG_N, LONG_IN (8192), LONG_RATE, TRANSFER (cuda-ipc|tcp),
+# Env: STREAMS, STREAM_IN (1024), STREAM_OUT (1024), LONG_N, LONG_IN (8192), LONG_RATE, TRANSFER (cuda-ipc|tcp),
 #      DECODE_GPU (0; 1 puts the decode server on the second GPU: two-GPU PD).
 set -o pipefail
 cd "$(dirname "$0")/../.."
@@ -22,11 +22,13 @@ fi
 OUT=${OUT:-/tmp/tern-out}; mkdir -p "$OUT"
 export TERN_KERNEL_DIR=${TERN_KERNEL_DIR:-$PWD/Sources/TernCUDA/Kernels}
 export TERN_KERNEL_CACHE=${TERN_KERNEL_CACHE:-/tmp/tern-kernel-cache}
-STREAMS=${STREAMS:-64}; STREAM_OUT=${STREAM_OUT:-1024}
+STREAMS=${STREAMS:-64}; STREAM_IN=${STREAM_IN:-1024}; STREAM_OUT=${STREAM_OUT:-1024}
 LONG_N=${LONG_N:-8}; LONG_IN=${LONG_IN:-8192}; LONG_RATE=${LONG_RATE:-1}
 TRANSFER=${TRANSFER:-cuda-ipc}; DECODE_GPU=${DECODE_GPU:-0}
 echo "== $(date -u +%FT%TZ) commit $(cat gpu-bin/COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null) transfer=$TRANSFER decode_gpu=$DECODE_GPU"
-COMMON=(--device cuda --model configs/llama-3.1-8b --load-format dummy --skip-tokenizer-init --context-length 12288 --host 127.0.0.1)
+# SERVE_MODEL / CONTEXT: a CPU dry run of this script uses e.g. SERVE_MODEL="--device cpu --model DIR --load-format dummy".
+SERVE_MODEL=${SERVE_MODEL:---device cuda --model configs/llama-3.1-8b --load-format dummy}
+COMMON=($SERVE_MODEL --skip-tokenizer-init --context-length ${CONTEXT:-12288} --host 127.0.0.1)
 
 pids=()
 stop_all() { for p in "${pids[@]}"; do kill $p 2>/dev/null; done; for p in "${pids[@]}"; do wait $p 2>/dev/null; done; pids=(); }
@@ -41,11 +43,11 @@ wait_healthy() {  # port log
 
 # 4 greedy probes, one at a time; prints their output ids as JSON lines.
 probe() {
-  python3 - "$1" <<'PY'
+  python3 - "$1" "${PROBE_LENGTHS:-5,200,1000,3000}" "${PROBE_VOCAB:-128000}" <<'PY'
 import json, sys, urllib.request, random
 r = random.Random(7)
-for i, n in enumerate([5, 200, 1000, 3000]):
-    body = {"input_ids": [r.randrange(128000) for _ in range(n)],
+for i, n in enumerate([int(x) for x in sys.argv[2].split(",")]):
+    body = {"input_ids": [r.randrange(int(sys.argv[3])) for _ in range(n)],
             "sampling_params": {"max_new_tokens": 16, "temperature": 0, "ignore_eos": True}}
     req = urllib.request.Request(sys.argv[1] + "/generate", json.dumps(body).encode(), {"content-type": "application/json"})
     try:
@@ -59,9 +61,9 @@ PY
 load() {
   local name=$1 url=$2
   rm -f "$OUT/pd_$name.jsonl"
-  timeout 150 "$BIN" bench --base-url $url --backend tern --dataset-name random --random-input-len 1024 \
+  timeout 150 "$BIN" bench --base-url $url --backend tern --dataset-name random --random-input-len $STREAM_IN \
     --random-output-len $STREAM_OUT --random-range-ratio 1 --num-prompts $STREAMS --max-concurrency $STREAMS \
-    --warmup-requests 1 --label "$name-streams" --output-file "$OUT/pd_$name.jsonl" --quiet > "$OUT/pd_${name}_streams.log" 2>&1 &
+    --warmup-requests 0 --label "$name-streams" --output-file "$OUT/pd_$name.jsonl" --quiet > "$OUT/pd_${name}_streams.log" 2>&1 &
   local bg=$!
   sleep 3
   timeout 150 "$BIN" bench --base-url $url --backend tern --dataset-name random --random-input-len $LONG_IN \
@@ -98,7 +100,7 @@ probe http://127.0.0.1:30000 > "$OUT/probe_pd.jsonl"
 load pd http://127.0.0.1:30000
 stop_all
 
-echo "== summary (Llama-3.1-8B shape, one H200: $STREAMS x 1k/$STREAM_OUT streams + $LONG_N x ${LONG_IN}-token prompts at $LONG_RATE/s)"
+echo "== summary (Llama-3.1-8B shape, one H200: $STREAMS x $STREAM_IN/$STREAM_OUT streams + $LONG_N x ${LONG_IN}-token prompts at $LONG_RATE/s)"
 python3 - "$OUT" <<'PY'
 import json, sys, os
 out = sys.argv[1]
@@ -107,7 +109,7 @@ def recs(name):
     return {r.get("label", "").split("-")[-1]: r for r in (json.loads(l) for l in open(p) if l.strip())} if os.path.exists(p) else {}
 a, b = [open(os.path.join(out, f"probe_{n}.jsonl")).read().split("\n") for n in ("unified", "pd")]
 same = sum(1 for x, y in zip(a, b) if x and x == y and "error" not in x)
-print(f"greedy probes: PD output ids equal to unified for {same}/4 prompts")
+print(f"greedy probes: PD output ids equal to unified for {same}/{len([x for x in a if x])} prompts")
 print(f"{'setup':>8} | {'streams tok/s':>13} | {'ITL p50 ms':>10} | {'ITL p99 ms':>10} | {'TPOT med ms':>11} | {'long TTFT p50 ms':>16} | failed")
 for name in ("unified", "pd"):
     r = recs(name); s, l = r.get("streams", {}), r.get("long", {})

@@ -26,8 +26,12 @@ echo "== $(date -u +%FT%TZ) commit $(cat gpu-bin/COMMIT 2>/dev/null || git rev-p
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 
 # 256 streams x 2048 tokens = 524,288 KV slots (128 KiB each in bf16: 69 GB) + weights 16 GB.
-SERVE=("$BIN" serve --device cuda --model configs/llama-3.1-8b --load-format dummy --skip-tokenizer-init
-       --context-length 4096 --max-total-tokens 540672 --max-running-requests 256 --port $PORT $TERN_SERVE_ARGS)
+# SERVE_MODEL / IN / OUTLEN / CONTEXT / MAX_TOKENS: a CPU dry run of this script uses e.g.
+# SERVE_MODEL="--device cpu --model DIR --load-format dummy" IN=64 OUTLEN=16 CONTEXT=256 SKIP_TORCH=1.
+SERVE_MODEL=${SERVE_MODEL:---device cuda --model configs/llama-3.1-8b --load-format dummy}
+IN=${IN:-1024}; OUTLEN=${OUTLEN:-1024}
+SERVE=("$BIN" serve $SERVE_MODEL --skip-tokenizer-init
+       --context-length ${CONTEXT:-4096} --max-total-tokens ${MAX_TOKENS:-540672} --max-running-requests 256 --port $PORT $TERN_SERVE_ARGS)
 
 server_pid=
 stop_server() { [ -n "$server_pid" ] && kill $server_pid 2>/dev/null && wait $server_pid 2>/dev/null; server_pid=; }
@@ -63,19 +67,19 @@ IFS=, read -ra cs <<< "$CONC"; IFS=, read -ra ns <<< "$PROMPTS"
 for i in "${!cs[@]}"; do
   c=${cs[$i]}; n=${ns[$i]:-$c}
   timeout 120 "$BIN" bench --base-url http://127.0.0.1:$PORT --backend tern --dataset-name random \
-    --random-input-len 1024 --random-output-len 1024 --random-range-ratio 1 --num-prompts $n \
-    --max-concurrency $c --warmup-requests 1 --label tern-c$c --output-file "$OUT/bench_serving.jsonl" --quiet \
+    --random-input-len $IN --random-output-len $OUTLEN --random-range-ratio 1 --num-prompts $n \
+    --max-concurrency $c --warmup-requests 0 --label tern-c$c --output-file "$OUT/bench_serving.jsonl" --quiet \
     2>&1 | tee -a "$OUT/bench_serving.log" | tail -25
 done
 stop_server
 
 if [ -z "$SKIP_TORCH" ]; then
   echo "== PyTorch reference"
-  timeout 200 python3 scripts/gpu/torch_decode_reference.py --batches "$CONC" --input 1024 --output 1024 \
+  timeout 200 python3 scripts/gpu/torch_decode_reference.py --batches "$CONC" --input $IN --output $OUTLEN \
     --max-seconds ${TORCH_MAX_SECONDS:-4} 2>&1 | tee "$OUT/torch_reference.jsonl"
 fi
 
-echo "== summary (Llama-3.1-8B shape, bf16, dummy weights, 1k/1k)"
+echo "== summary ($SERVE_MODEL, input $IN, output $OUTLEN)"
 python3 - "$OUT/bench_serving.jsonl" "$OUT/torch_reference.jsonl" "$cold" "$warm" <<'PY'
 import json, sys
 def lines(p):
