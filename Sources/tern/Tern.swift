@@ -7,5 +7,5 @@ struct Tern: AsyncParsableCommand {
         abstract: "Tern: an LLM serving engine.",
         subcommands: [ServeCommand.self, GenerateCommand.self, TokenizeCommand.self, RenderChatCommand.self,
                       BenchDecodeCommand.self, BenchEngineCommand.self, BenchGEMVCommand.self, SelftestCommand.self, BenchCommand.self,
-                      RouterCommand.self, BenchMoECommand.self])
+                      RouterCommand.self, BenchMoECommand.self, BenchAttentionCommand.self])
 }

@@ -55,10 +55,16 @@ extension OpSuite {
         for name in names {
             let dir = URL(fileURLWithPath: directory).appendingPathComponent(name)
             guard fm.fileExists(atPath: dir.appendingPathComponent("config.json").path) else { continue }
-            check("model", name) { s in
+            // DeepSeek and Llama fixtures once more with an FP8 KV cache on both backends (the CPU's
+            // fp8 cache is the exact reference of the GPU's: same codes, same scales).
+            let kvChoices: [KVCacheDTypeChoice] = name.hasPrefix("deepseek") || name == "llama" ? [.auto, .fp8E4M3] : [.auto]
+            for kv in kvChoices {
+            let label = kv == .auto ? name : name + " fp8-kv"
+            check("model", label) { s in
                 let prompts = try Self.referencePrompts(dir)
-                let cpuModel = try ModelLoader.load(directory: dir, backend: s.cpu)
-                let gpuModel = try ModelLoader.load(directory: dir, backend: s.gpu)
+                let options = ModelBuildOptions(kvCacheDType: kv)
+                let cpuModel = try ModelLoader.load(directory: dir, backend: s.cpu, options: options)
+                let gpuModel = try ModelLoader.load(directory: dir, backend: s.gpu, options: options)
                 var positions = 0, agreeing = 0, nearTies = 0, greedyTotal = 0, greedySame = 0, firstTokenMisses = 0
                 for prompt in prompts {
                     let a = try SimpleGenerator(model: cpuModel).generate(prompt: prompt, maxNewTokens: newTokens, temperature: 0, seed: 0, logitsTop: 5)
@@ -82,8 +88,9 @@ extension OpSuite {
                 // position and greedy steps: there every prompt's first token must match. Interior prompt
                 // positions of these random models hold near ties, so there ≥ 85% agreement is asked.
                 let agreement = positions == 0 ? 0 : Double(agreeing) / Double(positions)
-                s.record("model", name + " (top-1)", error: 1 - agreement + Double(firstTokenMisses), tolerance: 0.15,
+                s.record("model", label + " (top-1)", error: 1 - agreement + Double(firstTokenMisses), tolerance: 0.15,
                          note: "\(agreeing)/\(positions) agree, \(nearTies) near ties, \(firstTokenMisses) first-token misses; greedy \(greedySame)/\(greedyTotal) ids before divergence")
+            }
             }
         }
     }

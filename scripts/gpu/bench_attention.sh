@@ -1,0 +1,45 @@
+#!/bin/bash
+# Runs ON the GPU machine, from the repository root, with the binary carried in gpu-bin/ (as run.sh).
+# Attention measurements of issue #9, in about 100 s of GPU time (every step has its own timeout):
+#   1. the attention selftest cases (flash bf16/fp8, split-KV, >32k prefix, MLA latent, fp8 storeKV
+#      codes) and the fixtures end to end with bf16 and fp8 KV caches                 ~30 s
+#   2. tern bench-attention: decode attention alone, bf16 and fp8 KV, batch 1/16/64/256 × context
+#      1k/4k/32k (points over 40 GB of KV skipped), GQA (Llama-8B 32/8 d128) and MLA (DeepSeek-V3
+#      128 heads, 512 + 64), KV bytes / time as a fraction of the copy bandwidth; causal prefill
+#      8×4k and 1×32k in TFLOP/s                                                        ~50 s
+#   3. PyTorch SDPA (flash backend) on the same prefill shapes                          ~15 s
+# Logs to $OUT; the summary is printed at the end.
+set -o pipefail
+cd "$(dirname "$0")/../.."
+BIN=${TERN_BIN:-gpu-bin/tern}
+if [ ! -x "$BIN" ] && [ -f gpu-bin/tern.xz ]; then
+  BIN=/tmp/tern-bin/tern; mkdir -p /tmp/tern-bin
+  [ -x $BIN ] || { xz -dc gpu-bin/tern.xz > $BIN 2>/dev/null || python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open("gpu-bin/tern.xz").read())' > $BIN; }
+  chmod +x $BIN
+fi
+OUT=${OUT:-/tmp/tern-out}
+mkdir -p "$OUT"
+export TERN_KERNEL_DIR=${TERN_KERNEL_DIR:-$PWD/Sources/TernCUDA/Kernels}
+export TERN_KERNEL_CACHE=${TERN_KERNEL_CACHE:-/tmp/tern-kernel-cache}
+echo "== $(date -u +%FT%TZ) commit $(cat gpu-bin/COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null)"
+nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
+t0=$SECONDS
+stamp() { echo "   ($(( SECONDS - t0 )) s so far)"; }
+
+if [ -z "$TERN_ATTN_SKIP_SELFTEST" ]; then
+  echo "== selftest (attention, storeKV fp8, models incl. fp8-kv)"
+  timeout 150 "$BIN" selftest --device cuda 2>&1 > "$OUT/selftest.log"
+  grep -E "^(attention|storeKV|model)" "$OUT/selftest.log"; grep -E "passed, .* failed" "$OUT/selftest.log"; stamp
+fi
+
+echo "== bench-attention"
+timeout 150 "$BIN" bench-attention --repeats 8 2>&1 | tee "$OUT/bench_attention.log"; stamp
+
+echo "== PyTorch SDPA (flash) on the prefill shapes"
+timeout 60 python3 scripts/gpu/sdpa_reference.py 8x4096,1x32768 2>&1 | tee "$OUT/sdpa.log"; stamp
+
+echo "== summary"
+[ -f "$OUT/selftest.log" ] && { grep -E "passed, .* failed" "$OUT/selftest.log"; grep FAIL "$OUT/selftest.log" | head -20; }
+grep -vE "^JSON" "$OUT/bench_attention.log" | tail -n 60
+cat "$OUT/sdpa.log"
+echo "total $(( SECONDS - t0 )) s"
