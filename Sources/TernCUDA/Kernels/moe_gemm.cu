@@ -344,7 +344,7 @@ __device__ __forceinline__ void moe_gemv(const u16 *a, long long aStride, const 
     for (int m = 0; m < MATS; m++)
 #pragma unroll
         for (int r = 0; r < GV_ROWS; r++) acc[m][r] = 0.0f;
-#pragma unroll 2
+#pragma unroll 4
     for (int k0 = lane * 8; k0 < k; k0 += 256) {
         RawChunk raw[MATS];
 #pragma unroll
