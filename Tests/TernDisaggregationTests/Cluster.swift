@@ -113,6 +113,9 @@ final class RouterNode: Sendable {
         logger.logLevel = .critical
         let router = TernRouter(config: RouterConfig(host: "127.0.0.1", port: 0, workers: workers, policy: policy,
                                                      healthCheckInterval: healthInterval, healthFailureThreshold: 1,
+                                                     // Dead workers refuse connections at once; a slow answer
+                                                     // on a loaded 2-core CI machine is not a dead worker.
+                                                     healthCheckTimeout: 5,
                                                      maxRetries: maxRetries),
                                 logger: logger)
         let (ports, continuation) = AsyncStream<Int>.makeStream()

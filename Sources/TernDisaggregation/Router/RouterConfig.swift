@@ -49,6 +49,8 @@ public struct RouterConfig: Sendable {
     public var healthCheckInterval: Double
     /// Consecutive failed checks before a worker is taken out of rotation.
     public var healthFailureThreshold: Int
+    /// Seconds a health check may take before it counts as failed (`--health-check-timeout-secs`).
+    public var healthCheckTimeout: Double
     /// Extra attempts on another worker (pair) for a request whose worker failed before answering.
     public var maxRetries: Int
     public var requestTimeout: Double
@@ -56,7 +58,7 @@ public struct RouterConfig: Sendable {
 
     public init(host: String = "127.0.0.1", port: Int = 30000, workers: [WorkerSpec], policy: RoutingPolicyKind = .cacheAware,
                 cacheThreshold: Double = 0.5, balanceAbsThreshold: Int = 32, balanceRelThreshold: Double = 1.5,
-                healthCheckInterval: Double = 5, healthFailureThreshold: Int = 2, maxRetries: Int = 2,
+                healthCheckInterval: Double = 5, healthFailureThreshold: Int = 2, healthCheckTimeout: Double = 5, maxRetries: Int = 2,
                 requestTimeout: Double = 3600, maxRequestBodyBytes: Int = 32 << 20) {
         self.host = host
         self.port = port
@@ -67,6 +69,7 @@ public struct RouterConfig: Sendable {
         self.balanceRelThreshold = balanceRelThreshold
         self.healthCheckInterval = healthCheckInterval
         self.healthFailureThreshold = healthFailureThreshold
+        self.healthCheckTimeout = healthCheckTimeout
         self.maxRetries = maxRetries
         self.requestTimeout = requestTimeout
         self.maxRequestBodyBytes = maxRequestBodyBytes

@@ -87,7 +87,7 @@ public final class TernRouter: Sendable {
                     var ok = false
                     var request = HTTPClientRequest(url: worker.url + "/health")
                     request.method = .GET
-                    if let response = try? await self.client.execute(request, timeout: .milliseconds(Int64(min(5, max(0.5, self.config.healthCheckInterval)) * 1000))) {
+                    if let response = try? await self.client.execute(request, timeout: .milliseconds(Int64(self.config.healthCheckTimeout * 1000))) {
                         ok = response.status == .ok
                         _ = try? await response.body.collect(upTo: 1 << 20)
                     }

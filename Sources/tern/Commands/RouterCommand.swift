@@ -52,6 +52,9 @@ struct RouterCommand: AsyncParsableCommand {
     @Option(help: "Failed health checks before a worker leaves the rotation.")
     var healthFailureThreshold: Int = 2
 
+    @Option(name: .customLong("health-check-timeout-secs"), help: "Seconds a health check may take before it counts as failed.")
+    var healthCheckTimeout: Double = 5
+
     @Option(help: "Retries on another worker when one fails before answering.")
     var maxRetries: Int = 2
 
@@ -72,6 +75,7 @@ struct RouterCommand: AsyncParsableCommand {
         let config = RouterConfig(host: host, port: port, workers: workers, policy: policyKind, cacheThreshold: cacheThreshold,
                                   balanceAbsThreshold: balanceAbsThreshold, balanceRelThreshold: balanceRelThreshold,
                                   healthCheckInterval: healthCheckInterval, healthFailureThreshold: healthFailureThreshold,
+                                  healthCheckTimeout: healthCheckTimeout,
                                   maxRetries: maxRetries)
         let router = TernRouter(config: config)
         try await router.run { port in
