@@ -7,8 +7,29 @@ import TernCore
 /// distinct content: an expert set's pointers and scales do not change between steps, so the
 /// MoE layer launches with no host→device copy after its first call (CUDA-graph friendly).
 final class MatrixTableCache: @unchecked Sendable {
+    /// A checked expert set's device table (descriptors, then slotOfExpert) and weight format.
+    struct ExpertTable {
+        var table: Tensor
+        var slotTableOffset: Int
+        var code: CUDABackend.WeightCode
+    }
+
     private var tables: [[Int32]: Tensor] = [:]
+    /// Expert sets by fingerprint (`CUDABackend.fingerprint`): nil when the kernels cannot read
+    /// them. Checking 256 experts' descriptors on every call would cost the host ~0.1 ms per layer.
+    private var expertTables: [UInt64: ExpertTable?] = [:]
     private let lock = NSLock()
+
+    func expertTable(_ key: UInt64, make: () throws -> ExpertTable?) rethrows -> ExpertTable? {
+        lock.lock()
+        if let known = expertTables[key] { lock.unlock(); return known }
+        lock.unlock()
+        let made = try make()
+        lock.lock()
+        expertTables[key] = made
+        lock.unlock()
+        return made
+    }
 
     func table(_ key: [Int32], make: () throws -> Tensor) rethrows -> Tensor {
         lock.lock()
@@ -148,30 +169,75 @@ extension CUDABackend {
         try moeByExpert(x, expertIDs: expertIDs, expertWeights: expertWeights, experts: experts, out: out)
     }
 
-    private func groupedMoE(_ x: Tensor, expertIDs: Tensor, expertWeights: Tensor, experts: ExpertSet, out: Tensor) throws -> Bool {
-        let local = experts.local, slots = local.count, hidden = x.rowSize, tokens = x.rows, topK = expertIDs.rowSize
-        guard slots >= 1, slots <= 1024, let first = local.first, expertIDs.dtype == .i32, expertWeights.dtype == .f32,
-              expertWeights.rowSize == topK, expertWeights.rows == tokens, expertIDs.rows == tokens, topK >= 1 else { return false }
+    /// A 64-bit hash of everything about an expert set that its device table and the kernels'
+    /// checks depend on (weight and scale addresses, strides, shapes, formats, slots); no allocation.
+    func fingerprint(_ experts: ExpertSet) -> UInt64 {
+        var h: UInt64 = 0x6D6F_6531
+        func mix(_ v: UInt64) { h = SplitMix64.mix(h ^ v) }
+        func mix(_ v: Int) { mix(UInt64(bitPattern: Int64(v))) }
+        func mix(_ l: Linear) {
+            mix(address(l.weight))
+            mix(l.weight.rowStride)
+            mix(l.weight.dtype.byteSize)
+            mix(l.inFeatures)
+            mix(l.outFeatures)
+            mix(l.activationGroupSize ?? -1)
+            mix(l.bias == nil ? 0 : 1)
+            switch l.quantization {
+            case nil: mix(0)
+            case let .fp8Block(scales, br, bc)?:
+                mix(1); mix(address(scales)); mix(scales.rowStride); mix(br); mix(bc)
+            case let .nvfp4(scales, global)?:
+                mix(2); mix(address(scales)); mix(scales.rowStride); mix(UInt64(global.bitPattern))
+            }
+        }
+        mix(experts.expertCount)
+        for s in experts.slotOfExpert { mix(s) }
+        mix(experts.local.count)
+        for mlp in experts.local {
+            mix(mlp.gate)
+            mix(mlp.up)
+            mix(mlp.down)
+        }
+        return h
+    }
+
+    /// The expert set's descriptor table, or nil when the grouped kernels cannot read it.
+    private func expertTable(_ experts: ExpertSet, hidden: Int) throws -> MatrixTableCache.ExpertTable? {
+        let local = experts.local
+        guard let first = local.first, local.count <= 1024 else { return nil }
         let inner = first.gate.outFeatures, group = first.gate.activationGroupSize, downGroup = first.down.activationGroupSize
         var words: [Int32] = []
-        words.reserveCapacity(slots * 36 + experts.expertCount + 1)
+        words.reserveCapacity(local.count * 36 + experts.expertCount + 1)
         var code: WeightCode?
         for mlp in local {
             guard mlp.gate.inFeatures == hidden, mlp.up.inFeatures == hidden, mlp.gate.outFeatures == inner, mlp.up.outFeatures == inner,
                   mlp.down.inFeatures == inner, mlp.down.outFeatures == hidden, mlp.gate.activationGroupSize == group,
-                  mlp.up.activationGroupSize == group, mlp.down.activationGroupSize == downGroup else { return false }
+                  mlp.up.activationGroupSize == group, mlp.down.activationGroupSize == downGroup else { return nil }
             for l in [mlp.gate, mlp.up, mlp.down] {
-                guard let (c, w) = matrixDescriptor(l), code == nil || code == c else { return false }
+                guard let (c, w) = matrixDescriptor(l), code == nil || code == c else { return nil }
                 code = c
                 words += w
             }
         }
-        guard let code else { return false }
+        guard let code else { return nil }
         let slotTableOffset = words.count
         words += experts.slotOfExpert.map { Int32($0) }
         words.append(code.rawValue)  // part of the cache key only
-        let table = try matrixTable(words)
-        let slotTable = Tensor(storage: table.storage, byteOffset: table.byteOffset + slotTableOffset * 4,
+        return MatrixTableCache.ExpertTable(table: try matrixTable(words), slotTableOffset: slotTableOffset, code: code)
+    }
+
+    private func groupedMoE(_ x: Tensor, expertIDs: Tensor, expertWeights: Tensor, experts: ExpertSet, out: Tensor) throws -> Bool {
+        let local = experts.local, slots = local.count, hidden = x.rowSize, tokens = x.rows, topK = expertIDs.rowSize
+        guard slots >= 1, slots <= 1024, let first = local.first, expertIDs.dtype == .i32, expertWeights.dtype == .f32,
+              expertWeights.rowSize == topK, expertWeights.rows == tokens, expertIDs.rows == tokens, topK >= 1,
+              first.gate.inFeatures == hidden else { return false }
+        guard let entry = try matrixTables.expertTable(fingerprint(experts), make: { try expertTable(experts, hidden: hidden) }) else {
+            return false
+        }
+        let inner = first.gate.outFeatures, group = first.gate.activationGroupSize, downGroup = first.down.activationGroupSize
+        let table = entry.table, code = entry.code
+        let slotTable = Tensor(storage: table.storage, byteOffset: table.byteOffset + entry.slotTableOffset * 4,
                                shape: [experts.expertCount], dtype: .i32)
 
         let assignments = tokens * topK
@@ -197,7 +263,8 @@ extension CUDABackend {
                     ptr(rowToken), ptr(assignRow), ptr(tileSlot), ptr(tileStart), ptr(tileEnd)])
 
         let tiles: [KernelArgument] = [ptr(tileSlot), ptr(tileStart), ptr(tileEnd), .int(Int32(assignments)), ptr(table)]
-        if !gemv && code == .fp8 && local.allSatisfy({ fp8TensorCoreShape($0.gate) && fp8TensorCoreShape($0.up) && fp8TensorCoreShape($0.down) }) {
+        // Every expert has the first one's shapes and formats (checked with the table).
+        if !gemv && code == .fp8 && fp8TensorCoreShape(first.gate) && fp8TensorCoreShape(first.up) && fp8TensorCoreShape(first.down) {
             // w8a8 on the FP8 tensor cores: token codes/scales once, gathered by the GEMM.
             let (codes, scales) = try quantizeE4M3Groups(x)
             let activated = try allocateScratch([assignments, inner], dtype: .bf16)
