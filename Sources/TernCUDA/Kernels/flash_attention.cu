@@ -269,3 +269,212 @@ extern "C" __global__ void tern_flash_combine(const float *partialO, const float
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// MLA in the absorbed (latent) form: every query head attends over one shared latent KV head of
+// width 576 (kv_lora_rank 512 + rope 64) whose first 512 elements are the values. A block serves
+// 64 rows = (token, head) pairs of one tile of tokens: G = min(heads, 64) heads of each token
+// (grid.y picks the head block and the value half), so each latent row is read once per 64 heads.
+// Scores on tensor cores over the full 576 width; each block accumulates one 256-wide half of the
+// 512-wide output (two halves keep the accumulators in registers). Q tile and 32-key latent tiles
+// in shared memory; online softmax; split-KV over grid.z with tern_mla_combine. bf16 or FP8 cache
+// (decoded to bf16 on the way into shared memory; key scale folded into `scale`, value scale on O).
+#define MLA_D 576
+#define MLA_V 512
+#define MLA_VH 256  // value columns per block
+#define MLA_ROWS 64
+#define MLA_KEYS 32
+#define MLA_LD (MLA_D + 8)
+
+template <bool FP8>
+__device__ void mla_attention(const u16 *q, long long qStride, const void *cache, long long cacheStride, u16 *out,
+                              long long outStride, int heads, int group, float scale, const int *tiles, const int *pageTable,
+                              int pageSize, float *partialO, float *partialML, float valueScale) {
+    extern __shared__ __align__(16) u16 mla_shared[];
+    u16 *qs = mla_shared;                // [MLA_ROWS][MLA_LD]
+    u16 *ks = qs + MLA_ROWS * MLA_LD;    // [MLA_KEYS][MLA_LD]
+
+    const int *tile = tiles + blockIdx.x * 4;
+    int tokenStart = tile[0], tokenCount = tile[1], firstPosition = tile[2];
+    const int *pages = pageTable + tile[3];
+    int headBlocks = heads / group;
+    int headBlock = blockIdx.y % headBlocks, half = blockIdx.y / headBlocks;
+    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+    constexpr int CHUNKS = MLA_D / 8;
+
+    for (int i = tid; i < MLA_ROWS * CHUNKS; i += blockDim.x) {
+        int r = i / CHUNKS, c = i % CHUNKS;
+        int tok = r / group, h = headBlock * group + r % group;
+        uint4_ v = {0, 0, 0, 0};
+        if (tok < tokenCount)
+            v = *(const uint4_ *)(q + (long long)(tokenStart + tok) * qStride + (long long)h * MLA_D + c * 8);
+        *(uint4_ *)(qs + r * MLA_LD + c * 8) = v;
+    }
+    int r0 = warp * 16 + g, r1 = r0 + 8;
+    int tok0 = r0 / group, tok1 = r1 / group;
+    int pos0 = tok0 < tokenCount ? firstPosition + tok0 : -1;
+    int pos1 = tok1 < tokenCount ? firstPosition + tok1 : -1;
+
+    int kvEnd = firstPosition + tokenCount;
+    int splits = gridDim.z, split = blockIdx.z;
+    int keyTiles = (kvEnd + MLA_KEYS - 1) / MLA_KEYS, perSplit = (keyTiles + splits - 1) / splits;
+    int myBegin = split * perSplit * MLA_KEYS;
+    int myEnd = min(kvEnd, myBegin + perSplit * MLA_KEYS);
+    const float log2Scale = scale * 1.4426950408889634f;
+
+    float o[MLA_VH / 8][4];
+#pragma unroll
+    for (int i = 0; i < MLA_VH / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+    const u16 *qa0 = qs + r0 * MLA_LD + 2 * t, *qa1 = qs + r1 * MLA_LD + 2 * t;
+
+    for (int kt = myBegin; kt < myEnd; kt += MLA_KEYS) {
+        __syncthreads();  // previous tile's readers are done (and, the first time, Q is stored)
+        for (int i = tid; i < MLA_KEYS * CHUNKS; i += blockDim.x) {
+            int r = i / CHUNKS, c = i % CHUNKS, j = kt + r;
+            bool valid = j < kvEnd;
+            long long slot = valid ? (long long)pages[j / pageSize] * pageSize + j % pageSize : 0;
+            long long at = slot * cacheStride + c * 8;
+            if constexpr (FP8) {
+                uint2 b = make_uint2(0, 0);
+                if (valid) b = *(const uint2 *)((const u8 *)cache + at);
+                *(uint4_ *)(ks + r * MLA_LD + c * 8) = fa_e4m3x8_to_bf16x8(b);
+            } else {
+                fa_copy16(ks + r * MLA_LD + c * 8, (const u16 *)cache + at, valid);
+            }
+        }
+        if constexpr (!FP8) asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;" ::: "memory");
+        __syncthreads();
+
+        float s[MLA_KEYS / 8][4];
+#pragma unroll
+        for (int nt = 0; nt < MLA_KEYS / 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll 4
+        for (int kc = 0; kc < MLA_D / 16; kc++) {
+            u32 a0 = *(const u32 *)(qa0 + kc * 16), a1 = *(const u32 *)(qa1 + kc * 16);
+            u32 a2 = *(const u32 *)(qa0 + kc * 16 + 8), a3 = *(const u32 *)(qa1 + kc * 16 + 8);
+#pragma unroll
+            for (int nt = 0; nt < MLA_KEYS / 8; nt++) {
+                const u16 *krow = ks + (nt * 8 + g) * MLA_LD + kc * 16 + 2 * t;
+                fa_mma(s[nt], a0, a1, a2, a3, *(const u32 *)krow, *(const u32 *)(krow + 8));
+            }
+        }
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < MLA_KEYS / 8; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int key = kt + nt * 8 + 2 * t + (e & 1);
+                int pos = e < 2 ? pos0 : pos1;
+                float v = key <= pos ? s[nt][e] * log2Scale : -INFINITY;
+                s[nt][e] = v;
+                if (e < 2) mx0 = fmaxf(mx0, v); else mx1 = fmaxf(mx1, v);
+            }
+        }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+        float b0 = n0 == -INFINITY ? 0.0f : n0, b1 = n1 == -INFINITY ? 0.0f : n1;
+        float c0 = exp2f(m0 - b0), c1 = exp2f(m1 - b1);
+        m0 = n0; m1 = n1;
+        l0 *= c0; l1 *= c1;
+#pragma unroll
+        for (int i = 0; i < MLA_VH / 8; i++) { o[i][0] *= c0; o[i][1] *= c0; o[i][2] *= c1; o[i][3] *= c1; }
+#pragma unroll
+        for (int nt = 0; nt < MLA_KEYS / 8; nt++) {
+            s[nt][0] = exp2f(s[nt][0] - b0); s[nt][1] = exp2f(s[nt][1] - b0);
+            s[nt][2] = exp2f(s[nt][2] - b1); s[nt][3] = exp2f(s[nt][3] - b1);
+            l0 += s[nt][0] + s[nt][1];
+            l1 += s[nt][2] + s[nt][3];
+        }
+        // O += P · V over this block's value half (the latent's columns half·256 ..< half·256 + 256).
+#pragma unroll
+        for (int kc = 0; kc < MLA_KEYS / 16; kc++) {
+            u32 a0 = fa_pack(s[2 * kc][0], s[2 * kc][1]), a1 = fa_pack(s[2 * kc][2], s[2 * kc][3]);
+            u32 a2 = fa_pack(s[2 * kc + 1][0], s[2 * kc + 1][1]), a3 = fa_pack(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+            const u16 *v0 = ks + (kc * 16 + 2 * t) * MLA_LD + half * MLA_VH + g;
+#pragma unroll
+            for (int dn = 0; dn < MLA_VH / 8; dn++) {
+                const u16 *v = v0 + dn * 8;
+                u32 bb0 = (u32)v[0] | ((u32)v[MLA_LD] << 16);
+                u32 bb1 = (u32)v[8 * MLA_LD] | ((u32)v[9 * MLA_LD] << 16);
+                fa_mma(o[dn], a0, a1, a2, a3, bb0, bb1);
+            }
+        }
+    }
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+#pragma unroll
+    for (int i = 0; i < MLA_VH / 8; i++) { o[i][0] *= valueScale; o[i][1] *= valueScale; o[i][2] *= valueScale; o[i][3] *= valueScale; }
+    int h0 = headBlock * group + r0 % group, h1 = headBlock * group + r1 % group;
+    if (splits > 1) {
+        long long base = ((long long)blockIdx.x * headBlocks + headBlock) * MLA_ROWS;
+        long long i0 = (base + r0) * splits + split, i1 = (base + r1) * splits + split;
+        if (tok0 < tokenCount) {
+#pragma unroll
+            for (int dn = 0; dn < MLA_VH / 8; dn++)
+                *(float2 *)(partialO + i0 * MLA_V + half * MLA_VH + dn * 8 + 2 * t) = make_float2(o[dn][0], o[dn][1]);
+            if (t == 0 && half == 0) { partialML[i0 * 2] = m0; partialML[i0 * 2 + 1] = l0; }
+        }
+        if (tok1 < tokenCount) {
+#pragma unroll
+            for (int dn = 0; dn < MLA_VH / 8; dn++)
+                *(float2 *)(partialO + i1 * MLA_V + half * MLA_VH + dn * 8 + 2 * t) = make_float2(o[dn][2], o[dn][3]);
+            if (t == 0 && half == 0) { partialML[i1 * 2] = m1; partialML[i1 * 2 + 1] = l1; }
+        }
+        return;
+    }
+    float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+    if (tok0 < tokenCount) {
+        u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)h0 * MLA_V + half * MLA_VH + 2 * t;
+#pragma unroll
+        for (int dn = 0; dn < MLA_VH / 8; dn++) *(u32 *)(row + dn * 8) = fa_pack(o[dn][0] * inv0, o[dn][1] * inv0);
+    }
+    if (tok1 < tokenCount) {
+        u16 *row = out + (long long)(tokenStart + tok1) * outStride + (long long)h1 * MLA_V + half * MLA_VH + 2 * t;
+#pragma unroll
+        for (int dn = 0; dn < MLA_VH / 8; dn++) *(u32 *)(row + dn * 8) = fa_pack(o[dn][2] * inv1, o[dn][3] * inv1);
+    }
+}
+
+#define MLA_ENTRY(NAME, FP8)                                                                                         \
+    extern "C" __global__ void __launch_bounds__(128) NAME(                                                          \
+        const u16 *q, long long qStride, const void *cache, long long cacheStride, u16 *out, long long outStride,   \
+        int heads, int group, float scale, const int *tiles, const int *pageTable, int pageSize, float *partialO,    \
+        float *partialML, float valueScale) {                                                                       \
+        mla_attention<FP8>(q, qStride, cache, cacheStride, out, outStride, heads, group, scale, tiles, pageTable,   \
+                           pageSize, partialO, partialML, valueScale);                                              \
+    }
+MLA_ENTRY(tern_mla_attention, false)
+MLA_ENTRY(tern_mla_attention_fp8, true)
+
+// Merges MLA split-KV partials (rows as in tern_mla_attention). Grid (tiles, head blocks).
+extern "C" __global__ void tern_mla_combine(const float *partialO, const float *partialML, int splits, int heads, int group,
+                                            const int *tiles, u16 *out, long long outStride) {
+    const int *tile = tiles + blockIdx.x * 4;
+    int tokenStart = tile[0], tokenCount = tile[1], headBlock = blockIdx.y;
+    long long base = ((long long)blockIdx.x * gridDim.y + headBlock) * MLA_ROWS;
+    for (int r = 0; r < MLA_ROWS; r++) {
+        int tok = r / group;
+        if (tok >= tokenCount) break;
+        const float *ml = partialML + (base + r) * splits * 2;
+        float M = -INFINITY;
+        for (int s = 0; s < splits; s++) M = fmaxf(M, ml[2 * s]);
+        float L = 0.0f;
+        for (int s = 0; s < splits; s++) L += ml[2 * s + 1] * exp2f(ml[2 * s] - M);
+        float inv = L > 0.0f ? 1.0f / L : 0.0f;
+        u16 *row = out + (long long)(tokenStart + tok) * outStride + (long long)(headBlock * group + r % group) * MLA_V;
+        for (int d = threadIdx.x; d < MLA_V; d += blockDim.x) {
+            float acc = 0.0f;
+            for (int s = 0; s < splits; s++) {
+                float w = ml[2 * s] == -INFINITY ? 0.0f : exp2f(ml[2 * s] - M);
+                acc += partialO[((base + r) * splits + s) * MLA_V + d] * w;
+            }
+            row[d] = float_to_bf16(acc * inv);
+        }
+    }
+}

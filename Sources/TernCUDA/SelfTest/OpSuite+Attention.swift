@@ -27,6 +27,11 @@ extension OpSuite {
             AttentionCase(name: "sliding window 16, 20+30, 0+3", sequences: [(20, 30), (0, 3)], heads: 4, kvHeads: 2, headDim: 64, valueDim: 64, window: 16),
             AttentionCase(name: "MLA latent d576 v512, 0+9, 40+1", sequences: [(0, 9), (40, 1)], heads: 4, kvHeads: 1, headDim: 576, valueDim: 512, valuesInKeys: true, pageSize: 1),
             AttentionCase(name: "MLA latent page 16, decode 70+1", sequences: [(70, 1)], heads: 16, kvHeads: 1, headDim: 576, valueDim: 512, valuesInKeys: true),
+            // tern_mla_attention with two 64-head blocks per token: decode at mixed lengths (split-KV), extend over a prefix.
+            AttentionCase(name: "MLA 128 heads, decode 1+1, 700+1, 4100+1", sequences: [(1, 1), (700, 1), (4100, 1)], heads: 128, kvHeads: 1,
+                          headDim: 576, valueDim: 512, valuesInKeys: true),
+            AttentionCase(name: "MLA 128 heads, prefill 0+37, extend 50+5", sequences: [(0, 37), (50, 5)], heads: 128, kvHeads: 1,
+                          headDim: 576, valueDim: 512, valuesInKeys: true),
             // bf16 edge cases: prefix > 32k (split-KV over a long context), page-unaligned lengths.
             AttentionCase(name: "long prefix 32800+2, 5+1, GQA 8/2", sequences: [(32800, 2), (5, 1)], heads: 8, kvHeads: 2, headDim: 128, valueDim: 128),
         ]
@@ -48,6 +53,8 @@ extension OpSuite {
                           valueDim: 512, valuesInKeys: true, pageSize: 1, cacheDType: e4m3, keyScale: 0.5),
             AttentionCase(name: "fp8 MLA latent page 16, decode 70+1, 3+1", sequences: [(70, 1), (3, 1)], heads: 16, kvHeads: 1, headDim: 576,
                           valueDim: 512, valuesInKeys: true, cacheDType: e4m3, keyScale: 0.25),
+            AttentionCase(name: "fp8 MLA 128 heads, 2000+1, 9+1, 0+20", sequences: [(2000, 1), (9, 1), (0, 20)], heads: 128, kvHeads: 1,
+                          headDim: 576, valueDim: 512, valuesInKeys: true, cacheDType: e4m3, keyScale: 0.5),
         ]
         for c in cases + fp8Cases { check("attention", c.name) { s in try s.attention(c) } }
     }

@@ -1,0 +1,62 @@
+import Foundation
+import TernBackend
+import TernCore
+
+extension CUDABackend {
+    /// Whether MLA's latent attention may use `tern_mla_attention` (TERN_CUDA_MLA=generic turns it off).
+    static let mlaKernelEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_MLA"] != "generic"
+
+    /// Absorbed-form MLA (one shared latent head, width 576 = 512 latent + 64 rope, values = the
+    /// latent's first 512 elements) through `tern_mla_attention[_fp8]`, for decode and prefill/extend
+    /// alike (causal by position). False when the shapes don't fit; the general kernel runs instead.
+    func mlaAttention(query: Tensor, cache: KVCache, layer: Int, state: CUDAAttentionState, batch: PreparedBatch,
+                      parameters p: AttentionParameters, out: Tensor) throws -> Bool {
+        guard Self.mlaKernelEnabled, cache.values.isEmpty, p.kvHeads == 1, p.headDim == 576, p.valueDim == 512,
+              p.slidingWindow == nil, query.dtype == .bf16, out.dtype == .bf16, query.rows == batch.batch.tokenCount else { return false }
+        let keys = cache.keys[layer]
+        let fp8 = keys.dtype == .f8e4m3
+        guard keys.dtype == .bf16 || fp8, keys.rowSize == 576 else { return false }
+        let group = min(p.heads, 64)
+        guard 64 % group == 0, p.heads % group == 0 else { return false }
+        let aligned = [address(query), address(out)].allSatisfy { $0 % 16 == 0 } && address(keys) % (fp8 ? 8 : 16) == 0
+            && [query.rowStride, out.rowStride, keys.rowStride].allSatisfy { $0 % 8 == 0 }
+        guard aligned else { return false }
+        let perTile = 64 / group, headBlocks = p.heads / group
+        // Same tile list as the flash kernel at this tokens-per-tile (decode graphs: one token per tile).
+        let tiles = try state.tiles(tokensPerTile: perTile) {
+            var list: [Int32] = []
+            for seq in batch.batch.sequences where seq.queryLength > 0 {
+                var i = 0
+                while i < seq.queryLength {
+                    let n = min(perTile, seq.queryLength - i)
+                    list += [Int32(seq.queryStart + i), Int32(n), Int32(seq.firstPosition + i), Int32(seq.pageTableStart)]
+                    i += n
+                }
+            }
+            return try upload(int32s: list.isEmpty ? [0, 0, 0, 0] : list, shape: [max(list.count, 4)])
+        }
+        let tileCount = tiles.elementCount / 4
+        // Split-KV while the blocks alone leave SMs idle; each split keeps at least four 32-key tiles.
+        let blocks = tileCount * headBlocks * 2
+        let maxSplits = max(1, (state.maxKVLength + 127) / 128)
+        let splits = blocks >= Self.flashTargetBlocks ? 1 : min(maxSplits, 64, (Self.flashTargetBlocks + blocks - 1) / blocks)
+        var partialO: Tensor?, partialML: Tensor?
+        if splits > 1 {
+            partialO = try allocateScratch([tileCount * headBlocks * 64 * splits, 512], dtype: .f32)
+            partialML = try allocateScratch([tileCount * headBlocks * 64 * splits, 2], dtype: .f32)
+        }
+        let keyScale = fp8 ? cache.keyScales[layer] : 1
+        let shared = (64 + 32) * (576 + 8) * 2
+        try launch(fp8 ? "tern_mla_attention_fp8" : "tern_mla_attention", grid: (tileCount, headBlocks * 2, splits), block: 128,
+                   sharedBytes: shared,
+                   [ptr(query), .int64(Int64(query.rowStride)), ptr(keys), .int64(Int64(keys.rowStride)), ptr(out),
+                    .int64(Int64(out.rowStride)), .int(Int32(p.heads)), .int(Int32(group)), .float(p.scale * keyScale),
+                    ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(partialO), ptr(partialML), .float(keyScale)])
+        if let partialO, let partialML {
+            try launch("tern_mla_combine", grid: (tileCount, headBlocks, 1), block: 256,
+                       [ptr(partialO), ptr(partialML), .int(Int32(splits)), .int(Int32(p.heads)), .int(Int32(group)), ptr(tiles),
+                        ptr(out), .int64(Int64(out.rowStride))])
+        }
+        return true
+    }
+}
