@@ -13,6 +13,11 @@ extension CUDABackend {
         return min(max(value, 0), 16)
     }()
 
+    /// TERN_CUDA_PDL=1: GEMVs are launched as programmatic dependents (PDL), so their blocks start and
+    /// prefetch their first weights into L2 while the kernel before them (norm, SiLU) finishes; the
+    /// GEMV waits (griddepcontrol.wait) before it reads x. Off by default until measured.
+    static let programmaticGEMV = ProcessInfo.processInfo.environment["TERN_CUDA_PDL"] == "1"
+
     /// The GEMV variant for `t` tokens: each kernel serves up to its bound (1, 2, 4, 8, 16).
     static func gemvVariant(tokens t: Int) -> Int? { [1, 2, 4, 8, 16].first { $0 >= t } }
 
@@ -26,6 +31,7 @@ extension CUDABackend {
         // Rows per warp of each variant (R in gemv.cu); a block is 8 warps.
         let rowsPerBlock = 8 * (variant <= 2 ? 1 : variant <= 8 ? 2 : 4)
         try launch("tern_gemv_bf16_t\(variant)", grid: ((n + rowsPerBlock - 1) / rowsPerBlock, 1, 1), block: 256,
+                   programmaticDependency: Self.programmaticGEMV,
                    [ptr(x), .int64(Int64(x.rowStride)), ptr(weight), .int64(Int64(weight.rowStride)),
                     ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), .int(Int32(n)), .int(Int32(k)), .int(Int32(t))])
         return true

@@ -60,9 +60,11 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     // MARK: launch helpers
 
-    func launch(_ kernel: String, grid: (Int, Int, Int), block: Int, sharedBytes: Int = 0, _ arguments: [KernelArgument]) throws {
+    func launch(_ kernel: String, grid: (Int, Int, Int), block: Int, sharedBytes: Int = 0, programmaticDependency: Bool = false,
+                _ arguments: [KernelArgument]) throws {
         guard let profiler else {
-            return try kernels.launch(kernel, grid: grid, block: block, sharedBytes: sharedBytes, stream: stream, arguments)
+            return try kernels.launch(kernel, grid: grid, block: block, sharedBytes: sharedBytes, stream: stream,
+                                      programmaticDependency: programmaticDependency, arguments)
         }
         try profiler.measure(kernel, stream: stream) {
             try kernels.launch(kernel, grid: grid, block: block, sharedBytes: sharedBytes, stream: stream, arguments)

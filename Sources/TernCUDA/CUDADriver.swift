@@ -36,6 +36,8 @@ final class CUDADriver: @unchecked Sendable {
     let cuModuleGetFunction: TernPFN_cuModuleGetFunction
     let cuFuncSetAttribute: TernPFN_cuFuncSetAttribute
     let cuLaunchKernel: TernPFN_cuLaunchKernel
+    /// nil on drivers older than CUDA 12 (programmatic dependent launch is then off).
+    let cuLaunchKernelEx: TernPFN_cuLaunchKernelEx?
     let cuStreamBeginCapture: TernPFN_cuStreamBeginCapture
     let cuStreamEndCapture: TernPFN_cuStreamEndCapture
     let cuGraphInstantiateWithFlags: TernPFN_cuGraphInstantiateWithFlags
@@ -83,6 +85,7 @@ final class CUDADriver: @unchecked Sendable {
         cuModuleGetFunction = try l.symbol("cuModuleGetFunction", as: TernPFN_cuModuleGetFunction.self)
         cuFuncSetAttribute = try l.symbol("cuFuncSetAttribute", as: TernPFN_cuFuncSetAttribute.self)
         cuLaunchKernel = try l.symbol("cuLaunchKernel", as: TernPFN_cuLaunchKernel.self)
+        cuLaunchKernelEx = try? l.symbol("cuLaunchKernelEx", as: TernPFN_cuLaunchKernelEx.self)
         cuStreamBeginCapture = try l.symbol("cuStreamBeginCapture_v2", as: TernPFN_cuStreamBeginCapture.self)
         cuStreamEndCapture = try l.symbol("cuStreamEndCapture", as: TernPFN_cuStreamEndCapture.self)
         cuGraphInstantiateWithFlags = try l.symbol("cuGraphInstantiateWithFlags", as: TernPFN_cuGraphInstantiateWithFlags.self)

@@ -65,8 +65,11 @@ final class KernelLibrary: @unchecked Sendable {
     }
 
     /// Enqueues `name` on `stream` with `arguments` (in the kernel's parameter order).
+    /// `programmaticDependency`: launch with programmatic stream serialization (PDL), so the kernel's
+    /// blocks may start while the previous kernel on the stream still runs; such a kernel must
+    /// execute `griddepcontrol.wait` before it reads anything the previous kernels wrote.
     func launch(_ name: String, grid: (Int, Int, Int), block: Int, sharedBytes: Int = 0, stream: TernCUstream?,
-                _ arguments: [KernelArgument]) throws {
+                programmaticDependency: Bool = false, _ arguments: [KernelArgument]) throws {
         let f = try function(name)
         if sharedBytes > 48 * 1024 {
             try context.driver.check(context.driver.cuFuncSetAttribute(f, Int32(TERN_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES), Int32(sharedBytes)),
@@ -86,6 +89,18 @@ final class KernelLibrary: @unchecked Sendable {
         try slots.withUnsafeMutableBufferPointer { buffer in
             var pointers: [UnsafeMutableRawPointer?] = (0..<arguments.count).map { UnsafeMutableRawPointer(buffer.baseAddress! + $0) }
             try pointers.withUnsafeMutableBufferPointer { params in
+                if programmaticDependency, let launchEx = context.driver.cuLaunchKernelEx {
+                    var attribute = TernCUlaunchAttribute()
+                    attribute.id = Int32(TERN_CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION)
+                    attribute.value.programmaticStreamSerializationAllowed = 1
+                    try withUnsafeMutablePointer(to: &attribute) { attr in
+                        var config = TernCUlaunchConfig(gridDimX: UInt32(grid.0), gridDimY: UInt32(grid.1), gridDimZ: UInt32(grid.2),
+                                                        blockDimX: UInt32(block), blockDimY: 1, blockDimZ: 1,
+                                                        sharedMemBytes: UInt32(sharedBytes), hStream: stream, attrs: attr, numAttrs: 1)
+                        try context.driver.check(launchEx(&config, f, params.baseAddress, nil), "cuLaunchKernelEx(\(name))")
+                    }
+                    return
+                }
                 try context.driver.check(
                     context.driver.cuLaunchKernel(f, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(block), 1, 1,
                                                   UInt32(sharedBytes), stream, params.baseAddress, nil),

@@ -67,6 +67,25 @@ typedef TernCUresult (*TernPFN_cuLaunchKernel)(TernCUfunction function,
                                                unsigned int blockX, unsigned int blockY, unsigned int blockZ,
                                                unsigned int sharedBytes, TernCUstream stream,
                                                void **parameters, void **extra);
+// cuLaunchKernelEx (CUDA 12+): a launch with attributes. Tern uses one attribute,
+// CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION (6) with value 1 (programmatic dependent
+// launch). Layouts as in the driver API: the attribute value is a 64-byte union at offset 8.
+enum { TERN_CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6 };
+typedef struct TernCUlaunchAttribute {
+    int id;
+    char pad[4];
+    union { char raw[64]; int programmaticStreamSerializationAllowed; unsigned long long align; } value;
+} TernCUlaunchAttribute;
+typedef struct TernCUlaunchConfig {
+    unsigned int gridDimX, gridDimY, gridDimZ;
+    unsigned int blockDimX, blockDimY, blockDimZ;
+    unsigned int sharedMemBytes;
+    TernCUstream hStream;
+    TernCUlaunchAttribute *attrs;
+    unsigned int numAttrs;
+} TernCUlaunchConfig;
+typedef TernCUresult (*TernPFN_cuLaunchKernelEx)(const TernCUlaunchConfig *config, TernCUfunction function,
+                                                 void **parameters, void **extra);
 typedef TernCUresult (*TernPFN_cuStreamBeginCapture)(TernCUstream stream, int mode);
 typedef TernCUresult (*TernPFN_cuStreamEndCapture)(TernCUstream stream, TernCUgraph *graph);
 typedef TernCUresult (*TernPFN_cuGraphInstantiateWithFlags)(TernCUgraphExec *exec, TernCUgraph graph, unsigned long long flags);

@@ -182,6 +182,11 @@ __device__ __forceinline__ Vec16 pack_bf16x8(const float f[8]) {
 // Grid (rows, groups per row); block a multiple of 32 with blockDim · 4 · 8 ≥ group.
 extern "C" __global__ void tern_rms_norm_bf16x8(const u16 *x, long long xStride, u16 *residual, long long residualStride,
                                                 const float *weight, u16 *out, long long outStride, int group, float eps) {
+    // Lets a GEMV launched after this kernel as a programmatic dependent start its blocks now (it
+    // waits for this grid to finish before reading what this kernel writes); no-op otherwise.
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
     long long row = blockIdx.x;
     int start = blockIdx.y * group;
     int chunks = group >> 3;
@@ -222,6 +227,9 @@ extern "C" __global__ void tern_rms_norm_bf16x8(const u16 *x, long long xStride,
 // tern_silu_and_mul for bf16 in and out, n % 8 == 0, 16-byte aligned rows: one chunk per thread.
 // Grid (rows, ceil(n / 8 / blockDim)).
 extern "C" __global__ void tern_silu_and_mul_bf16x8(const u16 *gateUp, long long gStride, u16 *out, long long outStride, int n) {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;");  // as in tern_rms_norm_bf16x8
+#endif
     long long row = blockIdx.x;
     int c = blockIdx.y * blockDim.x + threadIdx.x;
     if (c >= (n >> 3)) return;

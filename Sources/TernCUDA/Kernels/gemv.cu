@@ -49,6 +49,17 @@ __device__ __forceinline__ void gemv_body(const u16 *x, long long ldx, const u16
     const gemv_u4 *wrow[R];
 #pragma unroll
     for (int r = 0; r < R; r++) wrow[r] = (const gemv_u4 *)(w + (long long)min(firstRow + r, n - 1) * ldw);
+    // Launched as a programmatic dependent (TERN_CUDA_PDL=1), this block may run before the kernel
+    // that writes x has finished: warm L2 with this warp's first weight chunks (weights are never
+    // written by kernels), then wait for the previous grid. Without PDL the wait returns at once.
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int u = 0; u < U; u++)
+            if (lane + 32 * u < chunks) asm volatile("prefetch.global.L2 [%0];" :: "l"(wrow[r] + lane + 32 * u));
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
     const long long xStep = ldx >> 3;  // x row stride in 16-byte chunks
     const gemv_u4 *x4 = (const gemv_u4 *)x;
     float acc[R][TMAX];
