@@ -22,8 +22,11 @@ struct BenchAttentionCommand: ParsableCommand {
     @Option(help: "Decode context lengths, comma separated.")
     var contexts: String = "1024,4096,32768"
 
-    @Option(help: "Causal prefill shapes BATCHxLENGTH, comma separated ('' skips); GQA shape only.")
+    @Option(help: "Causal prefill shapes BATCHxLENGTH, comma separated ('' skips).")
     var prefill: String = "8x4096,1x32768"
+
+    @Option(help: "Attention shapes timed for prefill (mla-dsv3 runs the absorbed form: 576-wide scores, 512-wide values).")
+    var prefillShapes: String = "gqa-llama8b,mla-dsv3"
 
     @Option(help: "Skip points whose KV cache exceeds this many GB.")
     var maxKvGb: Double = 40
@@ -67,20 +70,22 @@ struct BenchAttentionCommand: ParsableCommand {
         }
         if !prefill.isEmpty {
             print("prefill      shape  kv     batch   length   time_ms  TFLOP/s")
-            let s = AttentionBenchShape.llama8B
-            for item in prefill.split(separator: ",") {
-                let parts = item.split(separator: "x").compactMap { Int($0) }
-                guard parts.count == 2 else { throw ValidationError("prefill shape '\(item)': BATCHxLENGTH") }
-                let (batch, length) = (parts[0], parts[1])
-                for dtype in dtypes {
-                    let ms = try cuda.benchAttention(s, dtype: dtype, batch: batch, context: length, queryLength: length,
-                                                     pageSize: pageSize, repeats: max(3, repeats / 2))
-                    // Causal: QKᵀ and PV over L(L+1)/2 (query, key) pairs, 2 FLOPs per multiply-add each.
-                    let flops = 4 * Double(batch * s.heads * s.headDim) * Double(length) * Double(length + 1) / 2
-                    let kv = dtype == .bf16 ? "bf16" : "fp8"
-                    print(String(format: "prefill %11@  %-5@ %6d  %7d  %8.3f  %7.1f", s.name, kv, batch, length, ms, flops / (ms / 1e3) / 1e12))
-                    records.append(["kind": "prefill", "shape": s.name, "kv": kv, "batch": batch, "length": length, "ms": ms,
-                                    "tflops": flops / (ms / 1e3) / 1e12])
+            let prefillChosen = prefillShapes.split(separator: ",").compactMap { n in known.first { $0.name == n.trimmingCharacters(in: .whitespaces) } }
+            for s in prefillChosen {
+                for item in prefill.split(separator: ",") {
+                    let parts = item.split(separator: "x").compactMap { Int($0) }
+                    guard parts.count == 2 else { throw ValidationError("prefill shape '\(item)': BATCHxLENGTH") }
+                    let (batch, length) = (parts[0], parts[1])
+                    for dtype in dtypes {
+                        let ms = try cuda.benchAttention(s, dtype: dtype, batch: batch, context: length, queryLength: length,
+                                                         pageSize: pageSize, repeats: max(3, repeats / 2))
+                        // Causal: scores (width headDim) and P·V (width valueDim) over L(L+1)/2 pairs, 2 FLOPs per multiply-add.
+                        let flops = 2 * Double(batch * s.heads * (s.headDim + s.valueDim)) * Double(length) * Double(length + 1) / 2
+                        let kv = dtype == .bf16 ? "bf16" : "fp8"
+                        print(String(format: "prefill %11@  %-5@ %6d  %7d  %8.3f  %7.1f", s.name, kv, batch, length, ms, flops / (ms / 1e3) / 1e12))
+                        records.append(["kind": "prefill", "shape": s.name, "kv": kv, "batch": batch, "length": length, "ms": ms,
+                                        "tflops": flops / (ms / 1e3) / 1e12])
+                    }
                 }
             }
         }
