@@ -14,6 +14,14 @@ extension OpSuite {
                 try s.compare("embedding", "tokens \(tokens), vocab 100 × 64", oc, og)
             }
         }
+        check("embedding", "tokens 3, vocab 50 × 600 (several blocks per row)") { s in
+            let (tc, tg) = try s.pair(50, 600)
+            let ids: [Int32] = [49, 0, 17]
+            let (oc, og) = try s.outputs(3, 600)
+            try s.cpu.embedding(ids: try s.cpu.upload(int32s: ids, shape: [3]), table: tc, out: oc)
+            try s.gpu.embedding(ids: try s.gpu.upload(int32s: ids, shape: [3]), table: tg, out: og)
+            try s.compare("embedding", "tokens 3, vocab 50 × 600 (several blocks per row)", oc, og, tolerance: 0)
+        }
         for rows in [1, 13] {
             check("siluAndMul", "rows \(rows), n 96, strided input") { s in
                 let (gc, gg) = try s.pair(rows, 192, pad: 8, scale: 3)
@@ -214,6 +222,27 @@ extension OpSuite {
                 try s.gpu.rope(xg, headDim: 64, rotaryOffset: offset, positions: try s.gpu.upload(int32s: positions, shape: [6]), table: try table(s.gpu))
                 try s.compare("rope", detail, xc, xg)
             }
+        }
+    }
+
+    /// q and k heads of a fused qkv row rotated by one call (40 heads × 64 pairs: several blocks
+    /// per row), v columns left alone — the decode layout of Llama-3.1-8B.
+    mutating func fusedRope() {
+        check("rope", "q+k of fused qkv, 32+8 heads d128, v untouched") { s in
+            let (heads, kvHeads, d, rows, maxPositions) = (32, 8, 128, 3, 16)
+            let half = d / 2, width = (heads + 2 * kvHeads) * d
+            let angles = (0..<(maxPositions * half)).map { _ in s.random.signed() * 3.14 }
+            let cosValues = angles.map { Foundation.cos($0) }, sinValues = angles.map { Foundation.sin($0) }
+            func table(_ b: any Backend) throws -> RotaryTable {
+                RotaryTable(cos: try b.upload(floats: cosValues, shape: [maxPositions, half], as: .f32),
+                            sin: try b.upload(floats: sinValues, shape: [maxPositions, half], as: .f32), rotaryDim: d, interleaved: false)
+            }
+            let positions: [Int32] = [0, 7, 15]
+            let (xc, xg) = try s.pair(rows, width)
+            let qk = 0..<((heads + kvHeads) * d)
+            try s.cpu.rope(xc.columns(qk), headDim: d, rotaryOffset: 0, positions: try s.cpu.upload(int32s: positions, shape: [rows]), table: try table(s.cpu))
+            try s.gpu.rope(xg.columns(qk), headDim: d, rotaryOffset: 0, positions: try s.gpu.upload(int32s: positions, shape: [rows]), table: try table(s.gpu))
+            try s.compare("rope", "q+k of fused qkv, 32+8 heads d128, v untouched", xc, xg)
         }
     }
 

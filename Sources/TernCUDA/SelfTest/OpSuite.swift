@@ -123,6 +123,7 @@ public struct OpSuite {
         linears()
         gemvs()
         ropes()
+        fusedRope()
         attentions()
         routing()
         mixtureOfExperts()
