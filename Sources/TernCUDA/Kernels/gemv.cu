@@ -145,3 +145,15 @@ TERN_GEMV_VARIANT(2, 1, 8, 4)
 TERN_GEMV_VARIANT(4, 2, 4, 3)
 TERN_GEMV_VARIANT(8, 2, 4, 2)
 TERN_GEMV_VARIANT(16, 4, 2, 2)
+
+// Busy-waits `ns` nanoseconds (one thread): microbenchmarks queue it before their timed launches so
+// that the host has enqueued every launch before the first one runs, and event times measure the
+// GPU, not the host's launch rate.
+extern "C" __global__ void tern_gpu_sleep(long long ns) {
+    u64 start, now;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
+    do {
+        __nanosleep(10000);
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+    } while ((long long)(now - start) < ns);
+}
