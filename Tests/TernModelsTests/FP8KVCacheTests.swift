@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TernBackend
+import TernCheckpoint
 import TernCore
 import TernModels
 
@@ -68,6 +69,32 @@ import TernModels
         #expect(cache.keys[0].dtype == .f8e4m3 && cache.keys[0].storage.byteCount == 48 * cache.keys[0].rowSize)
         let mla = try Self.load("deepseek-v3", .fp8E4M3)
         #expect(mla.kvLayout.bytesPerToken == mla.config.layers * (mla.config.mla!.cacheWidth))
+    }
+
+    @Test func fp8ScalesComeFromTheCheckpointsKAndVScaleTensors() throws {
+        // The llama fixture plus a second shard holding k_scale (shape []) and v_scale (shape [1]).
+        let source = Fixtures.directory("llama"), fm = FileManager.default
+        let dir = fm.temporaryDirectory.appendingPathComponent("tern-kvscale-\(UUID().uuidString)")
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: dir) }
+        for name in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+            try fm.createSymbolicLink(at: dir.appendingPathComponent(name), withDestinationURL: source.appendingPathComponent(name))
+        }
+        try fm.createSymbolicLink(at: dir.appendingPathComponent("a.safetensors"), withDestinationURL: source.appendingPathComponent("model.safetensors"))
+        let layers = try ModelConfig.load(directory: source).layers
+        var tensors: [TensorToWrite] = []
+        for i in 0..<layers {
+            tensors.append(TensorToWrite(name: "model.layers.\(i).self_attn.k_scale", dtype: .f32, shape: [], floats: [0.01 * Float(i + 1)]))
+            tensors.append(TensorToWrite(name: "model.layers.\(i).self_attn.v_scale", dtype: .f32, shape: [1], floats: [0.02 * Float(i + 1)]))
+        }
+        try SafeTensorsWriter.write(tensors, to: dir.appendingPathComponent("b.safetensors").path)
+        let model = try ModelLoader.load(directory: dir, backend: CPUBackend(), options: ModelBuildOptions(kvCacheDType: .fp8E4M3))
+        let cache = try model.makeKVCache(pageSize: 4, pageCount: 2)
+        #expect(cache.keyScales == (0..<layers).map { 0.01 * Float($0 + 1) })
+        #expect(cache.valueScales == (0..<layers).map { 0.02 * Float($0 + 1) })
+        // Without the FP8 cache the scales are not used (and not required).
+        let plain = try ModelLoader.load(directory: dir, backend: CPUBackend())
+        #expect(plain.kvScales == nil && plain.kvLayout.dtype == .f32)
     }
 
     @Test func storeKVQuantizesWithTheLayerScaleAndReadsBackWithinHalfAnE4M3Step() throws {
