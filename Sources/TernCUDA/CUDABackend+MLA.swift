@@ -36,6 +36,7 @@ extension CUDABackend {
             return try upload(int32s: list.isEmpty ? [0, 0, 0, 0] : list, shape: [max(list.count, 4)])
         }
         let tileCount = tiles.elementCount / 4
+        guard tileCount <= 65535 else { return false }  // tiles run on grid.y
         // Split-KV while the blocks alone leave SMs idle; each split keeps at least four 32-key tiles.
         let blocks = tileCount * headBlocks * 2
         let maxSplits = max(1, (state.maxKVLength + 127) / 128)
@@ -47,7 +48,7 @@ extension CUDABackend {
         }
         let keyScale = fp8 ? cache.keyScales[layer] : 1
         let shared = (64 + 32) * (576 + 8) * 2
-        try launch(fp8 ? "tern_mla_attention_fp8" : "tern_mla_attention", grid: (tileCount, headBlocks * 2, splits), block: 128,
+        try launch(fp8 ? "tern_mla_attention_fp8" : "tern_mla_attention", grid: (headBlocks * 2, tileCount, splits), block: 128,
                    sharedBytes: shared,
                    [ptr(query), .int64(Int64(query.rowStride)), ptr(keys), .int64(Int64(keys.rowStride)), ptr(out),
                     .int64(Int64(out.rowStride)), .int(Int32(p.heads)), .int(Int32(group)), .float(p.scale * keyScale),

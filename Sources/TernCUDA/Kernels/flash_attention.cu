@@ -274,7 +274,8 @@ extern "C" __global__ void tern_flash_combine(const float *partialO, const float
 // MLA in the absorbed (latent) form: every query head attends over one shared latent KV head of
 // width 576 (kv_lora_rank 512 + rope 64) whose first 512 elements are the values. A block serves
 // 64 rows = (token, head) pairs of one tile of tokens: G = min(heads, 64) heads of each token
-// (grid.y picks the head block and the value half), so each latent row is read once per 64 heads.
+// (grid.x picks the head block and the value half, so a tile's blocks are scheduled together and
+// share the latent tiles through L2; grid.y is the tile), each latent row read once per 64 heads.
 // Scores on tensor cores over the full 576 width; each block accumulates one 256-wide half of the
 // 512-wide output (two halves keep the accumulators in registers). Q tile and 32-key latent tiles
 // in shared memory; online softmax; split-KV over grid.z with tern_mla_combine. bf16 or FP8 cache
@@ -294,11 +295,11 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
     u16 *qs = mla_shared;                // [MLA_ROWS][MLA_LD]
     u16 *ks = qs + MLA_ROWS * MLA_LD;    // [MLA_KEYS][MLA_LD]
 
-    const int *tile = tiles + blockIdx.x * 4;
+    const int *tile = tiles + blockIdx.y * 4;  // grid (roles, tiles, splits): a tile's blocks run side by side
     int tokenStart = tile[0], tokenCount = tile[1], firstPosition = tile[2];
     const int *pages = pageTable + tile[3];
     int headBlocks = heads / group;
-    int headBlock = blockIdx.y % headBlocks, half = blockIdx.y / headBlocks;
+    int headBlock = blockIdx.x % headBlocks, half = blockIdx.x / headBlocks;
     int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
     constexpr int CHUNKS = MLA_D / 8;
 
@@ -412,7 +413,7 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
     for (int i = 0; i < MLA_VH / 8; i++) { o[i][0] *= valueScale; o[i][1] *= valueScale; o[i][2] *= valueScale; o[i][3] *= valueScale; }
     int h0 = headBlock * group + r0 % group, h1 = headBlock * group + r1 % group;
     if (splits > 1) {
-        long long base = ((long long)blockIdx.x * headBlocks + headBlock) * MLA_ROWS;
+        long long base = ((long long)blockIdx.y * headBlocks + headBlock) * MLA_ROWS;
         long long i0 = (base + r0) * splits + split, i1 = (base + r1) * splits + split;
         if (tok0 < tokenCount) {
 #pragma unroll
