@@ -29,9 +29,11 @@ nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 t0=$SECONDS
 stamp() { echo "   ($(( SECONDS - t0 )) s so far)"; }
 
+if [ -z "$TERN_MOE_SKIP_SELFTEST" ]; then  # all.sh's selftest stage already ran it
 echo "== selftest, ops only (run.sh does the fixtures); moe / route / linear rows"
 timeout 60 "$BIN" selftest --device cuda --fixtures "" > "$OUT/selftest.log" 2>&1
 grep -E "^(moe|route|linear)" "$OUT/selftest.log"; grep -E "passed, .* failed" "$OUT/selftest.log"; stamp
+fi
 
 echo "== bench-moe (DeepSeek-V3 layer shape)"
 timeout 70 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 1,8,64,256,4096,16384 --dense-from 4096 --repeats 8 2>&1 \
