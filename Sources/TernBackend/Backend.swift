@@ -107,6 +107,11 @@ public protocol Backend: AnyObject, Sendable {
     func rope(_ x: Tensor, headDim: Int, rotaryOffset: Int, positions: Tensor, table: RotaryTable) throws
     /// Writes each token's key/value rows into its cache slot for `layer`.
     func storeKV(key: Tensor, value: Tensor?, cache: KVCache, layer: Int, batch: PreparedBatch) throws
+    /// rope of `query` and `key` (every head, `table.rotaryDim` from offset 0), then storeKV of the
+    /// rotated key and `value`: a GQA layer's steps between its qkv projection and attention, which
+    /// backends may run as one kernel. The default runs `rope`, `rope`, `storeKV`.
+    func ropeAndStoreKV(query: Tensor, key: Tensor, value: Tensor, headDim: Int, positions: Tensor, table: RotaryTable,
+                        cache: KVCache, layer: Int, batch: PreparedBatch) throws
     /// Causal attention of every new token over its sequence's cached keys/values (paged), GQA.
     /// q `[T, heads * headDim]`, out `[T, heads * valueDim]`.
     func attention(query: Tensor, cache: KVCache, layer: Int, batch: PreparedBatch,
@@ -147,6 +152,13 @@ public struct DeviceMemory: Sendable, Hashable {
 }
 
 extension Backend {
+    public func ropeAndStoreKV(query: Tensor, key: Tensor, value: Tensor, headDim: Int, positions: Tensor, table: RotaryTable,
+                               cache: KVCache, layer: Int, batch: PreparedBatch) throws {
+        try rope(query, headDim: headDim, rotaryOffset: 0, positions: positions, table: table)
+        try rope(key, headDim: headDim, rotaryOffset: 0, positions: positions, table: table)
+        try storeKV(key: key, value: value, cache: cache, layer: layer, batch: batch)
+    }
+
     /// The device's memory now, nil for backends without device memory (the CPU): the engine sizes
     /// its KV pool from it (`--mem-fraction-static`).
     public func deviceMemory() throws -> DeviceMemory? { nil }

@@ -165,6 +165,40 @@ extension CUDABackend {
         }
     }
 
+    /// One launch (`tern_rope_store_kv`) for bf16 q/k/v and a bf16 cache with the rotation over whole
+    /// NeoX heads (Llama, Qwen, Mistral); otherwise rope over q and k (one call when they are adjacent
+    /// columns, as in a fused qkv row) and storeKV.
+    public func ropeAndStoreKV(query: Tensor, key: Tensor, value: Tensor, headDim: Int, positions: Tensor, table: RotaryTable,
+                               cache: KVCache, layer: Int, batch: PreparedBatch) throws {
+        try bind()
+        let rows = query.rows
+        if rows > 0, key.rows == rows, value.rows == rows, !cache.isFP8, layer < cache.values.count,
+           [query.dtype, key.dtype, value.dtype, cache.keys[layer].dtype, cache.values[layer].dtype].allSatisfy({ $0 == .bf16 }),
+           table.rotaryDim == headDim, !table.interleaved, headDim % 2 == 0, table.cos.dtype == .f32, table.sin.dtype == .f32,
+           query.rowSize % headDim == 0, key.rowSize % headDim == 0,
+           key.rowSize == cache.keys[layer].rowSize, value.rowSize == cache.values[layer].rowSize {
+            let total = (query.rowSize + key.rowSize) / 2 + value.rowSize
+            try launch("tern_rope_store_kv", grid: (rows, min(max((total + 255) / 256, 1), 64), 1), block: 256,
+                       [ptr(query), .int64(Int64(query.rowStride)), .int(Int32(query.rowSize / headDim)),
+                        ptr(key), .int64(Int64(key.rowStride)), .int(Int32(key.rowSize / headDim)),
+                        ptr(value), .int64(Int64(value.rowStride)), .int(Int32(value.rowSize)), .int(Int32(headDim)),
+                        ptr(positions), ptr(table.cos), ptr(table.sin),
+                        ptr(cache.keys[layer]), .int64(Int64(cache.keys[layer].rowStride)),
+                        ptr(cache.values[layer]), .int64(Int64(cache.values[layer].rowStride)), ptr(batch.slots)])
+            return
+        }
+        if query.storage === key.storage, query.rowStride == key.rowStride, query.dtype == key.dtype,
+           key.byteOffset == query.byteOffset + query.rowSize * query.dtype.byteSize {
+            let both = Tensor(storage: query.storage, byteOffset: query.byteOffset, shape: [rows, query.rowSize + key.rowSize],
+                              dtype: query.dtype, rowStride: query.rowStride)
+            try rope(both, headDim: headDim, rotaryOffset: 0, positions: positions, table: table)
+        } else {
+            try rope(query, headDim: headDim, rotaryOffset: 0, positions: positions, table: table)
+            try rope(key, headDim: headDim, rotaryOffset: 0, positions: positions, table: table)
+        }
+        try storeKV(key: key, value: value, cache: cache, layer: layer, batch: batch)
+    }
+
     public func attention(query: Tensor, cache: KVCache, layer: Int, batch: PreparedBatch,
                           parameters p: AttentionParameters, out: Tensor) throws {
         try bind()

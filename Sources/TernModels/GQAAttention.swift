@@ -50,9 +50,8 @@ struct GQAAttention: AttentionBlock {
             try b.rmsNorm(qs, weight: qNorm, eps: normEps, out: qs)
             try b.rmsNorm(ks, weight: kNorm, eps: normEps, out: ks)
         }
-        // q and k heads are adjacent columns of one row with the same rotation: one rope call.
-        try b.rope(qkv.columns(0..<qDim + kvDim), headDim: p.headDim, rotaryOffset: 0, positions: context.positions, table: rotary)
-        try b.storeKV(key: ks, value: vs, cache: context.cache, layer: layer, batch: context.batch)
+        try b.ropeAndStoreKV(query: qs, key: ks, value: vs, headDim: p.headDim, positions: context.positions, table: rotary,
+                             cache: context.cache, layer: layer, batch: context.batch)
         let attended = try context.buffer([context.tokens, qDim])
         try b.attention(query: qs, cache: context.cache, layer: layer, batch: context.batch, parameters: p, out: attended)
         try b.linear(attended, o, out: out)

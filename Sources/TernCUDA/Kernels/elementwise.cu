@@ -256,3 +256,41 @@ extern "C" __global__ void tern_store_kv_16(const Vec16 *key, long long keyStrid
     int units = isValue ? valueUnits : keyUnits;
     for (int i = threadIdx.x; i < units; i += blockDim.x) dst[i] = src[i];
 }
+
+// A GQA layer's rope + storeKV in one launch (NeoX pairs over the whole head, bf16 q/k/v and
+// cache): q heads rotated in place; k heads rotated in place and written to the key cache at the
+// token's slot; v copied to the value cache. Same arithmetic as tern_rope (the cached key is the
+// stored bf16 of the rotated value). Grid (rows, blocks per row); negative slots skip the cache.
+extern "C" __global__ void tern_rope_store_kv(u16 *q, long long qStride, int qHeads, u16 *k, long long kStride, int kHeads,
+                                              const u16 *v, long long vStride, int vWidth, int headDim,
+                                              const int *positions, const float *cosTable, const float *sinTable,
+                                              u16 *keyCache, long long keyCacheStride, u16 *valueCache, long long valueCacheStride,
+                                              const int *slots) {
+    long long row = blockIdx.x;
+    int position = positions[row];
+    long long slot = slots[row];
+    int half = headDim >> 1;
+    int qPairs = qHeads * half, kPairs = kHeads * half;
+    int total = qPairs + kPairs + vWidth;
+    for (int p = blockIdx.y * blockDim.x + threadIdx.x; p < total; p += gridDim.y * blockDim.x) {
+        if (p < qPairs + kPairs) {
+            bool isKey = p >= qPairs;
+            int pp = isKey ? p - qPairs : p;
+            int head = pp / half, i = pp % half;
+            u16 *base = isKey ? k + row * kStride + (long long)head * headDim : q + row * qStride + (long long)head * headDim;
+            float c = cosTable[(long long)position * half + i], s = sinTable[(long long)position * half + i];
+            float x1 = bf16_to_float(base[i]), x2 = bf16_to_float(base[i + half]);
+            u16 a = float_to_bf16(x1 * c - x2 * s), b = float_to_bf16(x2 * c + x1 * s);
+            base[i] = a;
+            base[i + half] = b;
+            if (isKey && slot >= 0) {
+                u16 *dst = keyCache + slot * keyCacheStride + (long long)head * headDim;
+                dst[i] = a;
+                dst[i + half] = b;
+            }
+        } else if (slot >= 0) {
+            int e = p - qPairs - kPairs;
+            valueCache[slot * valueCacheStride + e] = v[row * vStride + e];
+        }
+    }
+}

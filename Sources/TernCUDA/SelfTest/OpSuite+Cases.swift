@@ -246,6 +246,46 @@ extension OpSuite {
         }
     }
 
+    /// ropeAndStoreKV: the CUDA backend's one-launch kernel (NeoX pairs) and its fallback (interleaved
+    /// pairs: one rope over the adjacent q, k columns + storeKV) against the CPU's rope, rope, storeKV
+    /// on a fused qkv row layout.
+    mutating func ropeStores() {
+        for interleaved in [false, true] {
+            let detail = "qkv 8+2+2 heads d64, 5 rows, \(interleaved ? "interleaved (fallback)" : "neox (one kernel)")"
+            check("ropeAndStoreKV", detail) { s in
+                let (heads, kvHeads, d, rows, maxPositions) = (8, 2, 64, 5, 32)
+                let half = d / 2, qDim = heads * d, kvDim = kvHeads * d
+                let angles = (0..<(maxPositions * half)).map { _ in s.random.signed() * 3.14 }
+                let cosValues = angles.map { Foundation.cos($0) }, sinValues = angles.map { Foundation.sin($0) }
+                func table(_ b: any Backend) throws -> RotaryTable {
+                    RotaryTable(cos: try b.upload(floats: cosValues, shape: [maxPositions, half], as: .f32),
+                                sin: try b.upload(floats: sinValues, shape: [maxPositions, half], as: .f32), rotaryDim: d, interleaved: interleaved)
+                }
+                let layout = KVCacheLayout(layers: 2, kvHeads: kvHeads, keyDim: d, valueDim: d, dtype: .f32)
+                var gpuLayout = layout
+                gpuLayout.dtype = .bf16
+                let cc = try s.cpu.makeKVCache(layout: layout, pageSize: 4, pageCount: 3)
+                let cg = try s.gpu.makeKVCache(layout: gpuLayout, pageSize: 4, pageCount: 3)
+                let slots: [Int32] = [9, 2, 11, 0, 5]
+                let positions: [Int32] = [3, 31, 0, 17, 8]
+                let batch = ForwardBatch(tokenIDs: Array(repeating: 0, count: rows), positions: positions, slots: slots,
+                                         sequences: [SequenceSpan(queryStart: 0, queryLength: rows, kvLength: rows, pageTableStart: 0)],
+                                         pageTable: [0, 1, 2], pageSize: 4, logitRows: [Int32(rows - 1)])
+                let (xc, xg) = try s.pair(rows, qDim + 2 * kvDim)
+                let pc = try s.cpu.prepare(batch), pg = try s.gpu.prepare(batch)
+                try s.cpu.ropeAndStoreKV(query: xc.columns(0..<qDim), key: xc.columns(qDim..<qDim + kvDim),
+                                         value: xc.columns(qDim + kvDim..<qDim + 2 * kvDim), headDim: d, positions: pc.positions,
+                                         table: try table(s.cpu), cache: cc, layer: 1, batch: pc)
+                try s.gpu.ropeAndStoreKV(query: xg.columns(0..<qDim), key: xg.columns(qDim..<qDim + kvDim),
+                                         value: xg.columns(qDim + kvDim..<qDim + 2 * kvDim), headDim: d, positions: pg.positions,
+                                         table: try table(s.gpu), cache: cg, layer: 1, batch: pg)
+                try s.compare("ropeAndStoreKV", detail + " (q, k rotated)", xc, xg)
+                try s.compare("ropeAndStoreKV", detail + " (key cache)", cc.keys[1], cg.keys[1])
+                try s.compare("ropeAndStoreKV", detail + " (value cache)", cc.values[1], cg.values[1], tolerance: 0)
+            }
+        }
+    }
+
     mutating func argmaxes() {
         for (rows, width, dtype) in [(5, 1000, DType.f32), (3, 513, DType.bf16), (1, 1, DType.f32)] {
             check("argmax", "\(rows) × \(width) \(dtype)") { s in

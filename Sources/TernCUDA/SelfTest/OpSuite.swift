@@ -124,6 +124,7 @@ public struct OpSuite {
         gemvs()
         ropes()
         fusedRope()
+        ropeStores()
         attentions()
         routing()
         mixtureOfExperts()
