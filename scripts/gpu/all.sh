@@ -30,7 +30,13 @@ for stage in ${STAGES:-selftest}; do
   if [ ! -f "$script" ]; then echo "missing $script"; continue; fi
   OUT=$LOGS/$stage timeout --kill-after=10 $limit bash $script > $LOGS/$stage/stdout.log 2>&1
   rc=$?
-  echo "----- stage $stage rc=$rc in $(( $(date +%s) - start ))s; last lines:"
+  # A stage must leave the GPU empty for the next one: stop any server it left behind.
+  pkill -f "tern-bin/tern" 2>/dev/null; sleep 1; pkill -9 -f "tern-bin/tern" 2>/dev/null
+  for _ in $(seq 1 30); do
+    used=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | sort -n | tail -1)
+    [ "${used:-0}" -lt 2000 ] && break; sleep 1
+  done
+  echo "----- stage $stage rc=$rc in $(( $(date +%s) - start ))s (GPU memory after: ${used:-?} MiB); last lines:"
   tail -n ${TAIL_LINES:-40} $LOGS/$stage/stdout.log
 done
 nvidia-smi --query-gpu=memory.used --format=csv,noheader

@@ -79,6 +79,11 @@ wait_healthy 30000 "$OUT/pd_unified_serve.log" || exit 1
 probe http://127.0.0.1:30000 > "$OUT/probe_unified.jsonl"
 load unified http://127.0.0.1:30000
 stop_all
+# The prefill server sizes its KV from memory in use at its start: wait until the unified server's is gone.
+for _ in $(seq 1 60); do
+  used=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | sort -n | tail -1)
+  [ "${used:-0}" -lt 2000 ] && break; sleep 0.5
+done
 
 echo "== (b) prefill + decode + router ($TRANSFER)"
 # --mem-fraction-static counts what is in use on the GPU at start-up (SGLang's rule: fraction x total

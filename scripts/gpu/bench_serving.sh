@@ -37,14 +37,16 @@ server_pid=
 stop_server() { [ -n "$server_pid" ] && kill $server_pid 2>/dev/null && wait $server_pid 2>/dev/null; server_pid=; }
 trap stop_server EXIT
 
-# Starts the server with kernel cache $1, log $2; prints seconds from launch to /health OK.
+# Starts the server with kernel cache $1, log $2; sets $started to seconds from launch to /health OK.
+# Not called in $( ): server_pid must be set in this shell, or stop_server cannot stop it.
 start_server() {
+  if curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then echo "port $PORT already serving" >&2; return 1; fi
   local t0=$(date +%s.%N)
   TERN_KERNEL_CACHE=$1 "${SERVE[@]}" > "$2" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 1800); do
     if curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then
-      python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')"; return 0
+      started=$(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')"); return 0
     fi
     kill -0 $server_pid 2>/dev/null || { echo "server exited" >&2; tail -20 "$2" >&2; return 1; }
     sleep 0.1
@@ -54,12 +56,12 @@ start_server() {
 
 CACHE=$(mktemp -d /tmp/tern-kcache-XXXX)
 echo "== start-up, cold kernel cache ($CACHE)"
-cold=$(start_server "$CACHE" "$OUT/serve_cold.log") || exit 1
-echo "cold: $cold s"
+start_server "$CACHE" "$OUT/serve_cold.log" || exit 1
+cold=$started; echo "cold: $cold s"
 stop_server
 echo "== start-up, warm kernel cache"
-warm=$(start_server "$CACHE" "$OUT/serve_warm.log") || exit 1
-echo "warm: $warm s"
+start_server "$CACHE" "$OUT/serve_warm.log" || exit 1
+warm=$started; echo "warm: $warm s"
 
 echo "== tern bench 1k/1k"
 rm -f "$OUT/bench_serving.jsonl"
