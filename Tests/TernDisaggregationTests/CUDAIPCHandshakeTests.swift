@@ -31,6 +31,8 @@ final class RecordingDeviceTransfer: KVDeviceTransfer {
 
 /// The cuda-ipc handshake over real sockets, without GPUs: the decode side registers its pages and
 /// sends its pool's descriptor; the prefill side writes through its device path, then header, done, ack.
+/// Timeouts are generous: the decode side's task may wait seconds for a cooperative thread while other
+/// suites run long synchronous model steps on a 2-core machine; a success never waits for them.
 @Suite(.serialized)
 struct CUDAIPCHandshakeTests {
     static let layout = KVCacheLayout(layers: 2, kvHeads: 2, keyDim: 4, valueDim: 4, dtype: .bf16)
@@ -58,8 +60,8 @@ struct CUDAIPCHandshakeTests {
         defer { prefill.shutdown(); decode.shutdown() }
         let reservation = KVReservation(id: "r", tokens: 10, pageSize: 4, pages: [5, 2, 9])
         let received = Task { try await decode.receive(room: 77, from: BootstrapInfo(host: "127.0.0.1", port: port, room: 77),
-                                            reservation: reservation, layout: Self.layout, timeout: 10, handle: TransferHandle()) }
-        try await prefill.send(export(device, tokens: 10), room: 77, timeout: 10)
+                                            reservation: reservation, layout: Self.layout, timeout: 60, handle: TransferHandle()) }
+        try await prefill.send(export(device, tokens: 10), room: 77, timeout: 60)
         let got = try await received.value
         #expect(got.kv == nil)
         #expect(got.firstToken == 42 && got.cachedTokens == 4 && got.promptTokens == 10 && got.firstLogprob?.logprob == -0.5)
@@ -73,8 +75,8 @@ struct CUDAIPCHandshakeTests {
         defer { prefill.shutdown(); decode.shutdown() }
         let reservation = KVReservation(id: "r", tokens: 6, pageSize: 4, pages: [1, 3])
         let received = Task { try await decode.receive(room: 5, from: BootstrapInfo(host: "127.0.0.1", port: port, room: 5),
-                                            reservation: reservation, layout: Self.layout, timeout: 10, handle: TransferHandle()) }
-        await #expect(throws: KVTransferError.self) { try await prefill.send(export(device, tokens: 6), room: 5, timeout: 10) }
+                                            reservation: reservation, layout: Self.layout, timeout: 60, handle: TransferHandle()) }
+        await #expect(throws: KVTransferError.self) { try await prefill.send(export(device, tokens: 6), room: 5, timeout: 60) }
         await #expect(throws: KVTransferError.self) { _ = try await received.value }
     }
 
@@ -85,8 +87,8 @@ struct CUDAIPCHandshakeTests {
         let hostExport = PrefillExport(requestID: "r", promptTokens: 3, cachedTokens: 0, firstToken: 1, firstLogprob: nil, kv: .host(rows))
         let received = Task { try await decode.receive(room: 9, from: BootstrapInfo(host: "127.0.0.1", port: port, room: 9),
                                             reservation: KVReservation(id: "r", tokens: 3, pageSize: 4, pages: [0]),
-                                            layout: Self.layout, timeout: 10, handle: TransferHandle()) }
-        await #expect(throws: KVTransferError.self) { try await prefill.send(hostExport, room: 9, timeout: 10) }
+                                            layout: Self.layout, timeout: 60, handle: TransferHandle()) }
+        await #expect(throws: KVTransferError.self) { try await prefill.send(hostExport, room: 9, timeout: 60) }
         await #expect(throws: KVTransferError.self) { _ = try await received.value }
     }
 }
