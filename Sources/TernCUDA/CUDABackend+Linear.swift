@@ -6,10 +6,12 @@ import TernCore
 extension CUDABackend {
     /// TERN_CUDA_GEMV=0 sends every shape to cuBLASLt (for comparisons).
     static let gemvEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_GEMV"] != "0"
-    /// Largest token count served by the weight-streaming GEMV (TERN_CUDA_GEMV_MAX_T, 1…16;
-    /// default 8); above it cuBLASLt runs. `tern bench-gemv` measures where the crossover is.
+    /// Largest token count served by the weight-streaming GEMV (TERN_CUDA_GEMV_MAX_T, 0…16;
+    /// default 1); above it cuBLASLt runs. `tern bench-gemv` measures where the crossover is: on the
+    /// H200 (2026-11-30, cf64516) the GEMV wins only at T = 1 (0.74–1.0 of copy bandwidth vs
+    /// cuBLASLt's 0.60–0.99); at T = 4 cuBLASLt is 1.2–2.2× faster.
     static let gemvMaxTokens: Int = {
-        let value = ProcessInfo.processInfo.environment["TERN_CUDA_GEMV_MAX_T"].flatMap { Int($0) } ?? 8
+        let value = ProcessInfo.processInfo.environment["TERN_CUDA_GEMV_MAX_T"].flatMap { Int($0) } ?? 1
         return min(max(value, 0), 16)
     }()
 
