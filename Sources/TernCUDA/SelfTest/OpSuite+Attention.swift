@@ -15,6 +15,9 @@ extension OpSuite {
         /// bf16 or f8e4m3 (both backends then store e4m3(x / scale) and dequantize on read).
         var cacheDType: DType = .bf16
         var keyScale: Float = 1, valueScale: Float = 1
+        /// The GPU's host-side plan sees this maximum KV length instead of the step's (as inside a
+        /// decode graph, planned for the worst case while the device holds the real lengths).
+        var planKVLength: Int? = nil
     }
 
     mutating func attentions() {
@@ -56,7 +59,38 @@ extension OpSuite {
             AttentionCase(name: "fp8 MLA 128 heads, 2000+1, 9+1, 0+20", sequences: [(2000, 1), (9, 1), (0, 20)], heads: 128, kvHeads: 1,
                           headDim: 576, valueDim: 512, valuesInKeys: true, cacheDType: e4m3, keyScale: 0.5),
         ]
-        for c in cases + fp8Cases { check("attention", c.name) { s in try s.attention(c) } }
+        // The paged decode kernel (tern_decode_attention*; TERN_CUDA_DECODE_ATTN=old runs the flash
+        // path instead): groups 1–16, d64/d128, kv lengths 1/17/1000/33000, pages 1/16/64, mixed
+        // lengths, sliding window, and the worst-case plan of a decode graph.
+        let decodeCases = [
+            AttentionCase(name: "decode kernel G1 d64 page 1, len 1/17/1000", sequences: [(0, 1), (16, 1), (999, 1)], heads: 4, kvHeads: 4,
+                          headDim: 64, valueDim: 64, pageSize: 1),
+            AttentionCase(name: "decode kernel G4 d128 page 16, len 1/17/1000/33000", sequences: [(0, 1), (16, 1), (999, 1), (32999, 1)],
+                          heads: 32, kvHeads: 8, headDim: 128, valueDim: 128),
+            AttentionCase(name: "decode kernel G8 d128 page 64, len 17/1000", sequences: [(16, 1), (999, 1)], heads: 16, kvHeads: 2,
+                          headDim: 128, valueDim: 128, pageSize: 64),
+            AttentionCase(name: "decode kernel G16 d64 page 16, len 1000/6", sequences: [(999, 1), (5, 1)], heads: 32, kvHeads: 2,
+                          headDim: 64, valueDim: 64),
+            AttentionCase(name: "decode kernel G6 d128 page 16, len 130/64", sequences: [(129, 1), (63, 1)], heads: 24, kvHeads: 4,
+                          headDim: 128, valueDim: 128),
+            AttentionCase(name: "decode kernel window 100, len 1000/30", sequences: [(999, 1), (29, 1)], heads: 8, kvHeads: 2,
+                          headDim: 128, valueDim: 128, window: 100),
+            AttentionCase(name: "decode kernel graph plan 64k, len 1/17/1000", sequences: [(0, 1), (16, 1), (999, 1)], heads: 32, kvHeads: 8,
+                          headDim: 128, valueDim: 128, planKVLength: 65536),
+            AttentionCase(name: "fp8 decode kernel G1 d128 page 1, len 1/17/1000", sequences: [(0, 1), (16, 1), (999, 1)], heads: 4, kvHeads: 4,
+                          headDim: 128, valueDim: 128, pageSize: 1, cacheDType: e4m3, keyScale: 0.5, valueScale: 0.25),
+            AttentionCase(name: "fp8 decode kernel G4 d64 page 64, len 1/17/1000/33000", sequences: [(0, 1), (16, 1), (999, 1), (32999, 1)],
+                          heads: 16, kvHeads: 4, headDim: 64, valueDim: 64, pageSize: 64, cacheDType: e4m3, keyScale: 0.75, valueScale: 1.5),
+            AttentionCase(name: "fp8 decode kernel G8 d128 page 16, len 17/1000", sequences: [(16, 1), (999, 1)], heads: 16, kvHeads: 2,
+                          headDim: 128, valueDim: 128, cacheDType: e4m3, keyScale: 0.5, valueScale: 2),
+            AttentionCase(name: "fp8 decode kernel G16 d128 page 16, len 1000/2", sequences: [(999, 1), (1, 1)], heads: 32, kvHeads: 2,
+                          headDim: 128, valueDim: 128, cacheDType: e4m3),
+            AttentionCase(name: "fp8 decode kernel window 100 G4 d64, len 1000/30", sequences: [(999, 1), (29, 1)], heads: 8, kvHeads: 2,
+                          headDim: 64, valueDim: 64, window: 100, cacheDType: e4m3, keyScale: 0.5),
+            AttentionCase(name: "fp8 decode kernel graph plan 64k, len 1/1000", sequences: [(0, 1), (999, 1)], heads: 32, kvHeads: 8,
+                          headDim: 128, valueDim: 128, cacheDType: e4m3, keyScale: 0.5, valueScale: 0.5, planKVLength: 65536),
+        ]
+        for c in cases + fp8Cases + decodeCases { check("attention", c.name) { s in try s.attention(c) } }
     }
 
     mutating func attention(_ c: AttentionCase) throws {
@@ -110,7 +144,14 @@ extension OpSuite {
         let (qc, qg) = try pair(step.tokenCount, c.heads * c.headDim, scale: 2)
         let (oc, og) = try outputs(step.tokenCount, c.heads * c.valueDim)
         try cpu.attention(query: qc, cache: cacheC, layer: 0, batch: try cpu.prepare(step), parameters: p, out: oc)
-        try gpu.attention(query: qg, cache: cacheG, layer: 0, batch: try gpu.prepare(step), parameters: p, out: og)
+        var preparedG = try gpu.prepare(step)
+        if let plan = c.planKVLength, let state = preparedG.attentionState as? CUDAAttentionState {
+            preparedG = PreparedBatch(batch: preparedG.batch, tokenIDs: preparedG.tokenIDs, positions: preparedG.positions, slots: preparedG.slots,
+                                      logitRows: preparedG.logitRows,
+                                      attentionState: CUDAAttentionState(tokenPositions: state.tokenPositions, tokenPageStarts: state.tokenPageStarts,
+                                                                         pageTable: state.pageTable, maxKVLength: plan))
+        }
+        try gpu.attention(query: qg, cache: cacheG, layer: 0, batch: preparedG, parameters: p, out: og)
         try compare("attention", c.name, oc, og)
         if fp8 {
             // Quantize-on-write must give the CPU's codes exactly (same rounding, same scale).

@@ -50,7 +50,7 @@ struct BenchAttentionCommand: ParsableCommand {
             }
         }
         var records: [[String: Any]] = []
-        print("decode       shape  kv     batch  context   time_ms   KV_MB   GB/s  of_copy_bw")
+        print("decode       shape  kv     batch  context   time_ms   KV_MB   GB/s  of_copy_bw  TFLOP/s")
         for s in chosen {
             for dtype in dtypes {
                 for batch in ints(batchSizes) {
@@ -60,10 +60,13 @@ struct BenchAttentionCommand: ParsableCommand {
                         let ms = try cuda.benchAttention(s, dtype: dtype, batch: batch, context: context, pageSize: pageSize, repeats: repeats)
                         let rate = Double(kvBytes) / (ms / 1e3)
                         let kv = dtype == .bf16 ? "bf16" : "fp8"
-                        print(String(format: "decode %12@  %-5@ %6d  %7d  %8.4f  %6.0f  %5.0f  %10.2f", s.name, kv, batch, context, ms,
-                                     Double(kvBytes) / 1e6, rate / 1e9, rate / bandwidth))
+                        // Scores (width headDim) and P·V (width valueDim) of every head over the context, 2 FLOPs per
+                        // multiply-add: MLA decode (128 heads on one 576-wide latent) is compute-bound, GQA is not.
+                        let tflops = 2 * Double(batch * s.heads * (s.headDim + s.valueDim)) * Double(context) / (ms / 1e3) / 1e12
+                        print(String(format: "decode %12@  %-5@ %6d  %7d  %8.4f  %6.0f  %5.0f  %10.2f  %7.1f", s.name, kv, batch, context, ms,
+                                     Double(kvBytes) / 1e6, rate / 1e9, rate / bandwidth, tflops))
                         records.append(["kind": "decode", "shape": s.name, "kv": kv, "batch": batch, "context": context, "ms": ms,
-                                        "kv_bytes": kvBytes, "of_copy_bw": rate / bandwidth])
+                                        "kv_bytes": kvBytes, "of_copy_bw": rate / bandwidth, "tflops": tflops])
                     }
                 }
             }

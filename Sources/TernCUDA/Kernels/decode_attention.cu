@@ -1,0 +1,353 @@
+// Paged decode attention: one query token per sequence, bf16 or FP8 (e4m3) K/V, head width 64 or
+// 128, GQA groups of 1–16 query heads per KV head. A block serves one (token, KV head, KV split):
+// the group's query rows (padded to the 16 rows of an mma tile) against K/V tiles of 64 keys that
+// stream through a 3-stage cp.async pipeline (16-byte copies, zero-filled past the split's end).
+// Each of the 4 warps takes 16 keys of every tile with its own online softmax; the warps' states
+// are merged through shared memory at the end (and splits by tern_decode_combine).
+//
+// Fragment layouts. Scores S = Q·Kᵀ and O = P·V on mma.sync m16n8k16 (bf16, or f16 for FP8 caches:
+// e4m3 → f16 is exact and cvt.rn.f16x2.e4m3x2 converts two codes per instruction). Because a dot
+// product does not care about the order of its terms, the head dimension is permuted so every
+// thread reads 8 consecutive elements of a K row per two k-chunks (one 16- or 8-byte shared load
+// instead of four 4-byte ones): for chunk pair c, fragment k-indices {2t, 2t+1} / {2t+8, 2t+9} of
+// chunk 2c are elements 32c + 8t + {0,1} / {2,3}, of chunk 2c+1 elements {4,5} / {6,7}; the query
+// fragments are read with the same permutation. The output columns are permuted too: in V column
+// block j (64 wide), mma column n of n-tile 8j + e is element 64j + 8n + e, so a thread reads 8
+// consecutive V elements per key row and holds 16 consecutive output elements per row.
+// Shared rows are padded so these reads are free of bank conflicts (K rows: 16 mod 32 words for
+// bf16, 8 mod 32 for FP8; V rows: 4 mod 32 words).
+#include "common.cuh"
+
+#define DA_KEYS 64    // keys per pipeline stage (16 per warp)
+#define DA_STAGES 3
+#define DA_THREADS 128
+
+struct __align__(16) da_u4 { u32 x, y, z, w; };
+
+__device__ __forceinline__ void da_mma_bf16(float *c, const u32 *a, u32 b0, u32 b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void da_mma_f16(float *c, const u32 *a, u32 b0, u32 b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+template <bool F16> __device__ __forceinline__ void da_mma(float *c, const u32 *a, u32 b0, u32 b1) {
+    if constexpr (F16) da_mma_f16(c, a, b0, b1); else da_mma_bf16(c, a, b0, b1);
+}
+
+// Two floats → a packed pair (lo in the low half), bf16 or f16, round to nearest.
+template <bool F16> __device__ __forceinline__ u32 da_pack(float lo, float hi) {
+    u32 r;
+    if constexpr (F16) asm("cvt.rn.f16x2.f32 %0, %2, %1;" : "=r"(r) : "f"(lo), "f"(hi));
+    else asm("cvt.rn.bf16x2.f32 %0, %2, %1;" : "=r"(r) : "f"(lo), "f"(hi));
+    return r;
+}
+
+// A bf16 pair → an f16 pair (FP8 path's query), saturated to ±65504 instead of overflowing.
+__device__ __forceinline__ u32 da_bf16x2_to_f16x2(u32 x) {
+    float lo = __uint_as_float(x << 16), hi = __uint_as_float(x & 0xFFFF0000u);
+    lo = fminf(fmaxf(lo, -65504.0f), 65504.0f);
+    hi = fminf(fmaxf(hi, -65504.0f), 65504.0f);
+    return da_pack<true>(lo, hi);
+}
+
+// Two e4m3 codes (low 16 bits; the low byte becomes the low half) → an exact f16 pair.
+__device__ __forceinline__ u32 da_e4m3x2_to_f16x2(u32 two) {
+#if __CUDA_ARCH__ >= 890
+    u32 r;
+    asm("{ .reg .b16 a;\n cvt.u16.u32 a, %1;\n cvt.rn.f16x2.e4m3x2 %0, a;\n}" : "=r"(r) : "r"(two));
+    return r;
+#else
+    u32 r = 0;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        u32 b = (two >> (8 * i)) & 0xFFu, em = b & 0x7Fu, h;
+        if (em >= 8u) {
+            h = (em << 7) + 0x2000u;  // exponent 7-bias → 15-bias, mantissa widened
+        } else {
+            u32 f = __float_as_uint((float)em * 0.001953125f);  // subnormal m · 2^-9, a normal f16
+            h = em == 0u ? 0u : ((((f >> 23) & 0xFFu) - 112u) << 10) | ((f >> 13) & 0x3FFu);
+        }
+        r |= (((b & 0x80u) << 8) | h) << (16 * i);
+    }
+    return r;
+#endif
+}
+
+__device__ __forceinline__ void da_copy16(void *smem, const void *gmem, bool valid) {
+    u32 s = (u32)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
+}
+
+template <int HD, bool FP8> struct DecodeLayout {
+    static constexpr int ES = FP8 ? 1 : 2;                 // bytes per element
+    static constexpr int ROW = HD * ES;                     // bytes of a K/V head row
+    static constexpr int KLD = FP8 ? HD + 32 : 2 * HD + 64; // padded shared K row (bytes)
+    static constexpr int VLD = ROW + 16;                    // padded shared V row (bytes)
+    static constexpr int STAGE = DA_KEYS * (KLD + VLD);
+    static constexpr int SHARED = DA_STAGES * STAGE;
+    static constexpr int CHUNKS = ROW / 16;                 // 16-byte copies per row
+};
+
+// Grid (tokens, KV heads, splits), 128 threads, DecodeLayout::SHARED bytes of dynamic shared
+// memory. Token i attends keys [max(0, pos+1-window), pos] of its sequence (pos = positions[i], its
+// page list at pageTable + pageStarts[i]); split z takes keys [lo + z·chunk, lo + (z+1)·chunk).
+// Strides are in elements (bytes for FP8). FP8: the key scale is folded into `scale` by the
+// caller, `valueScale` multiplies the output. splits == 1: bf16 output; else partial results
+// (unnormalised O · valueScale, and (max, sum) in the log2 domain) for tern_decode_combine.
+template <int HD, bool FP8>
+__device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys, const u8 *values, long long keyStride,
+                                 long long keyHeadStride, long long valueStride, long long valueHeadStride, u16 *out,
+                                 long long outStride, int group, float scale, float valueScale, int window,
+                                 const int *positions, const int *pageStarts, const int *pageTable, int pageSize, int chunk,
+                                 float *partialO, float *partialML) {
+    using L = DecodeLayout<HD, FP8>;
+    extern __shared__ __align__(16) u8 da_shared[];
+    const int token = blockIdx.x, kvHead = blockIdx.y, split = blockIdx.z, splits = gridDim.z;
+    const int heads = gridDim.y * group;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+
+    const int kvLen = positions[token] + 1;
+    const int lo = window > 0 ? max(0, kvLen - window) : 0;
+    const int kBegin = lo + split * chunk, kEnd = min(kvLen, kBegin + chunk);
+    const int tiles = kBegin < kEnd ? (kEnd - kBegin + DA_KEYS - 1) / DA_KEYS : 0;
+    const int *pages = pageTable + pageStarts[token];
+    const bool pow2 = (pageSize & (pageSize - 1)) == 0;
+    const int shift = __ffs(pageSize) - 1;
+    const u8 *kBase = keys + (long long)kvHead * keyHeadStride * L::ES;
+    const u8 *vBase = values + (long long)kvHead * valueHeadStride * L::ES;
+
+    auto load = [&](int tile, int stage) {
+        u8 *ks = da_shared + stage * L::STAGE, *vs = ks + DA_KEYS * L::KLD;
+        const int first = kBegin + tile * DA_KEYS;
+#pragma unroll
+        for (int i = tid; i < DA_KEYS * L::CHUNKS; i += DA_THREADS) {
+            const int r = i / L::CHUNKS, c = i % L::CHUNKS, j = first + r;
+            const bool valid = j < kEnd;
+            long long slot = 0;
+            if (valid) {
+                const int page = pow2 ? j >> shift : j / pageSize;
+                slot = (long long)pages[page] * pageSize + (j - page * pageSize);
+            }
+            da_copy16(ks + r * L::KLD + c * 16, kBase + slot * keyStride * L::ES + c * 16, valid);
+            da_copy16(vs + r * L::VLD + c * 16, vBase + slot * valueStride * L::ES + c * 16, valid);
+        }
+    };
+
+    // Start the pipeline before the query loads so their latencies overlap.
+#pragma unroll
+    for (int s = 0; s < DA_STAGES - 1; s++) {
+        if (s < tiles) load(s, s);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+
+    // Query fragments (rows g and g + 8 = heads of the group; zero past the group), permuted.
+    u32 qa[HD / 16][4];
+    {
+        const u16 *qRow = q + (long long)token * qStride + (long long)kvHead * group * HD;
+#pragma unroll
+        for (int c = 0; c < HD / 32; c++) {
+            da_u4 r0 = {0, 0, 0, 0}, r1 = {0, 0, 0, 0};
+            if (g < group) r0 = *(const da_u4 *)(qRow + g * HD + c * 32 + t * 8);
+            if (g + 8 < group) r1 = *(const da_u4 *)(qRow + (g + 8) * HD + c * 32 + t * 8);
+            if constexpr (FP8) {
+                r0.x = da_bf16x2_to_f16x2(r0.x); r0.y = da_bf16x2_to_f16x2(r0.y);
+                r0.z = da_bf16x2_to_f16x2(r0.z); r0.w = da_bf16x2_to_f16x2(r0.w);
+                r1.x = da_bf16x2_to_f16x2(r1.x); r1.y = da_bf16x2_to_f16x2(r1.y);
+                r1.z = da_bf16x2_to_f16x2(r1.z); r1.w = da_bf16x2_to_f16x2(r1.w);
+            }
+            qa[2 * c][0] = r0.x; qa[2 * c][2] = r0.y; qa[2 * c + 1][0] = r0.z; qa[2 * c + 1][2] = r0.w;
+            qa[2 * c][1] = r1.x; qa[2 * c][3] = r1.y; qa[2 * c + 1][1] = r1.z; qa[2 * c + 1][3] = r1.w;
+        }
+    }
+
+    const float log2Scale = scale * 1.4426950408889634f;
+    float o[HD / 8][4];
+#pragma unroll
+    for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+
+    for (int tile = 0; tile < tiles; tile++) {
+        asm volatile("cp.async.wait_group %0;" ::"n"(DA_STAGES - 2) : "memory");
+        __syncthreads();  // tile's copies visible to all; every warp is done with tile - 1's stage
+        if (tile + DA_STAGES - 1 < tiles) load(tile + DA_STAGES - 1, (tile + DA_STAGES - 1) % DA_STAGES);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+
+        const u8 *ks = da_shared + (tile % DA_STAGES) * L::STAGE, *vs = ks + DA_KEYS * L::KLD;
+        // S = Q · Kᵀ over this warp's 16 keys (two n-tiles of 8).
+        float s[2][4];
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++) {
+            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+            const u8 *krow = ks + (warp * 16 + nt * 8 + g) * L::KLD;
+#pragma unroll
+            for (int c = 0; c < HD / 32; c++) {
+                if constexpr (FP8) {
+                    uint2 kb = *(const uint2 *)(krow + c * 32 + t * 8);
+                    da_mma<true>(s[nt], qa[2 * c], da_e4m3x2_to_f16x2(kb.x & 0xFFFFu), da_e4m3x2_to_f16x2(kb.x >> 16));
+                    da_mma<true>(s[nt], qa[2 * c + 1], da_e4m3x2_to_f16x2(kb.y & 0xFFFFu), da_e4m3x2_to_f16x2(kb.y >> 16));
+                } else {
+                    da_u4 kb = *(const da_u4 *)(krow + (c * 32 + t * 8) * 2);
+                    da_mma<false>(s[nt], qa[2 * c], kb.x, kb.y);
+                    da_mma<false>(s[nt], qa[2 * c + 1], kb.z, kb.w);
+                }
+            }
+        }
+        // Scale (log2 domain), mask keys past the split, online softmax per row.
+        const int keyBase = kBegin + tile * DA_KEYS + warp * 16 + 2 * t;
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const bool ok = keyBase + nt * 8 + (e & 1) < kEnd;
+                const float v = ok ? s[nt][e] * log2Scale : -INFINITY;
+                s[nt][e] = v;
+                if (e < 2) mx0 = fmaxf(mx0, v); else mx1 = fmaxf(mx1, v);
+            }
+        }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+        const float b0 = n0 == -INFINITY ? 0.0f : n0, b1 = n1 == -INFINITY ? 0.0f : n1;
+        const float c0 = exp2f(m0 - b0), c1 = exp2f(m1 - b1);
+        m0 = n0; m1 = n1;
+        l0 *= c0; l1 *= c1;
+#pragma unroll
+        for (int i = 0; i < HD / 8; i++) { o[i][0] *= c0; o[i][1] *= c0; o[i][2] *= c1; o[i][3] *= c1; }
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++) {
+            s[nt][0] = exp2f(s[nt][0] - b0); s[nt][1] = exp2f(s[nt][1] - b0);
+            s[nt][2] = exp2f(s[nt][2] - b1); s[nt][3] = exp2f(s[nt][3] - b1);
+            l0 += s[nt][0] + s[nt][1];
+            l1 += s[nt][2] + s[nt][3];
+        }
+        // O += P · V: P's accumulator layout is the A operand; V rows 2t, 2t+1, 2t+8, 2t+9 of the
+        // warp's 16 keys give the B operand of 8 n-tiles per 8-element read.
+        u32 pa[4] = {da_pack<FP8>(s[0][0], s[0][1]), da_pack<FP8>(s[0][2], s[0][3]),
+                     da_pack<FP8>(s[1][0], s[1][1]), da_pack<FP8>(s[1][2], s[1][3])};
+        const u8 *vrow = vs + (warp * 16 + 2 * t) * L::VLD;
+#pragma unroll
+        for (int j = 0; j < HD / 64; j++) {
+            if constexpr (FP8) {
+                const u8 *at = vrow + j * 64 + g * 8;
+                uint2 v0 = *(const uint2 *)at, v1 = *(const uint2 *)(at + L::VLD);
+                uint2 v8 = *(const uint2 *)(at + 8 * L::VLD), v9 = *(const uint2 *)(at + 9 * L::VLD);
+#pragma unroll
+                for (int e = 0; e < 8; e++) {
+                    const u32 sel = (u32)(e & 3) | ((u32)(4 + (e & 3)) << 4);
+                    const u32 w0 = e < 4 ? v0.x : v0.y, w1 = e < 4 ? v1.x : v1.y;
+                    const u32 w8 = e < 4 ? v8.x : v8.y, w9 = e < 4 ? v9.x : v9.y;
+                    da_mma<true>(o[8 * j + e], pa, da_e4m3x2_to_f16x2(__byte_perm(w0, w1, sel) & 0xFFFFu),
+                                 da_e4m3x2_to_f16x2(__byte_perm(w8, w9, sel) & 0xFFFFu));
+                }
+            } else {
+                const u8 *at = vrow + (j * 64 + g * 8) * 2;
+                da_u4 v0 = *(const da_u4 *)at, v1 = *(const da_u4 *)(at + L::VLD);
+                da_u4 v8 = *(const da_u4 *)(at + 8 * L::VLD), v9 = *(const da_u4 *)(at + 9 * L::VLD);
+                const u32 a0[4] = {v0.x, v0.y, v0.z, v0.w}, a1[4] = {v1.x, v1.y, v1.z, v1.w};
+                const u32 a8[4] = {v8.x, v8.y, v8.z, v8.w}, a9[4] = {v9.x, v9.y, v9.z, v9.w};
+#pragma unroll
+                for (int e = 0; e < 8; e++) {
+                    const u32 sel = (e & 1) ? 0x7632u : 0x5410u;
+                    da_mma<false>(o[8 * j + e], pa, __byte_perm(a0[e >> 1], a1[e >> 1], sel), __byte_perm(a8[e >> 1], a9[e >> 1], sel));
+                }
+            }
+        }
+    }
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+    __syncthreads();  // pipeline buffers are free: reuse them for the warps' merge
+
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    float *ml = (float *)da_shared;            // [4 warps][16 rows][2]
+    float *os = ml + 4 * 16 * 2;               // [4 warps][16 rows][HD]
+    if (t == 0) {
+        ml[(warp * 16 + g) * 2] = m0; ml[(warp * 16 + g) * 2 + 1] = l0;
+        ml[(warp * 16 + g + 8) * 2] = m1; ml[(warp * 16 + g + 8) * 2 + 1] = l1;
+    }
+    {
+        float *r0 = os + (warp * 16 + g) * HD, *r1 = os + (warp * 16 + g + 8) * HD;
+#pragma unroll
+        for (int j = 0; j < HD / 64; j++) {
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                const int d = j * 64 + 16 * t + e;
+                r0[d] = o[8 * j + e][0]; r0[d + 8] = o[8 * j + e][1];
+                r1[d] = o[8 * j + e][2]; r1[d + 8] = o[8 * j + e][3];
+            }
+        }
+    }
+    __syncthreads();
+    for (int i = tid; i < group * HD; i += DA_THREADS) {
+        const int r = i / HD, d = i % HD;
+        float M = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < 4; w++) M = fmaxf(M, ml[(w * 16 + r) * 2]);
+        float acc = 0.0f, sum = 0.0f;
+#pragma unroll
+        for (int w = 0; w < 4; w++) {
+            const float mw = ml[(w * 16 + r) * 2];
+            const float f = mw == -INFINITY ? 0.0f : exp2f(mw - M);
+            acc += os[(w * 16 + r) * HD + d] * f;
+            sum += ml[(w * 16 + r) * 2 + 1] * f;
+        }
+        const int head = kvHead * group + r;
+        if (splits == 1) {
+            const float inv = sum > 0.0f ? valueScale / sum : 0.0f;
+            out[(long long)token * outStride + (long long)head * HD + d] = float_to_bf16(acc * inv);
+        } else {
+            const long long at = ((long long)token * heads + head) * splits + split;
+            partialO[at * HD + d] = acc * valueScale;
+            if (d == 0) { partialML[at * 2] = M; partialML[at * 2 + 1] = sum; }
+        }
+    }
+}
+
+#define DA_ENTRY(NAME, HD, FP8)                                                                                       \
+    extern "C" __global__ void __launch_bounds__(DA_THREADS) NAME(                                                    \
+        const u16 *q, long long qStride, const u8 *keys, const u8 *values, long long keyStride, long long keyHeadStride, \
+        long long valueStride, long long valueHeadStride, u16 *out, long long outStride, int group, float scale,       \
+        float valueScale, int window, const int *positions, const int *pageStarts, const int *pageTable, int pageSize, \
+        int chunk, float *partialO, float *partialML) {                                                               \
+        decode_attention<HD, FP8>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride,    \
+                                  out, outStride, group, scale, valueScale, window, positions, pageStarts, pageTable, \
+                                  pageSize, chunk, partialO, partialML);                                              \
+    }
+DA_ENTRY(tern_decode_attention_d64, 64, false)
+DA_ENTRY(tern_decode_attention_d128, 128, false)
+DA_ENTRY(tern_decode_attention_fp8_d64, 64, true)
+DA_ENTRY(tern_decode_attention_fp8_d128, 128, true)
+
+// Merges split partials: out = Σ_s 2^(m_s − M) O_s / Σ_s 2^(m_s − M) l_s. Grid (tokens, heads),
+// block ≥ 32 threads; partials laid out [token][head][split].
+extern "C" __global__ void tern_decode_combine(const float *partialO, const float *partialML, int splits, int headDim,
+                                               u16 *out, long long outStride) {
+    const int token = blockIdx.x, head = blockIdx.y, heads = gridDim.y;
+    const long long base = ((long long)token * heads + head) * splits;
+    const float *ml = partialML + base * 2;
+    float M = -INFINITY;
+    for (int s = 0; s < splits; s++) M = fmaxf(M, ml[2 * s]);
+    float sum = 0.0f;
+    for (int s = 0; s < splits; s++)
+        if (ml[2 * s] != -INFINITY) sum += ml[2 * s + 1] * exp2f(ml[2 * s] - M);
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    u16 *row = out + (long long)token * outStride + (long long)head * headDim;
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int s = 0; s < splits; s++) {
+            const float m = ml[2 * s];
+            if (m != -INFINITY) acc += partialO[(base + s) * headDim + d] * exp2f(m - M);
+        }
+        row[d] = float_to_bf16(acc * inv);
+    }
+}
