@@ -11,17 +11,7 @@
 # Expected GPU time: about 110 s (start-ups ~3 x 15 s with a warm kernel cache, 2 loads ~25 s each).
 # Env: STREAMS, STREAM_IN (1024), STREAM_OUT (1024), LONG_N, LONG_IN (8192), LONG_RATE, TRANSFER (cuda-ipc|tcp),
 #      DECODE_GPU (0; 1 puts the decode server on the second GPU: two-GPU PD).
-set -o pipefail
-cd "$(dirname "$0")/../.."
-BIN=${TERN_BIN:-gpu-bin/tern}
-if [ ! -x "$BIN" ] && [ -f gpu-bin/tern.xz ]; then
-  BIN=/tmp/tern-bin/tern; mkdir -p /tmp/tern-bin
-  [ -x $BIN ] || { xz -dc gpu-bin/tern.xz > $BIN 2>/dev/null || python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open("gpu-bin/tern.xz").read())' > $BIN; }
-  chmod +x $BIN
-fi
-OUT=${OUT:-/tmp/tern-out}; mkdir -p "$OUT"
-export TERN_KERNEL_DIR=${TERN_KERNEL_DIR:-$PWD/Sources/TernCUDA/Kernels}
-export TERN_KERNEL_CACHE=${TERN_KERNEL_CACHE:-/tmp/tern-kernel-cache}
+source "$(dirname "$0")/common.sh"   # cd to the repo root, $BIN, $OUT, kernel folders, header line
 STREAMS=${STREAMS:-64}; STREAM_IN=${STREAM_IN:-1024}; STREAM_OUT=${STREAM_OUT:-1024}
 LONG_N=${LONG_N:-8}; LONG_IN=${LONG_IN:-8192}; LONG_RATE=${LONG_RATE:-1}
 TRANSFER=${TRANSFER:-cuda-ipc}; DECODE_GPU=${DECODE_GPU:-0}

@@ -9,20 +9,10 @@
 # Expected GPU time: about 150 s (two start-ups ~2 x 20 s, bench ~70 s, torch ~45 s); every step has a timeout.
 # Env: BENCH_CONCURRENCY (1,16,64,256), BENCH_PROMPTS (same list: prompts per concurrency),
 #      TERN_SERVE_ARGS (extra serve flags), SKIP_TORCH=1, TORCH_MAX_SECONDS (4: decode seconds per batch).
-set -o pipefail
-cd "$(dirname "$0")/../.."
-BIN=${TERN_BIN:-gpu-bin/tern}
-if [ ! -x "$BIN" ] && [ -f gpu-bin/tern.xz ]; then
-  BIN=/tmp/tern-bin/tern; mkdir -p /tmp/tern-bin
-  [ -x $BIN ] || { xz -dc gpu-bin/tern.xz > $BIN 2>/dev/null || python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open("gpu-bin/tern.xz").read())' > $BIN; }
-  chmod +x $BIN
-fi
-OUT=${OUT:-/tmp/tern-out}; mkdir -p "$OUT"
-export TERN_KERNEL_DIR=${TERN_KERNEL_DIR:-$PWD/Sources/TernCUDA/Kernels}
+source "$(dirname "$0")/common.sh"   # cd to the repo root, $BIN, $OUT, kernel folders, header line
 CONC=${BENCH_CONCURRENCY:-1,16,64,256}
 PROMPTS=${BENCH_PROMPTS:-$CONC}
 PORT=${PORT:-30000}
-echo "== $(date -u +%FT%TZ) commit $(cat gpu-bin/COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null)"
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 
 # 256 streams x 2048 tokens = 524,288 KV slots (128 KiB each in bf16: 69 GB) + weights 16 GB.

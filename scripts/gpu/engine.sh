@@ -5,19 +5,7 @@
 # beside the plain path (plain forward, all logits downloaded, host sampling, no overlap) on the
 # same loaded model. Prints one table. Expected: under 120 s (most of it loading the dummy weights).
 # The engine's correctness on the GPU is in `tern selftest --device cuda` (rows "engine", run.sh).
-set -o pipefail
-cd "$(dirname "$0")/../.."
-BIN=${TERN_BIN:-gpu-bin/tern}
-if [ ! -x "$BIN" ] && [ -f gpu-bin/tern.xz ]; then
-  BIN=/tmp/tern-bin/tern; mkdir -p /tmp/tern-bin
-  [ -x $BIN ] || { xz -dc gpu-bin/tern.xz > $BIN 2>/dev/null || python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open("gpu-bin/tern.xz").read())' > $BIN; }
-  chmod +x $BIN
-fi
-OUT=${OUT:-/tmp/tern-out}
-mkdir -p "$OUT"
-export TERN_KERNEL_DIR=${TERN_KERNEL_DIR:-$PWD/Sources/TernCUDA/Kernels}
-export TERN_KERNEL_CACHE=${TERN_KERNEL_CACHE:-/tmp/tern-kernel-cache}
-echo "== $(date -u +%FT%TZ) commit $(cat gpu-bin/COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null)"
+source "$(dirname "$0")/common.sh"   # cd to the repo root, $BIN, $OUT, kernel folders, header line
 echo "== bench-engine llama-3.1-8b dummy bf16 (greedy), engine path vs plain path"
 timeout 300 "$BIN" bench-engine --device cuda --model configs/llama-3.1-8b --load-format dummy --context-length 4096 \
   --concurrency ${TERN_ENGINE_CONCURRENCY:-1,16,64} --steps 64 --prompt-length 512 --also-plain $TERN_ENGINE_ARGS 2>&1 \
