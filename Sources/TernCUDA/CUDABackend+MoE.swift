@@ -12,6 +12,8 @@ final class MatrixTableCache: @unchecked Sendable {
         var table: Tensor
         var slotTableOffset: Int
         var code: CUDABackend.WeightCode
+        /// Every weight matrix 16-byte aligned with rows a multiple of 16 bytes (tern_moe_gemv_tc).
+        var vectorAligned: Bool
     }
 
     private var tables: [[Int32]: Tensor] = [:]
@@ -48,6 +50,9 @@ extension CUDABackend {
     /// TERN_MOE_GEMV=1 forces the GEMV kernels for every MoE/quantized product, 0 the tensor-core
     /// GEMM; unset picks by expected rows per expert.
     static let moeGemvSetting = ProcessInfo.processInfo.environment["TERN_MOE_GEMV"]
+    /// TERN_MOE_GEMV_KERNEL=old: decode-size MoE and quantized products use the CUDA-core GEMV
+    /// (tern_moe_gemv*) instead of the tensor-core one (tern_moe_gemv_tc*, the default).
+    static let tensorCoreGemvEnabled = ProcessInfo.processInfo.environment["TERN_MOE_GEMV_KERNEL"] != "old"
     /// TERN_CUDA_QUANT_KERNELS=0: quantized linears dequantize to bf16 for cuBLASLt (the old path).
     static let quantizedKernelsEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_QUANT_KERNELS"] != "0"
     /// TERN_CUDA_GROUPED_MOE=0: the per-expert MoE with a host round trip (the old path).
@@ -76,6 +81,14 @@ extension CUDABackend {
             + [Int32(bitPattern: global.bitPattern), Int32(br), Int32(bc), 0]
         return (code, words)
     }
+
+    /// Whether tern_moe_gemv_tc can stream this weight: 16-byte aligned start and rows.
+    func vectorAligned(_ l: Linear) -> Bool {
+        address(l.weight) % 16 == 0 && (l.weight.rowStride * l.weight.dtype.byteSize) % 16 == 0
+    }
+
+    /// The k of one warp step of tern_moe_gemv_tc for a weight format: depths must be multiples.
+    static func tensorCoreGemvStep(_ code: WeightCode) -> Int { code == .bf16 ? 64 : 128 }
 
     /// A device copy of `words` (descriptors, then any index table), uploaded on first use.
     func matrixTable(_ words: [Int32]) throws -> Tensor {
@@ -131,6 +144,27 @@ extension CUDABackend {
         let t = x.rows, n = layer.outFeatures, k = layer.inFeatures
         let table = try matrixTable(words)
         let gemv = Self.moeGemvSetting.map { $0 == "1" } ?? (t <= 32)
+        if gemv && Self.tensorCoreGemvEnabled && vectorAligned(layer) && k % Self.tensorCoreGemvStep(code) == 0
+            && (code != .fp8 || fp8TensorCoreShape(layer)) {
+            // Tensor-core GEMV (FP8: w8a8 with per-token 128-group activation scales).
+            var a: Tensor, aScales: KernelArgument = .pointer(0), aScaleStride: Int64 = 0
+            if code == .fp8 {
+                let (codes, scales) = try quantizeE4M3Groups(x)
+                (a, aScales, aScaleStride) = (codes, ptr(scales), Int64(k / 128))
+            } else {
+                a = try alignedBF16(x)
+                if let group = layer.activationGroupSize {
+                    let rounded = try allocateScratch([t, k], dtype: .bf16)
+                    try fakeQuantE4M3(a, group: group, out: rounded)
+                    a = rounded
+                }
+            }
+            try launch("tern_moe_gemv_tc", grid: ((n + 15) / 16, (t + 7) / 8, 1), block: 128,
+                       [ptr(a), .int64(Int64(a.rowStride)), aScales, .int64(aScaleStride), .pointer(0), .pointer(0), .pointer(0), .pointer(0),
+                        .int(Int32(t)), ptr(table), .int(0), .int(code.rawValue), .int(Int32(n)), .int(Int32(k)),
+                        ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride))])
+            return true
+        }
         if !gemv && code == .fp8 && fp8TensorCoreShape(layer) {
             let (codes, scales) = try quantizeE4M3Groups(x)
             try launch("tern_moe_gemm_fp8", grid: ((n + 63) / 64, (t + 63) / 64, 1), block: 128,
@@ -210,6 +244,7 @@ extension CUDABackend {
         var words: [Int32] = []
         words.reserveCapacity(local.count * 36 + experts.expertCount + 1)
         var code: WeightCode?
+        var aligned = true
         for mlp in local {
             guard mlp.gate.inFeatures == hidden, mlp.up.inFeatures == hidden, mlp.gate.outFeatures == inner, mlp.up.outFeatures == inner,
                   mlp.down.inFeatures == inner, mlp.down.outFeatures == hidden, mlp.gate.activationGroupSize == group,
@@ -218,13 +253,15 @@ extension CUDABackend {
                 guard let (c, w) = matrixDescriptor(l), code == nil || code == c else { return nil }
                 code = c
                 words += w
+                aligned = aligned && vectorAligned(l)
             }
         }
         guard let code else { return nil }
         let slotTableOffset = words.count
         words += experts.slotOfExpert.map { Int32($0) }
         words.append(code.rawValue)  // part of the cache key only
-        return MatrixTableCache.ExpertTable(table: try matrixTable(words), slotTableOffset: slotTableOffset, code: code)
+        return MatrixTableCache.ExpertTable(table: try matrixTable(words), slotTableOffset: slotTableOffset, code: code,
+                                          vectorAligned: aligned)
     }
 
     private func groupedMoE(_ x: Tensor, expertIDs: Tensor, expertWeights: Tensor, experts: ExpertSet, out: Tensor) throws -> Bool {
@@ -264,7 +301,17 @@ extension CUDABackend {
 
         let tiles: [KernelArgument] = [ptr(tileSlot), ptr(tileStart), ptr(tileEnd), .int(Int32(assignments)), ptr(table)]
         // Every expert has the first one's shapes and formats (checked with the table).
-        if !gemv && code == .fp8 && fp8TensorCoreShape(first.gate) && fp8TensorCoreShape(first.up) && fp8TensorCoreShape(first.down) {
+        let w8a8 = code == .fp8 && fp8TensorCoreShape(first.gate) && fp8TensorCoreShape(first.up) && fp8TensorCoreShape(first.down)
+        if gemv && Self.tensorCoreGemvEnabled && entry.vectorAligned && (code != .fp8 || w8a8) {
+            let step = Self.tensorCoreGemvStep(code)
+            if hidden % step == 0 || inner % step == 0 {
+                try tensorCoreGemvMoE(x, tiles: tiles, rowToken: rowToken, assignRow: assignRow, maxTiles: maxTiles, code: code,
+                                      hidden: hidden, inner: inner, group: group, downGroup: downGroup, expertWeights: expertWeights,
+                                      topK: topK, out: out)
+                return true
+            }
+        }
+        if !gemv && w8a8 {
             // w8a8 on the FP8 tensor cores: token codes/scales once, gathered by the GEMM.
             let (codes, scales) = try quantizeE4M3Groups(x)
             let activated = try allocateScratch([assignments, inner], dtype: .bf16)
@@ -298,6 +345,60 @@ extension CUDABackend {
                    + [.int(2), .int(code.rawValue), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(1), .int64(Int64(hidden))])
         try combine(expertOut, assignRow: assignRow, expertWeights: expertWeights, topK: topK, out: out)
         return true
+    }
+
+    /// Decode-size grouped MoE through tern_moe_gemv_tc(_gate_up) (tiles of ≤ 8 rows); a
+    /// projection whose depth is not a multiple of the kernel's step takes tern_moe_gemv(_gate_up).
+    /// FP8 (w8a8 shapes only) quantizes activations to e4m3 codes with per-token 128-group scales.
+    private func tensorCoreGemvMoE(_ x: Tensor, tiles: [KernelArgument], rowToken: Tensor, assignRow: Tensor, maxTiles: Int,
+                                   code: WeightCode, hidden: Int, inner: Int, group: Int?, downGroup: Int?, expertWeights: Tensor,
+                                   topK: Int, out: Tensor) throws {
+        let assignments = assignRow.elementCount, step = Self.tensorCoreGemvStep(code)
+        let outCode = Int32(1)  // bf16 intermediates
+        /// (a, aStride, aScales, aScaleStride) for the tensor-core kernel from bf16 `input`.
+        func operands(_ input: Tensor, width: Int, group: Int?) throws -> [KernelArgument] {
+            if code == .fp8 {
+                let (codes, scales) = try quantizeE4M3Groups(input)
+                return [ptr(codes), .int64(Int64(width)), ptr(scales), .int64(Int64(width / 128))]
+            }
+            var a = try alignedBF16(input)
+            if let group {
+                let rounded = try allocateScratch([a.rows, width], dtype: .bf16)
+                try fakeQuantE4M3(a, group: group, out: rounded)
+                a = rounded
+            }
+            return [ptr(a), .int64(Int64(a.rowStride)), .pointer(0), .int64(0)]
+        }
+        let activated = try allocateScratch([assignments, inner], dtype: .bf16)
+        if hidden % step == 0 {
+            try launch("tern_moe_gemv_tc_gate_up", grid: ((inner + 15) / 16, maxTiles, 1), block: 128,
+                       try operands(x, width: hidden, group: group) + [ptr(rowToken)] + tiles
+                       + [.int(code.rawValue), .int(Int32(inner)), .int(Int32(hidden)), ptr(activated), .int(outCode), .int64(Int64(inner))])
+        } else {
+            var input = try alignedBF16(x)
+            if let group {
+                let rounded = try allocateScratch([x.rows, hidden], dtype: .bf16)
+                try fakeQuantE4M3(input, group: group, out: rounded)
+                input = rounded
+            }
+            try launch("tern_moe_gemv_gate_up", grid: ((inner + 7) / 8, maxTiles, 1), block: 256,
+                       [ptr(input), .int64(Int64(input.rowStride)), ptr(rowToken)] + tiles
+                       + [.int(code.rawValue), .int(Int32(inner)), .int(Int32(hidden)), ptr(activated), .int(outCode), .int64(Int64(inner))])
+        }
+        let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
+        if inner % step == 0 {
+            try launch("tern_moe_gemv_tc", grid: ((hidden + 15) / 16, maxTiles, 1), block: 128,
+                       try operands(activated, width: inner, group: downGroup) + [.pointer(0)] + tiles
+                       + [.int(2), .int(code.rawValue), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(outCode),
+                          .int64(Int64(hidden))])
+        } else {
+            if let downGroup { try fakeQuantE4M3(activated, group: downGroup, out: activated) }
+            try launch("tern_moe_gemv", grid: ((hidden + 7) / 8, maxTiles, 1), block: 256,
+                       [ptr(activated), .int64(Int64(inner)), .pointer(0)] + tiles
+                       + [.int(2), .int(code.rawValue), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(outCode),
+                          .int64(Int64(hidden))])
+        }
+        try combine(expertOut, assignRow: assignRow, expertWeights: expertWeights, topK: topK, out: out)
     }
 
     /// out[t] = Σ_k weight[t, k] · expertOut[assignRow[t, k]] (rows this rank computed).

@@ -38,8 +38,8 @@ fi
 echo "== bench-moe (DeepSeek-V3 layer shape)"
 timeout 70 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 1,8,64,256,4096,16384 --dense-from 4096 --repeats 8 2>&1 \
   | tee "$OUT/bench_moe.log"; stamp
-echo "== bench-moe decode with the tensor-core GEMM forced (GEMV off) at 64/256"
-TERN_MOE_GEMV=0 timeout 25 "$BIN" bench-moe --formats fp8 --tokens 64,256 --repeats 8 2>&1 | grep -v JSON | tee "$OUT/bench_moe_gemm.log"; stamp
+echo "== bench-moe at 256 tokens with the (tensor-core) GEMV forced: where the GEMV/GEMM crossover lies"
+TERN_MOE_GEMV=1 timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 256 --repeats 8 2>&1 | grep -v JSON | tee "$OUT/bench_moe_gemv256.log"; stamp
 
 for variant in fp8 nvfp4; do
   echo "== bench-decode deepseek-v3-slice-$variant (1 dense + 3 MoE layers)"

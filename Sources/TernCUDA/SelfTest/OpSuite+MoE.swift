@@ -59,6 +59,23 @@ extension OpSuite {
             cases.append(GroupedMoECase(format: .fp8, experts: 8, topK: 2, hidden: 256, inner: 192, tokens: tokens))
             cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 128, inner: 64, tokens: tokens, remote: false))
         }
+        // Tensor-core GEMV (tern_moe_gemv_tc*, decode sizes: ≤ 4 rows per expert on average): depths
+        // that are multiples of its step (bf16 64, FP8/NVFP4 128); T = 1, one hot expert (two tiles,
+        // the second partial), idle warps (3 steps over 4 warps), several steps per warp, column
+        // tails (200, 136 not multiples of 16), and mixes with the CUDA-core GEMV for the other
+        // projection (depth 200 / 136).
+        for tokens in [1, 13] { cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 256, inner: 128, tokens: tokens)) }
+        cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 256, inner: 128, tokens: 12, skewed: true))
+        cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 1024, inner: 128, tokens: 3))
+        cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 256, inner: 200, tokens: 6))
+        cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 136, inner: 128, tokens: 6))
+        for format in [ExpertFormat.fp8, .nvfp4] {
+            for tokens in [1, 5] { cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: 256, inner: 128, tokens: tokens)) }
+            cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: 256, inner: 128, tokens: 12, skewed: true))
+            cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: 384, inner: 256, tokens: 7))
+            cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: 1024, inner: 256, tokens: 3))
+        }
+        cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 256, inner: 136, tokens: 4))
         for c in cases {
             check("moe grouped", c.name) { s in
                 var cpuExperts: [ExpertMLP] = [], gpuExperts: [ExpertMLP] = []
@@ -95,7 +112,9 @@ extension OpSuite {
         }
         // Quantized dense linears through the tensor-core GEMMs (the GEMV takes ≤ 32 tokens); the
         // FP8 ones with depth % 128 == 0 run w8a8 on the FP8 tensor cores.
-        for (format, t, k, n) in [(ExpertFormat.fp8, 100, 384, 256), (.nvfp4, 70, 256, 136), (.fp8, 33, 128, 200)] {
+        // The ≤ 32-token ones take the tensor-core GEMV (tern_moe_gemv_tc; 20 rows: three tiles).
+        for (format, t, k, n) in [(ExpertFormat.fp8, 100, 384, 256), (.nvfp4, 70, 256, 136), (.fp8, 33, 128, 200),
+                                  (.fp8, 5, 1024, 200), (.fp8, 20, 384, 256), (.nvfp4, 3, 512, 136), (.nvfp4, 20, 256, 64)] {
             let detail = "\(format.rawValue) \(t)×\(k) → \(n) (kernel)"
             check("linear", detail) { s in
                 let (lc, lg) = try s.quantizedLayer(n: n, k: k, format: format)
