@@ -56,7 +56,7 @@ extension CUDABackend {
         // 3 stages × 64 keys × (padded K row + padded V row); see Kernels/decode_attention.cu.
         let kRow = fp8 ? d + 32 : 2 * d + 64, vRow = d * e + 16
         let shared = 3 * 64 * (kRow + vRow)
-        try launch(fp8 ? "tern_decode_attention_fp8_d\(d)" : "tern_decode_attention_d\(d)", grid: (tokens, p.kvHeads, splits),
+        try launch(fp8 ? "tern_decode_attention_fp8_d\(d)" : "tern_decode_attention_d\(d)", grid: (p.kvHeads, tokens, splits),
                    block: 128, sharedBytes: shared,
                    [ptr(query), .int64(Int64(query.rowStride)), ptr(keys), ptr(values),
                     .int64(Int64(keys.rowStride)), .int64(Int64(keyHeadStride)), .int64(Int64(values.rowStride)), .int64(Int64(valueHeadStride)),

@@ -94,7 +94,8 @@ template <int HD, bool FP8> struct DecodeLayout {
     static constexpr int CHUNKS = ROW / 16;                 // 16-byte copies per row
 };
 
-// Grid (tokens, KV heads, splits), 128 threads, DecodeLayout::SHARED bytes of dynamic shared
+// Grid (KV heads, tokens, splits): a token's heads are neighbours in launch order and read
+// neighbouring parts of the same cache rows. 128 threads, DecodeLayout::SHARED bytes of dynamic shared
 // memory. Token i attends keys [max(0, pos+1-window), pos] of its sequence (pos = positions[i], its
 // page list at pageTable + pageStarts[i]); split z takes keys [lo + z·chunk, lo + (z+1)·chunk).
 // Strides are in elements (bytes for FP8). FP8: the key scale is folded into `scale` by the
@@ -108,8 +109,8 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
                                  float *partialO, float *partialML) {
     using L = DecodeLayout<HD, FP8>;
     extern __shared__ __align__(16) u8 da_shared[];
-    const int token = blockIdx.x, kvHead = blockIdx.y, split = blockIdx.z, splits = gridDim.z;
-    const int heads = gridDim.y * group;
+    const int kvHead = blockIdx.x, token = blockIdx.y, split = blockIdx.z, splits = gridDim.z;
+    const int heads = gridDim.x * group;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
 
     const int kvLen = positions[token] + 1;
@@ -122,20 +123,30 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
     const u8 *kBase = keys + (long long)kvHead * keyHeadStride * L::ES;
     const u8 *vBase = values + (long long)kvHead * valueHeadStride * L::ES;
 
+    // A tile's copies: this thread's rows' page-table entries are all read first (independent
+    // loads, in flight together), then the 16-byte copies are issued.
+    constexpr int PER = DA_KEYS * L::CHUNKS / DA_THREADS;
+    static_assert(PER * DA_THREADS == DA_KEYS * L::CHUNKS, "copies per thread");
     auto load = [&](int tile, int stage) {
         u8 *ks = da_shared + stage * L::STAGE, *vs = ks + DA_KEYS * L::KLD;
         const int first = kBegin + tile * DA_KEYS;
+        long long slot[PER];
 #pragma unroll
-        for (int i = tid; i < DA_KEYS * L::CHUNKS; i += DA_THREADS) {
-            const int r = i / L::CHUNKS, c = i % L::CHUNKS, j = first + r;
-            const bool valid = j < kEnd;
-            long long slot = 0;
-            if (valid) {
+        for (int k = 0; k < PER; k++) {
+            const int j = first + (tid + k * DA_THREADS) / L::CHUNKS;
+            slot[k] = -1;
+            if (j < kEnd) {
                 const int page = pow2 ? j >> shift : j / pageSize;
-                slot = (long long)pages[page] * pageSize + (j - page * pageSize);
+                slot[k] = (long long)pages[page] * pageSize + (j - page * pageSize);
             }
-            da_copy16(ks + r * L::KLD + c * 16, kBase + slot * keyStride * L::ES + c * 16, valid);
-            da_copy16(vs + r * L::VLD + c * 16, vBase + slot * valueStride * L::ES + c * 16, valid);
+        }
+#pragma unroll
+        for (int k = 0; k < PER; k++) {
+            const int i = tid + k * DA_THREADS, r = i / L::CHUNKS, c = i % L::CHUNKS;
+            const bool valid = slot[k] >= 0;
+            const long long at = valid ? slot[k] : 0;
+            da_copy16(ks + r * L::KLD + c * 16, kBase + at * keyStride * L::ES + c * 16, valid);
+            da_copy16(vs + r * L::VLD + c * 16, vBase + at * valueStride * L::ES + c * 16, valid);
         }
     };
 
@@ -313,8 +324,8 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
     }
 }
 
-#define DA_ENTRY(NAME, HD, FP8)                                                                                       \
-    extern "C" __global__ void __launch_bounds__(DA_THREADS) NAME(                                                    \
+#define DA_ENTRY(NAME, HD, FP8, MINB)                                                                                    \
+    extern "C" __global__ void __launch_bounds__(DA_THREADS, MINB) NAME(                                              \
         const u16 *q, long long qStride, const u8 *keys, const u8 *values, long long keyStride, long long keyHeadStride, \
         long long valueStride, long long valueHeadStride, u16 *out, long long outStride, int group, float scale,       \
         float valueScale, int window, const int *positions, const int *pageStarts, const int *pageTable, int pageSize, \
@@ -323,10 +334,12 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
                                   out, outStride, group, scale, valueScale, window, positions, pageStarts, pageTable, \
                                   pageSize, chunk, partialO, partialML);                                              \
     }
-DA_ENTRY(tern_decode_attention_d64, 64, false)
-DA_ENTRY(tern_decode_attention_d128, 128, false)
-DA_ENTRY(tern_decode_attention_fp8_d64, 64, true)
-DA_ENTRY(tern_decode_attention_fp8_d128, 128, true)
+// Resident blocks per SM the register budget must allow (shared memory allows 2 for bf16 d128, 3
+// or more for the others).
+DA_ENTRY(tern_decode_attention_d64, 64, false, 3)
+DA_ENTRY(tern_decode_attention_d128, 128, false, 2)
+DA_ENTRY(tern_decode_attention_fp8_d64, 64, true, 3)
+DA_ENTRY(tern_decode_attention_fp8_d128, 128, true, 3)
 
 // Merges split partials: out = Σ_s 2^(m_s − M) O_s / Σ_s 2^(m_s − M) l_s. Grid (tokens, heads),
 // block ≥ 32 threads; partials laid out [token][head][split].
