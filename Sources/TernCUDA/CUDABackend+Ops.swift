@@ -221,6 +221,8 @@ extension CUDABackend {
         if try mlaAttention(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out) { return }
         if try decodeAttention(query: query, keys: keys, values: values, keyHeadStride: keyHeadStride, valueHeadStride: valueHeadStride,
                                keyScale: keyScale, valueScale: valueScale, state: state, batch: batch, parameters: p, out: out) { return }
+        if try flashPrefill(query: query, keys: keys, values: values, keyHeadStride: keyHeadStride, valueHeadStride: valueHeadStride,
+                            keyScale: keyScale, valueScale: valueScale, state: state, batch: batch, parameters: p, out: out) { return }
         if try flashAttention(query: query, keys: keys, values: values, keyHeadStride: keyHeadStride, valueHeadStride: valueHeadStride,
                               keyScale: keyScale, valueScale: valueScale, state: state, batch: batch, parameters: p, out: out) { return }
         let warps = tokens * p.heads >= 1024 ? 4 : 8

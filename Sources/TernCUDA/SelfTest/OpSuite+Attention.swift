@@ -90,7 +90,7 @@ extension OpSuite {
             AttentionCase(name: "fp8 decode kernel graph plan 64k, len 1/1000", sequences: [(0, 1), (999, 1)], heads: 32, kvHeads: 8,
                           headDim: 128, valueDim: 128, cacheDType: e4m3, keyScale: 0.5, valueScale: 0.5, planKVLength: 65536),
         ]
-        for c in cases + fp8Cases + decodeCases { check("attention", c.name) { s in try s.attention(c) } }
+        for c in cases + fp8Cases + decodeCases + Self.flashPrefillCases { check("attention", c.name) { s in try s.attention(c) } }
     }
 
     mutating func attention(_ c: AttentionCase) throws {

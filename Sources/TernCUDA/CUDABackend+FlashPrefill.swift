@@ -1,0 +1,83 @@
+import CCUDA
+import Foundation
+import TernBackend
+import TernCore
+
+extension CUDABackend {
+    /// Whether prefill / extend batches use `tern_flash_prefill_*` (the default) or the older
+    /// `tern_flash_attention_*` kernel (TERN_CUDA_PREFILL_ATTN=old).
+    static let flashPrefillEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_PREFILL_ATTN"] != "old"
+    /// Rows (token, query head) per block of the prefill kernel.
+    static let flashPrefillRows = 128
+
+    /// Prefill / extend attention through `tern_flash_prefill[_fp8]_d{64,128}` (FlashAttention-2
+    /// style: 128 rows × one KV head per block, 8 warps, double-buffered K/V tiles of 64 keys) when
+    /// the batch has a sequence with more than one new token and the shapes allow (as
+    /// `flashAttention`: bf16 q/out, bf16 or FP8 cache, key width = value width ∈ {64, 128}, group
+    /// dividing 128, aligned rows); false otherwise. Decode-only batches are left to the decode
+    /// kernels. Tiles are ordered longest (most keys) first, so causal prefill's long tiles start
+    /// in the first wave and the short ones fill the tail.
+    func flashPrefill(query: Tensor, keys: Tensor, values: Tensor, keyHeadStride: Int, valueHeadStride: Int,
+                      keyScale: Float = 1, valueScale: Float = 1,
+                      state: CUDAAttentionState, batch: PreparedBatch, parameters p: AttentionParameters, out: Tensor) throws -> Bool {
+        let rows = Self.flashPrefillRows
+        let group = p.heads / p.kvHeads, d = p.headDim
+        let fp8 = keys.dtype == .f8e4m3
+        guard Self.flashEnabled, Self.flashPrefillEnabled, state.decodeTiles == nil,
+              batch.batch.sequences.contains(where: { $0.queryLength > 1 }),
+              d == p.valueDim, d == 64 || d == 128, rows % group == 0,
+              [query.dtype, out.dtype].allSatisfy({ $0 == .bf16 }),
+              keys.dtype == values.dtype, keys.dtype == .bf16 || fp8,
+              query.rows == batch.batch.tokenCount else { return false }
+        let kvAlign = fp8 ? UInt64(8) : 16
+        let aligned = [address(query), address(out)].allSatisfy { $0 % 16 == 0 }
+            && [address(keys), address(values)].allSatisfy { $0 % kvAlign == 0 }
+            && [query.rowStride, keys.rowStride, values.rowStride, out.rowStride, keyHeadStride, valueHeadStride].allSatisfy { $0 % 8 == 0 }
+        guard aligned else { return false }
+        let perTile = rows / group
+        // Keyed apart from flashAttention's (unsorted) lists by the sign.
+        let tiles = try state.tiles(tokensPerTile: -perTile) {
+            var list: [(start: Int32, count: Int32, first: Int32, pages: Int32)] = []
+            for seq in batch.batch.sequences where seq.queryLength > 0 {
+                var i = 0
+                while i < seq.queryLength {
+                    let n = min(perTile, seq.queryLength - i)
+                    list.append((Int32(seq.queryStart + i), Int32(n), Int32(seq.firstPosition + i), Int32(seq.pageTableStart)))
+                    i += n
+                }
+            }
+            // Most keys (last position + 1) first; ties keep batch order.
+            let ordered = list.enumerated().sorted {
+                let a = $0.element.first + $0.element.count, b = $1.element.first + $1.element.count
+                return a != b ? a > b : $0.offset < $1.offset
+            }.flatMap { [$0.element.start, $0.element.count, $0.element.first, $0.element.pages] }
+            return try upload(int32s: ordered.isEmpty ? [0, 0, 0, 0] : ordered, shape: [max(ordered.count, 4)])
+        }
+        let tileCount = tiles.elementCount / 4
+        guard tileCount <= 65535 else { return false }  // grid.y
+        // Split-KV only when the blocks leave SMs idle (a short chunk over a long prefix): each
+        // split keeps at least two key tiles of the longest sequence.
+        let blocks = tileCount * p.kvHeads
+        let maxSplits = max(1, (state.maxKVLength + 127) / 128)
+        let splits = blocks >= Self.flashTargetBlocks ? 1 : min(maxSplits, 64, (Self.flashTargetBlocks + blocks - 1) / blocks)
+        var partialO: Tensor?, partialML: Tensor?
+        if splits > 1 {
+            partialO = try allocateScratch([blocks * rows * splits, d], dtype: .f32)
+            partialML = try allocateScratch([blocks * rows * splits, 2], dtype: .f32)
+        }
+        let shared = 2 * 2 * 64 * (d + 8) * 2  // two stages of K and V tiles (Q passes through stage 1)
+        try launch(fp8 ? "tern_flash_prefill_fp8_d\(d)" : "tern_flash_prefill_d\(d)", grid: (p.kvHeads, tileCount, splits),
+                   block: 256, sharedBytes: shared,
+                   [ptr(query), .int64(Int64(query.rowStride)), ptr(keys), ptr(values), .int64(Int64(keys.rowStride)),
+                    .int64(Int64(keyHeadStride)), .int64(Int64(values.rowStride)), .int64(Int64(valueHeadStride)),
+                    ptr(out), .int64(Int64(out.rowStride)), .int(Int32(group)), .float(p.scale * keyScale), .int(Int32(p.slidingWindow ?? 0)),
+                    ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(partialO), ptr(partialML),
+                    .float(valueScale)])
+        if let partialO, let partialML {
+            try launch("tern_flash_prefill_combine", grid: (p.kvHeads, tileCount, 1), block: d,
+                       [ptr(partialO), ptr(partialML), .int(Int32(splits)), .int(Int32(d)), .int(Int32(group)), ptr(tiles),
+                        ptr(out), .int64(Int64(out.rowStride))])
+        }
+        return true
+    }
+}

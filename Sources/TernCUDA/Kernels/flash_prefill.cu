@@ -1,0 +1,362 @@
+// Prefill / extend attention, FlashAttention-2 style, on tensor cores (bf16 mma.sync m16n8k16, fp32
+// accumulation) for bf16 q/out and a bf16 or FP8 (e4m3) paged K/V cache, head width 64 or 128.
+//
+// A block serves 128 query rows of one sequence and one KV head; rows are (token, query head of the
+// GQA group) pairs, so each K/V tile is read once for the whole group. 8 warps, 16 rows each. Q
+// fragments are loaded once (ldmatrix) and stay in registers. K/V tiles of 64 keys are double
+// buffered in shared memory: bf16 with cp.async (the next tile is in flight while this one is
+// computed), FP8 through registers (the next tile's codes are loaded before this tile's math and
+// decoded to bf16 into the other buffer after it). Rows are padded by 16 bytes (row stride
+// HD·2 + 16 bytes = 4 banks mod 32), so the 8 row addresses of every ldmatrix phase hit distinct
+// banks. S = Q·Kᵀ with ldmatrix on K, O += P·V with ldmatrix.trans on V, P converted to bf16 in
+// registers (its accumulator layout is the A operand's). Online softmax in the log2 domain.
+// Causal by position: key tiles past the block's last position are never loaded, a warp skips the
+// tiles past its own last row, and only tiles that straddle a row's position (or the sliding
+// window's lower edge) are masked. Optional split-KV (grid.z) with tern_flash_prefill_combine.
+// Grid (KV heads, tiles, splits): the host orders tiles longest first.
+#include "common.cuh"
+
+#define FP_ROWS 128
+#define FP_KEYS 64
+#define FP_THREADS 256
+
+__device__ __forceinline__ void fp_mma(float *c, const u32 *a, u32 b0, u32 b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ u32 fp_pack(float lo, float hi) {
+    return (u32)float_to_bf16(lo) | ((u32)float_to_bf16(hi) << 16);
+}
+
+__device__ __forceinline__ u32 fp_smem_addr(const void *p) {
+    u32 s;
+    asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(s) : "l"(p));
+    return s;
+}
+
+__device__ __forceinline__ void fp_ldsm4(u32 addr, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr) : "memory");
+}
+
+__device__ __forceinline__ void fp_ldsm4_trans(u32 addr, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr) : "memory");
+}
+
+// 16-byte global → shared copy (cp.async, L2 only), zero-filling when !valid.
+__device__ __forceinline__ void fp_copy16(u32 saddr, const void *gmem, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(saddr), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
+}
+
+struct __align__(16) fp_u4 { u32 x, y, z, w; };
+
+// e4m3fn code → bf16 bits, exactly (as tern_flash_attention's decoder).
+__device__ __forceinline__ u32 fp_e4m3_to_bf16(u32 b) {
+    u32 em = b & 0x7Fu;
+    u32 magnitude = em >= 8u ? (em + 960u) << 4 : (__float_as_uint((float)em * 0.001953125f) >> 16);
+    return ((b & 0x80u) << 8) | magnitude;
+}
+
+__device__ __forceinline__ u32 fp_e4m3x2(u32 two) {
+    return fp_e4m3_to_bf16(two & 0xFFu) | (fp_e4m3_to_bf16((two >> 8) & 0xFFu) << 16);
+}
+
+__device__ __forceinline__ fp_u4 fp_e4m3x8(uint2 v) {
+    fp_u4 r;
+    r.x = fp_e4m3x2(v.x & 0xFFFFu);
+    r.y = fp_e4m3x2(v.x >> 16);
+    r.z = fp_e4m3x2(v.y & 0xFFFFu);
+    r.w = fp_e4m3x2(v.y >> 16);
+    return r;
+}
+
+// tiles[i] = {first token, token count, position of the first token, page-table start}; a tile
+// holds at most 128 / group tokens. FP8: keys/values are e4m3 codes (strides in bytes); the key
+// scale is folded into `scale` by the caller, `valueScale` multiplies the output (1 for bf16).
+template <int HD, bool FP8>
+__device__ __forceinline__ void flash_prefill(
+    const u16 *q, long long qStride, const void *keys, const void *values,
+    long long keyStride, long long keyHeadStride, long long valueStride, long long valueHeadStride,
+    u16 *out, long long outStride, int group, float scale, int window,
+    const int *tiles, const int *pageTable, int pageSize, float *partialO, float *partialML, float valueScale) {
+    constexpr int LD = HD + 8;                        // padded row, in elements
+    constexpr int CHUNKS = HD / 8;                    // 16-byte chunks per bf16 row
+    constexpr int TILE = FP_KEYS * LD;                // elements of one K (or V) tile
+    constexpr int PER_THREAD = FP_KEYS * CHUNKS / FP_THREADS;  // chunks of K (and of V) per thread per tile
+    constexpr int ROW_STEP = FP_THREADS / CHUNKS;     // rows between a thread's chunks
+    static_assert(PER_THREAD * FP_THREADS == FP_KEYS * CHUNKS, "tile chunks must divide over the block");
+    extern __shared__ __align__(16) u16 fp_shared[];
+    // Stage s: K at fp_shared + 2·s·TILE, V right after. Q first goes through stage 1 (128 rows =
+    // 2 tiles of 64), before any K/V tile is written there.
+    const u32 sbase = fp_smem_addr(fp_shared);
+
+    const int kvHead = blockIdx.x;
+    const int *tile = tiles + blockIdx.y * 4;
+    const int tokenStart = tile[0], tokenCount = tile[1], firstPosition = tile[2];
+    const int *pages = pageTable + tile[3];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+
+    // ---- Q → shared (stage 1 region) → registers.
+    {
+        u16 *qs = fp_shared + 2 * TILE;
+        for (int i = tid; i < FP_ROWS * CHUNKS; i += FP_THREADS) {
+            int r = i / CHUNKS, c = i % CHUNKS;
+            int tok = r / group, h = kvHead * group + r % group;
+            const u16 *src = q + (long long)(tokenStart + (tok < tokenCount ? tok : 0)) * qStride + (long long)h * HD + c * 8;
+            fp_copy16(fp_smem_addr(qs + r * LD + c * 8), src, tok < tokenCount);
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+
+    const int r0 = warp * 16 + g, r1 = r0 + 8;
+    const int tok0 = r0 / group, tok1 = r1 / group;
+    const int pos0 = tok0 < tokenCount ? firstPosition + tok0 : -1;
+    const int pos1 = tok1 < tokenCount ? firstPosition + tok1 : -1;
+    // The warp's last valid row position (-1: no valid row; the warp then skips all math).
+    const int warpLastTok = min(tokenCount - 1, (warp * 16 + 15) / group);
+    const int warpFirstTok = (warp * 16) / group;
+    const int warpLastPos = warpFirstTok < tokenCount ? firstPosition + warpLastTok : -1;
+    const int warpFirstPos = firstPosition + warpFirstTok;
+
+    const int kvEnd = firstPosition + tokenCount;  // keys [0, last position]
+    int kvBegin = window > 0 ? max(0, firstPosition + 1 - window) : 0;
+    kvBegin = kvBegin / FP_KEYS * FP_KEYS;
+    const int splits = gridDim.z, split = blockIdx.z;
+    const int keyTiles = (kvEnd - kvBegin + FP_KEYS - 1) / FP_KEYS, perSplit = (keyTiles + splits - 1) / splits;
+    const int myBegin = kvBegin + split * perSplit * FP_KEYS;
+    const int myEnd = min(kvEnd, myBegin + perSplit * FP_KEYS);
+    const float log2Scale = scale * 1.4426950408889634f;
+
+    // This thread's chunks of a K/V tile: rows rowBase + i·ROW_STEP, column chunk cc.
+    const int cc = tid % CHUNKS, rowBase = tid / CHUNKS;
+    const int rowsInTile = FP_KEYS;
+    (void)rowsInTile;
+
+    // Issues (bf16) or loads into registers (FP8) the K/V tile starting at key kt.
+    uint2 kraw[FP8 ? PER_THREAD : 1], vraw[FP8 ? PER_THREAD : 1];
+    auto issue = [&](int kt, int stage) {
+#pragma unroll
+        for (int i = 0; i < PER_THREAD; i++) {
+            int r = rowBase + i * ROW_STEP, j = kt + r;
+            bool valid = j < kvEnd;
+            long long slot = valid ? (long long)pages[j / pageSize] * pageSize + j % pageSize : 0;
+            long long keyAt = slot * keyStride + kvHead * keyHeadStride + cc * 8;
+            long long valueAt = slot * valueStride + kvHead * valueHeadStride + cc * 8;
+            if constexpr (FP8) {
+                kraw[i] = valid ? *(const uint2 *)((const u8 *)keys + keyAt) : make_uint2(0, 0);
+                vraw[i] = valid ? *(const uint2 *)((const u8 *)values + valueAt) : make_uint2(0, 0);
+            } else {
+                u32 ks = sbase + (u32)((2 * stage * TILE + r * LD + cc * 8) * 2);
+                fp_copy16(ks, (const u16 *)keys + keyAt, valid);
+                fp_copy16(ks + TILE * 2, (const u16 *)values + valueAt, valid);
+            }
+        }
+    };
+    // FP8: decoded codes of the last `issue` → shared stage.
+    auto store = [&](int stage) {
+        if constexpr (FP8) {
+#pragma unroll
+            for (int i = 0; i < PER_THREAD; i++) {
+                int r = rowBase + i * ROW_STEP;
+                u16 *ks = fp_shared + 2 * stage * TILE + r * LD + cc * 8;
+                *(fp_u4 *)ks = fp_e4m3x8(kraw[i]);
+                *(fp_u4 *)(ks + TILE) = fp_e4m3x8(vraw[i]);
+            }
+        }
+    };
+
+    // Prologue: first K/V tile into stage 0 while Q lands in stage 1.
+    if (myBegin < myEnd) {
+        issue(myBegin, 0);
+        store(0);
+    }
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    asm volatile("cp.async.wait_group 1;" ::: "memory");  // Q is in
+    __syncthreads();
+    u32 qa[HD / 16][4];
+    {
+        // A fragments: matrices (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15).
+        int row = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, col = (lane >> 4) * 8;
+        u32 a = sbase + (u32)((2 * TILE + row * LD + col) * 2);
+#pragma unroll
+        for (int kc = 0; kc < HD / 16; kc++) fp_ldsm4(a + kc * 32, qa[kc][0], qa[kc][1], qa[kc][2], qa[kc][3]);
+    }
+
+    float o[HD / 8][4];
+#pragma unroll
+    for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+
+    // ldmatrix lane offsets (bytes within a stage's K or V tile).
+    // K (B of Q·Kᵀ, non-trans): matrices (keys n..n+7, d k..k+7), (…, d k+8..), (…, d k+16..), (…, d k+24..).
+    const u32 kLane = (u32)(((lane & 7) * LD + (lane >> 3) * 8) * 2);
+    // V (B of P·V, trans): matrices (keys k..k+7, d n..), (keys k+8.., d n..), (keys k.., d n+8..), (keys k+8.., d n+8..).
+    const u32 vLane = (u32)((((lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8) * 2);
+
+    int stage = 0;
+    for (int kt = myBegin; kt < myEnd; kt += FP_KEYS, stage ^= 1) {
+        const bool more = kt + FP_KEYS < myEnd;
+        __syncthreads();  // every warp is done with stage^1 (previous tile; Q the first time)
+        if (more) issue(kt + FP_KEYS, stage ^ 1);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+        asm volatile("cp.async.wait_group 1;" ::: "memory");  // this tile's copies are done
+        __syncthreads();
+
+        if (kt <= warpLastPos && (window <= 0 || kt + FP_KEYS - 1 > warpFirstPos - window)) {
+            const u32 kBase = sbase + (u32)(2 * stage * TILE * 2) + kLane;
+            const u32 vBase = sbase + (u32)((2 * stage + 1) * TILE * 2) + vLane;
+            float s[FP_KEYS / 8][4];
+#pragma unroll
+            for (int nt = 0; nt < FP_KEYS / 8; nt++) {
+                s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+                for (int kc = 0; kc < HD / 16; kc += 2) {
+                    u32 b0, b1, b2, b3;
+                    fp_ldsm4(kBase + (u32)((nt * 8 * LD + kc * 16) * 2), b0, b1, b2, b3);
+                    fp_mma(s[nt], qa[kc], b0, b1);
+                    fp_mma(s[nt], qa[kc + 1], b2, b3);
+                }
+            }
+            // Mask only where some row of the warp can see a masked key in this tile.
+            const bool needMask = kt + FP_KEYS - 1 > warpFirstPos || kt + FP_KEYS - 1 >= kvEnd
+                || (window > 0 && kt <= warpLastPos - window);
+            if (needMask) {
+#pragma unroll
+                for (int nt = 0; nt < FP_KEYS / 8; nt++) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        int key = kt + nt * 8 + 2 * t + (e & 1);
+                        int pos = e < 2 ? pos0 : pos1;
+                        bool ok = key <= pos && (window <= 0 || key > pos - window);
+                        if (!ok) s[nt][e] = -INFINITY;
+                    }
+                }
+            }
+            float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+            for (int nt = 0; nt < FP_KEYS / 8; nt++) {
+                mx0 = fmaxf(mx0, fmaxf(s[nt][0], s[nt][1]));
+                mx1 = fmaxf(mx1, fmaxf(s[nt][2], s[nt][3]));
+            }
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+            // Maxima in raw score units; exponents as exp2(s·log2Scale − m·log2Scale).
+            float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+            float b0 = n0 == -INFINITY ? 0.0f : n0 * log2Scale, b1 = n1 == -INFINITY ? 0.0f : n1 * log2Scale;
+            float c0 = exp2f(m0 * log2Scale - b0), c1 = exp2f(m1 * log2Scale - b1);
+            m0 = n0; m1 = n1;
+            l0 *= c0; l1 *= c1;
+#pragma unroll
+            for (int i = 0; i < HD / 8; i++) { o[i][0] *= c0; o[i][1] *= c0; o[i][2] *= c1; o[i][3] *= c1; }
+#pragma unroll
+            for (int nt = 0; nt < FP_KEYS / 8; nt++) {
+                s[nt][0] = exp2f(fmaf(s[nt][0], log2Scale, -b0)); s[nt][1] = exp2f(fmaf(s[nt][1], log2Scale, -b0));
+                s[nt][2] = exp2f(fmaf(s[nt][2], log2Scale, -b1)); s[nt][3] = exp2f(fmaf(s[nt][3], log2Scale, -b1));
+                l0 += s[nt][0] + s[nt][1];
+                l1 += s[nt][2] + s[nt][3];
+            }
+            // O += P · V.
+#pragma unroll
+            for (int kc = 0; kc < FP_KEYS / 16; kc++) {
+                u32 a[4] = {fp_pack(s[2 * kc][0], s[2 * kc][1]), fp_pack(s[2 * kc][2], s[2 * kc][3]),
+                            fp_pack(s[2 * kc + 1][0], s[2 * kc + 1][1]), fp_pack(s[2 * kc + 1][2], s[2 * kc + 1][3])};
+#pragma unroll
+                for (int dn = 0; dn < HD / 8; dn += 2) {
+                    u32 b0, b1, b2, b3;
+                    fp_ldsm4_trans(vBase + (u32)((kc * 16 * LD + dn * 8) * 2), b0, b1, b2, b3);
+                    fp_mma(o[dn], a, b0, b1);
+                    fp_mma(o[dn + 1], a, b2, b3);
+                }
+            }
+        }
+        if constexpr (FP8) {
+            if (more) store(stage ^ 1);  // nobody reads stage^1 until the next iteration's barrier
+        }
+    }
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    if (FP8) {
+#pragma unroll
+        for (int i = 0; i < HD / 8; i++) { o[i][0] *= valueScale; o[i][1] *= valueScale; o[i][2] *= valueScale; o[i][3] *= valueScale; }
+    }
+    if (splits > 1) {
+        // Partials in the log2 domain (m·log2Scale), as tern_flash_prefill_combine expects.
+        long long base = ((long long)blockIdx.y * gridDim.x + kvHead) * FP_ROWS;
+        long long i0 = (base + r0) * splits + split, i1 = (base + r1) * splits + split;
+        float lm0 = m0 == -INFINITY ? -INFINITY : m0 * log2Scale, lm1 = m1 == -INFINITY ? -INFINITY : m1 * log2Scale;
+        if (tok0 < tokenCount) {
+#pragma unroll
+            for (int dn = 0; dn < HD / 8; dn++) *(float2 *)(partialO + i0 * HD + dn * 8 + 2 * t) = make_float2(o[dn][0], o[dn][1]);
+            if (t == 0) { partialML[i0 * 2] = lm0; partialML[i0 * 2 + 1] = l0; }
+        }
+        if (tok1 < tokenCount) {
+#pragma unroll
+            for (int dn = 0; dn < HD / 8; dn++) *(float2 *)(partialO + i1 * HD + dn * 8 + 2 * t) = make_float2(o[dn][2], o[dn][3]);
+            if (t == 0) { partialML[i1 * 2] = lm1; partialML[i1 * 2 + 1] = l1; }
+        }
+        return;
+    }
+    float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+    if (tok0 < tokenCount) {
+        u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)(kvHead * group + r0 % group) * HD + 2 * t;
+#pragma unroll
+        for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = fp_pack(o[dn][0] * inv0, o[dn][1] * inv0);
+    }
+    if (tok1 < tokenCount) {
+        u16 *row = out + (long long)(tokenStart + tok1) * outStride + (long long)(kvHead * group + r1 % group) * HD + 2 * t;
+#pragma unroll
+        for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = fp_pack(o[dn][2] * inv1, o[dn][3] * inv1);
+    }
+}
+
+#define FP_ENTRY(NAME, HD, FP8)                                                                                      \
+    extern "C" __global__ void __launch_bounds__(FP_THREADS, 1) NAME(                                                \
+        const u16 *q, long long qStride, const void *keys, const void *values, long long keyStride,                 \
+        long long keyHeadStride, long long valueStride, long long valueHeadStride, u16 *out, long long outStride,   \
+        int group, float scale, int window, const int *tiles, const int *pageTable, int pageSize, float *partialO,   \
+        float *partialML, float valueScale) {                                                                       \
+        flash_prefill<HD, FP8>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride,    \
+                               out, outStride, group, scale, window, tiles, pageTable, pageSize, partialO,          \
+                               partialML, valueScale);                                                              \
+    }
+FP_ENTRY(tern_flash_prefill_d64, 64, false)
+FP_ENTRY(tern_flash_prefill_d128, 128, false)
+FP_ENTRY(tern_flash_prefill_fp8_d64, 64, true)
+FP_ENTRY(tern_flash_prefill_fp8_d128, 128, true)
+
+// Merges split-KV partials (m in the log2 domain): out = Σ_s 2^(m_s − M) O_s / Σ_s 2^(m_s − M) l_s.
+// Grid (KV heads, tiles), rows as in tern_flash_prefill; block = head width threads.
+extern "C" __global__ void tern_flash_prefill_combine(const float *partialO, const float *partialML, int splits, int headDim,
+                                                      int group, const int *tiles, u16 *out, long long outStride) {
+    const int *tile = tiles + blockIdx.y * 4;
+    int tokenStart = tile[0], tokenCount = tile[1], kvHead = blockIdx.x;
+    long long base = ((long long)blockIdx.y * gridDim.x + kvHead) * FP_ROWS;
+    for (int r = 0; r < FP_ROWS; r++) {
+        int tok = r / group;
+        if (tok >= tokenCount) break;
+        const float *ml = partialML + (base + r) * splits * 2;
+        float M = -INFINITY;
+        for (int s = 0; s < splits; s++) M = fmaxf(M, ml[2 * s]);
+        float L = 0.0f;
+        for (int s = 0; s < splits; s++) L += ml[2 * s] == -INFINITY ? 0.0f : ml[2 * s + 1] * exp2f(ml[2 * s] - M);
+        float inv = L > 0.0f ? 1.0f / L : 0.0f;
+        u16 *row = out + (long long)(tokenStart + tok) * outStride + (long long)(kvHead * group + r % group) * headDim;
+        for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+            float acc = 0.0f;
+            for (int s = 0; s < splits; s++) {
+                float w = ml[2 * s] == -INFINITY ? 0.0f : exp2f(ml[2 * s] - M);
+                acc += partialO[((base + r) * splits + s) * headDim + d] * w;
+            }
+            row[d] = float_to_bf16(acc * inv);
+        }
+    }
+}

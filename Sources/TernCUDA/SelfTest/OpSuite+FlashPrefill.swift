@@ -1,0 +1,38 @@
+import TernBackend
+import TernCore
+
+extension OpSuite {
+    /// Cases for tern_flash_prefill (every batch below has a sequence with several new tokens, so
+    /// the CUDA backend takes the prefill kernel unless TERN_CUDA_PREFILL_ATTN=old): lengths around
+    /// the 64-key tile, long causal prefill (split-KV), cached prefixes 17 and 32800 (split-KV),
+    /// mixed batches with enough blocks not to split, GQA groups 1/4/8, d 64/128, sliding window,
+    /// FP8 KV with per-layer scales.
+    static var flashPrefillCases: [AttentionCase] {
+        let e4m3 = DType.f8e4m3
+        // 40 sequences, prefixes 0…117, 20…59 new tokens: group 8 → 2-4 tiles each, ~480 blocks (no split).
+        let many = (0..<40).map { (prefix: 3 * $0, new: 20 + $0) }
+        return [
+            AttentionCase(name: "fa2 lengths 1/63/64/65, GQA 32/8 d128", sequences: [(0, 1), (0, 63), (0, 64), (0, 65)], heads: 32, kvHeads: 8,
+                          headDim: 128, valueDim: 128),
+            AttentionCase(name: "fa2 prefill 1000 (split), MHA 4/4 d64", sequences: [(0, 1000)], heads: 4, kvHeads: 4, headDim: 64, valueDim: 64),
+            AttentionCase(name: "fa2 prefill 1100 (no split), MHA 32/32 d64", sequences: [(0, 1100)], heads: 32, kvHeads: 32, headDim: 64,
+                          valueDim: 64, pageSize: 64),
+            AttentionCase(name: "fa2 prefill 4096 (split), GQA 4/1 d64", sequences: [(0, 4096)], heads: 4, kvHeads: 1, headDim: 64, valueDim: 64),
+            AttentionCase(name: "fa2 mixed 17+100, 0+1, 5+64, 0+65, GQA 8/1 d128", sequences: [(17, 100), (0, 1), (5, 64), (0, 65)], heads: 8,
+                          kvHeads: 1, headDim: 128, valueDim: 128),
+            AttentionCase(name: "fa2 prefix 32800+65, 0+3, GQA 8/2 d128", sequences: [(32800, 65), (0, 3)], heads: 8, kvHeads: 2, headDim: 128,
+                          valueDim: 128),
+            AttentionCase(name: "fa2 40 sequences (no split), GQA 32/4 d128", sequences: many, heads: 32, kvHeads: 4, headDim: 128, valueDim: 128),
+            AttentionCase(name: "fa2 sliding window 100, 0+300, 50+70, GQA 8/2 d64", sequences: [(0, 300), (50, 70)], heads: 8, kvHeads: 2,
+                          headDim: 64, valueDim: 64, window: 100),
+            AttentionCase(name: "fa2 fp8 prefill 1000, GQA 8/2 d128", sequences: [(0, 1000)], heads: 8, kvHeads: 2, headDim: 128, valueDim: 128,
+                          cacheDType: e4m3, keyScale: 0.5, valueScale: 0.25),
+            AttentionCase(name: "fa2 fp8 lengths 1/63/64/65, prefix 17, GQA 32/4 d64", sequences: [(0, 1), (0, 63), (0, 64), (17, 65)], heads: 32,
+                          kvHeads: 4, headDim: 64, valueDim: 64, cacheDType: e4m3, keyScale: 0.75, valueScale: 1.5),
+            AttentionCase(name: "fa2 fp8 40 sequences (no split), GQA 32/4 d128", sequences: many, heads: 32, kvHeads: 4, headDim: 128,
+                          valueDim: 128, cacheDType: e4m3, keyScale: 0.5, valueScale: 2),
+            AttentionCase(name: "fa2 fp8 sliding window 100, 0+300, GQA 8/1 d128", sequences: [(0, 300)], heads: 8, kvHeads: 1, headDim: 128,
+                          valueDim: 128, window: 100, cacheDType: e4m3, keyScale: 0.5, valueScale: 0.5),
+        ]
+    }
+}
