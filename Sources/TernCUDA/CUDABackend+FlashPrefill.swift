@@ -4,9 +4,13 @@ import TernBackend
 import TernCore
 
 extension CUDABackend {
-    /// Whether prefill / extend batches use `tern_flash_prefill_*` (the default) or the older
-    /// `tern_flash_attention_*` kernel (TERN_CUDA_PREFILL_ATTN=old).
-    static let flashPrefillEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_PREFILL_ATTN"] != "old"
+    /// Prefill / extend kernel (TERN_CUDA_PREFILL_ATTN): `w8` (default) `tern_flash_prefill_*`, 8
+    /// warps × 16 rows, Q in registers; `w4` `tern_flash_prefill_w4_*`, 4 warps × 32 rows, Q in
+    /// shared memory, 2 blocks per SM (bf16 caches; FP8 caches keep w8); `old` the older
+    /// `tern_flash_attention_*` kernel.
+    static let flashPrefillSetting = ProcessInfo.processInfo.environment["TERN_CUDA_PREFILL_ATTN"] ?? "w8"
+    /// Selftest override of `flashPrefillSetting` (both variants are checked in one process).
+    nonisolated(unsafe) static var flashPrefillOverride: String?
     /// Rows (token, query head) per block of the prefill kernel.
     static let flashPrefillRows = 128
 
@@ -23,7 +27,8 @@ extension CUDABackend {
         let rows = Self.flashPrefillRows
         let group = p.heads / p.kvHeads, d = p.headDim
         let fp8 = keys.dtype == .f8e4m3
-        guard Self.flashEnabled, Self.flashPrefillEnabled, state.decodeTiles == nil,
+        let variant = Self.flashPrefillOverride ?? Self.flashPrefillSetting
+        guard Self.flashEnabled, variant != "old", state.decodeTiles == nil,
               batch.batch.sequences.contains(where: { $0.queryLength > 1 }),
               d == p.valueDim, d == 64 || d == 128, rows % group == 0,
               [query.dtype, out.dtype].allSatisfy({ $0 == .bf16 }),
@@ -65,9 +70,11 @@ extension CUDABackend {
             partialO = try allocateScratch([blocks * rows * splits, d], dtype: .f32)
             partialML = try allocateScratch([blocks * rows * splits, 2], dtype: .f32)
         }
-        let shared = 2 * 2 * 64 * (d + 8) * 2  // two stages of K and V tiles (Q passes through stage 1)
-        try launch(fp8 ? "tern_flash_prefill_fp8_d\(d)" : "tern_flash_prefill_d\(d)", grid: (p.kvHeads, tileCount, splits),
-                   block: 256, sharedBytes: shared,
+        let w4 = variant == "w4" && !fp8
+        // Two stages of K and V tiles; Q passes through stage 1 (w8) or has its own 128 rows (w4).
+        let shared = (w4 ? 6 : 4) * 64 * (d + 8) * 2
+        let kernel = fp8 ? "tern_flash_prefill_fp8_d\(d)" : w4 ? "tern_flash_prefill_w4_d\(d)" : "tern_flash_prefill_d\(d)"
+        try launch(kernel, grid: (p.kvHeads, tileCount, splits), block: w4 ? 128 : 256, sharedBytes: shared,
                    [ptr(query), .int64(Int64(query.rowStride)), ptr(keys), ptr(values), .int64(Int64(keys.rowStride)),
                     .int64(Int64(keyHeadStride)), .int64(Int64(values.rowStride)), .int64(Int64(valueHeadStride)),
                     ptr(out), .int64(Int64(out.rowStride)), .int(Int32(group)), .float(p.scale * keyScale), .int(Int32(p.slidingWindow ?? 0)),

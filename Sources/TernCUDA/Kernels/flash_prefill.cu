@@ -76,21 +76,27 @@ __device__ __forceinline__ fp_u4 fp_e4m3x8(uint2 v) {
 // tiles[i] = {first token, token count, position of the first token, page-table start}; a tile
 // holds at most 128 / group tokens. FP8: keys/values are e4m3 codes (strides in bytes); the key
 // scale is folded into `scale` by the caller, `valueScale` multiplies the output (1 for bf16).
-template <int HD, bool FP8>
+// MT: 16-row m-tiles per warp. MT = 1: 8 warps, Q fragments in registers. MT = 2: 4 warps of 32
+// rows, Q in shared memory (its fragments re-read per tile), every K/V fragment feeds two mmas, so
+// shared-memory reads per mma drop from 1/2 to 5/16 of an ldmatrix.x4 (2 blocks per SM).
+template <int HD, bool FP8, int MT>
 __device__ __forceinline__ void flash_prefill(
     const u16 *q, long long qStride, const void *keys, const void *values,
     long long keyStride, long long keyHeadStride, long long valueStride, long long valueHeadStride,
     u16 *out, long long outStride, int group, float scale, int window,
     const int *tiles, const int *pageTable, int pageSize, float *partialO, float *partialML, float valueScale) {
+    constexpr int THREADS = FP_THREADS / MT;
+    constexpr int WROWS = 16 * MT;                    // rows per warp
     constexpr int LD = HD + 8;                        // padded row, in elements
     constexpr int CHUNKS = HD / 8;                    // 16-byte chunks per bf16 row
     constexpr int TILE = FP_KEYS * LD;                // elements of one K (or V) tile
-    constexpr int PER_THREAD = FP_KEYS * CHUNKS / FP_THREADS;  // chunks of K (and of V) per thread per tile
-    constexpr int ROW_STEP = FP_THREADS / CHUNKS;     // rows between a thread's chunks
-    static_assert(PER_THREAD * FP_THREADS == FP_KEYS * CHUNKS, "tile chunks must divide over the block");
+    constexpr int PER_THREAD = FP_KEYS * CHUNKS / THREADS;  // chunks of K (and of V) per thread per tile
+    constexpr int ROW_STEP = THREADS / CHUNKS;        // rows between a thread's chunks
+    static_assert(PER_THREAD * THREADS == FP_KEYS * CHUNKS, "tile chunks must divide over the block");
     extern __shared__ __align__(16) u16 fp_shared[];
-    // Stage s: K at fp_shared + 2·s·TILE, V right after. Q first goes through stage 1 (128 rows =
-    // 2 tiles of 64), before any K/V tile is written there.
+    // Stage s: K at fp_shared + 2·s·TILE, V right after. MT = 1: Q first goes through stage 1
+    // (128 rows = 2 tiles of 64) before any K/V tile is written there; MT = 2: Q after the stages.
+    constexpr int Q_AT = MT == 1 ? 2 * TILE : 4 * TILE;
     const u32 sbase = fp_smem_addr(fp_shared);
 
     const int kvHead = blockIdx.x;
@@ -99,10 +105,10 @@ __device__ __forceinline__ void flash_prefill(
     const int *pages = pageTable + tile[3];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
 
-    // ---- Q → shared (stage 1 region) → registers.
+    // ---- Q → shared.
     {
-        u16 *qs = fp_shared + 2 * TILE;
-        for (int i = tid; i < FP_ROWS * CHUNKS; i += FP_THREADS) {
+        u16 *qs = fp_shared + Q_AT;
+        for (int i = tid; i < FP_ROWS * CHUNKS; i += THREADS) {
             int r = i / CHUNKS, c = i % CHUNKS;
             int tok = r / group, h = kvHead * group + r % group;
             const u16 *src = q + (long long)(tokenStart + (tok < tokenCount ? tok : 0)) * qStride + (long long)h * HD + c * 8;
@@ -111,13 +117,19 @@ __device__ __forceinline__ void flash_prefill(
         asm volatile("cp.async.commit_group;" ::: "memory");
     }
 
-    const int r0 = warp * 16 + g, r1 = r0 + 8;
-    const int tok0 = r0 / group, tok1 = r1 / group;
-    const int pos0 = tok0 < tokenCount ? firstPosition + tok0 : -1;
-    const int pos1 = tok1 < tokenCount ? firstPosition + tok1 : -1;
-    // The warp's last valid row position (-1: no valid row; the warp then skips all math).
-    const int warpLastTok = min(tokenCount - 1, (warp * 16 + 15) / group);
-    const int warpFirstTok = (warp * 16) / group;
+    int tok[MT][2], pos[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int r = warp * WROWS + mt * 16 + g + 8 * h;
+            tok[mt][h] = r / group;
+            pos[mt][h] = tok[mt][h] < tokenCount ? firstPosition + tok[mt][h] : -1;
+        }
+    }
+    // The warp's first / last valid row positions (last -1: no valid row; the warp skips all math).
+    const int warpLastTok = min(tokenCount - 1, (warp * WROWS + WROWS - 1) / group);
+    const int warpFirstTok = (warp * WROWS) / group;
     const int warpLastPos = warpFirstTok < tokenCount ? firstPosition + warpLastTok : -1;
     const int warpFirstPos = firstPosition + warpFirstTok;
 
@@ -132,8 +144,6 @@ __device__ __forceinline__ void flash_prefill(
 
     // This thread's chunks of a K/V tile: rows rowBase + i·ROW_STEP, column chunk cc.
     const int cc = tid % CHUNKS, rowBase = tid / CHUNKS;
-    const int rowsInTile = FP_KEYS;
-    (void)rowsInTile;
 
     // Issues (bf16) or loads into registers (FP8) the K/V tile starting at key kt.
     uint2 kraw[FP8 ? PER_THREAD : 1], vraw[FP8 ? PER_THREAD : 1];
@@ -168,7 +178,7 @@ __device__ __forceinline__ void flash_prefill(
         }
     };
 
-    // Prologue: first K/V tile into stage 0 while Q lands in stage 1.
+    // Prologue: first K/V tile into stage 0 while Q lands.
     if (myBegin < myEnd) {
         issue(myBegin, 0);
         store(0);
@@ -176,30 +186,35 @@ __device__ __forceinline__ void flash_prefill(
     asm volatile("cp.async.commit_group;" ::: "memory");
     asm volatile("cp.async.wait_group 1;" ::: "memory");  // Q is in
     __syncthreads();
-    u32 qa[HD / 16][4];
-    {
-        // A fragments: matrices (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15).
-        int row = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, col = (lane >> 4) * 8;
-        u32 a = sbase + (u32)((2 * TILE + row * LD + col) * 2);
+    // A fragments: matrices (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15).
+    const u32 qLane = sbase + (u32)((Q_AT + (warp * WROWS + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8) * 2);
+    u32 qa[MT == 1 ? HD / 16 : 1][4];
+    if constexpr (MT == 1) {
 #pragma unroll
-        for (int kc = 0; kc < HD / 16; kc++) fp_ldsm4(a + kc * 32, qa[kc][0], qa[kc][1], qa[kc][2], qa[kc][3]);
+        for (int kc = 0; kc < HD / 16; kc++) fp_ldsm4(qLane + kc * 32, qa[kc][0], qa[kc][1], qa[kc][2], qa[kc][3]);
     }
 
-    float o[HD / 8][4];
+    float o[MT][HD / 8][4];
 #pragma unroll
-    for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
-    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int i = 0; i < HD / 8; i++) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.0f;
+    float m[MT][2], l[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) { m[mt][0] = m[mt][1] = -INFINITY; l[mt][0] = l[mt][1] = 0.0f; }
 
     // ldmatrix lane offsets (bytes within a stage's K or V tile).
     // K (B of Q·Kᵀ, non-trans): matrices (keys n..n+7, d k..k+7), (…, d k+8..), (…, d k+16..), (…, d k+24..).
     const u32 kLane = (u32)(((lane & 7) * LD + (lane >> 3) * 8) * 2);
+    // K for MT = 2, one k-step for two key groups: (keys n.., d k..), (keys n.., d k+8..), (keys n+8.., d k..), (keys n+8.., d k+8..).
+    const u32 kLane2 = (u32)((((lane & 7) + (lane >> 4) * 8) * LD + ((lane >> 3) & 1) * 8) * 2);
     // V (B of P·V, trans): matrices (keys k..k+7, d n..), (keys k+8.., d n..), (keys k.., d n+8..), (keys k+8.., d n+8..).
     const u32 vLane = (u32)((((lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8) * 2);
 
     int stage = 0;
     for (int kt = myBegin; kt < myEnd; kt += FP_KEYS, stage ^= 1) {
         const bool more = kt + FP_KEYS < myEnd;
-        __syncthreads();  // every warp is done with stage^1 (previous tile; Q the first time)
+        __syncthreads();  // every warp is done with stage^1 (previous tile; Q the first time for MT = 1)
         if (more) issue(kt + FP_KEYS, stage ^ 1);
         asm volatile("cp.async.commit_group;" ::: "memory");
         asm volatile("cp.async.wait_group 1;" ::: "memory");  // this tile's copies are done
@@ -208,16 +223,40 @@ __device__ __forceinline__ void flash_prefill(
         if (kt <= warpLastPos && (window <= 0 || kt + FP_KEYS - 1 > warpFirstPos - window)) {
             const u32 kBase = sbase + (u32)(2 * stage * TILE * 2) + kLane;
             const u32 vBase = sbase + (u32)((2 * stage + 1) * TILE * 2) + vLane;
-            float s[FP_KEYS / 8][4];
+            const u32 kBase2 = sbase + (u32)(2 * stage * TILE * 2) + kLane2;
+            float s[MT][FP_KEYS / 8][4];
 #pragma unroll
-            for (int nt = 0; nt < FP_KEYS / 8; nt++) {
-                s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+            for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-                for (int kc = 0; kc < HD / 16; kc += 2) {
-                    u32 b0, b1, b2, b3;
-                    fp_ldsm4(kBase + (u32)((nt * 8 * LD + kc * 16) * 2), b0, b1, b2, b3);
-                    fp_mma(s[nt], qa[kc], b0, b1);
-                    fp_mma(s[nt], qa[kc + 1], b2, b3);
+                for (int nt = 0; nt < FP_KEYS / 8; nt++) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.0f;
+            if constexpr (MT == 1) {
+#pragma unroll
+                for (int nt = 0; nt < FP_KEYS / 8; nt++) {
+#pragma unroll
+                    for (int kc = 0; kc < HD / 16; kc += 2) {
+                        u32 b0, b1, b2, b3;
+                        fp_ldsm4(kBase + (u32)((nt * 8 * LD + kc * 16) * 2), b0, b1, b2, b3);
+                        fp_mma(s[0][nt], qa[kc], b0, b1);
+                        fp_mma(s[0][nt], qa[kc + 1], b2, b3);
+                    }
+                }
+            } else {
+#pragma unroll
+                for (int kc = 0; kc < HD / 16; kc++) {
+                    u32 qf[MT][4];
+#pragma unroll
+                    for (int mt = 0; mt < MT; mt++)
+                        fp_ldsm4(qLane + (u32)((mt * 16 * LD + kc * 16) * 2), qf[mt][0], qf[mt][1], qf[mt][2], qf[mt][3]);
+#pragma unroll
+                    for (int nt = 0; nt < FP_KEYS / 8; nt += 2) {
+                        u32 b0, b1, b2, b3;
+                        fp_ldsm4(kBase2 + (u32)((nt * 8 * LD + kc * 16) * 2), b0, b1, b2, b3);
+#pragma unroll
+                        for (int mt = 0; mt < MT; mt++) {
+                            fp_mma(s[mt][nt], qf[mt], b0, b1);
+                            fp_mma(s[mt][nt + 1], qf[mt], b2, b3);
+                        }
+                    }
                 }
             }
             // Mask only where some row of the warp can see a masked key in this tile.
@@ -225,52 +264,66 @@ __device__ __forceinline__ void flash_prefill(
                 || (window > 0 && kt <= warpLastPos - window);
             if (needMask) {
 #pragma unroll
-                for (int nt = 0; nt < FP_KEYS / 8; nt++) {
+                for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        int key = kt + nt * 8 + 2 * t + (e & 1);
-                        int pos = e < 2 ? pos0 : pos1;
-                        bool ok = key <= pos && (window <= 0 || key > pos - window);
-                        if (!ok) s[nt][e] = -INFINITY;
+                    for (int nt = 0; nt < FP_KEYS / 8; nt++) {
+#pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            int key = kt + nt * 8 + 2 * t + (e & 1);
+                            int p = pos[mt][e >> 1];
+                            bool ok = key <= p && (window <= 0 || key > p - window);
+                            if (!ok) s[mt][nt][e] = -INFINITY;
+                        }
                     }
+            }
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+                for (int nt = 0; nt < FP_KEYS / 8; nt++) {
+                    mx0 = fmaxf(mx0, fmaxf(s[mt][nt][0], s[mt][nt][1]));
+                    mx1 = fmaxf(mx1, fmaxf(s[mt][nt][2], s[mt][nt][3]));
                 }
-            }
-            float mx0 = -INFINITY, mx1 = -INFINITY;
+                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+                // Maxima in raw score units; exponents as exp2(s·log2Scale − m·log2Scale).
+                float n0 = fmaxf(m[mt][0], mx0), n1 = fmaxf(m[mt][1], mx1);
+                float b0 = n0 == -INFINITY ? 0.0f : n0 * log2Scale, b1 = n1 == -INFINITY ? 0.0f : n1 * log2Scale;
+                float c0 = exp2f(m[mt][0] * log2Scale - b0), c1 = exp2f(m[mt][1] * log2Scale - b1);
+                m[mt][0] = n0; m[mt][1] = n1;
+                l[mt][0] *= c0; l[mt][1] *= c1;
 #pragma unroll
-            for (int nt = 0; nt < FP_KEYS / 8; nt++) {
-                mx0 = fmaxf(mx0, fmaxf(s[nt][0], s[nt][1]));
-                mx1 = fmaxf(mx1, fmaxf(s[nt][2], s[nt][3]));
-            }
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-            // Maxima in raw score units; exponents as exp2(s·log2Scale − m·log2Scale).
-            float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
-            float b0 = n0 == -INFINITY ? 0.0f : n0 * log2Scale, b1 = n1 == -INFINITY ? 0.0f : n1 * log2Scale;
-            float c0 = exp2f(m0 * log2Scale - b0), c1 = exp2f(m1 * log2Scale - b1);
-            m0 = n0; m1 = n1;
-            l0 *= c0; l1 *= c1;
+                for (int i = 0; i < HD / 8; i++) { o[mt][i][0] *= c0; o[mt][i][1] *= c0; o[mt][i][2] *= c1; o[mt][i][3] *= c1; }
 #pragma unroll
-            for (int i = 0; i < HD / 8; i++) { o[i][0] *= c0; o[i][1] *= c0; o[i][2] *= c1; o[i][3] *= c1; }
-#pragma unroll
-            for (int nt = 0; nt < FP_KEYS / 8; nt++) {
-                s[nt][0] = exp2f(fmaf(s[nt][0], log2Scale, -b0)); s[nt][1] = exp2f(fmaf(s[nt][1], log2Scale, -b0));
-                s[nt][2] = exp2f(fmaf(s[nt][2], log2Scale, -b1)); s[nt][3] = exp2f(fmaf(s[nt][3], log2Scale, -b1));
-                l0 += s[nt][0] + s[nt][1];
-                l1 += s[nt][2] + s[nt][3];
+                for (int nt = 0; nt < FP_KEYS / 8; nt++) {
+                    s[mt][nt][0] = exp2f(fmaf(s[mt][nt][0], log2Scale, -b0)); s[mt][nt][1] = exp2f(fmaf(s[mt][nt][1], log2Scale, -b0));
+                    s[mt][nt][2] = exp2f(fmaf(s[mt][nt][2], log2Scale, -b1)); s[mt][nt][3] = exp2f(fmaf(s[mt][nt][3], log2Scale, -b1));
+                    l[mt][0] += s[mt][nt][0] + s[mt][nt][1];
+                    l[mt][1] += s[mt][nt][2] + s[mt][nt][3];
+                }
             }
             // O += P · V.
 #pragma unroll
             for (int kc = 0; kc < FP_KEYS / 16; kc++) {
-                u32 a[4] = {fp_pack(s[2 * kc][0], s[2 * kc][1]), fp_pack(s[2 * kc][2], s[2 * kc][3]),
-                            fp_pack(s[2 * kc + 1][0], s[2 * kc + 1][1]), fp_pack(s[2 * kc + 1][2], s[2 * kc + 1][3])};
+                u32 a[MT][4];
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    a[mt][0] = fp_pack(s[mt][2 * kc][0], s[mt][2 * kc][1]);
+                    a[mt][1] = fp_pack(s[mt][2 * kc][2], s[mt][2 * kc][3]);
+                    a[mt][2] = fp_pack(s[mt][2 * kc + 1][0], s[mt][2 * kc + 1][1]);
+                    a[mt][3] = fp_pack(s[mt][2 * kc + 1][2], s[mt][2 * kc + 1][3]);
+                }
 #pragma unroll
                 for (int dn = 0; dn < HD / 8; dn += 2) {
                     u32 b0, b1, b2, b3;
                     fp_ldsm4_trans(vBase + (u32)((kc * 16 * LD + dn * 8) * 2), b0, b1, b2, b3);
-                    fp_mma(o[dn], a, b0, b1);
-                    fp_mma(o[dn + 1], a, b2, b3);
+#pragma unroll
+                    for (int mt = 0; mt < MT; mt++) {
+                        fp_mma(o[mt][dn], a[mt], b0, b1);
+                        fp_mma(o[mt][dn + 1], a[mt], b2, b3);
+                    }
                 }
             }
         }
@@ -280,58 +333,73 @@ __device__ __forceinline__ void flash_prefill(
     }
     asm volatile("cp.async.wait_group 0;" ::: "memory");
 
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    if (FP8) {
 #pragma unroll
-        for (int i = 0; i < HD / 8; i++) { o[i][0] *= valueScale; o[i][1] *= valueScale; o[i][2] *= valueScale; o[i][3] *= valueScale; }
-    }
-    if (splits > 1) {
-        // Partials in the log2 domain (m·log2Scale), as tern_flash_prefill_combine expects.
-        long long base = ((long long)blockIdx.y * gridDim.x + kvHead) * FP_ROWS;
-        long long i0 = (base + r0) * splits + split, i1 = (base + r1) * splits + split;
-        float lm0 = m0 == -INFINITY ? -INFINITY : m0 * log2Scale, lm1 = m1 == -INFINITY ? -INFINITY : m1 * log2Scale;
+    for (int mt = 0; mt < MT; mt++) {
+        float l0 = l[mt][0], l1 = l[mt][1];
+        l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+        l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+        if (FP8) {
+#pragma unroll
+            for (int i = 0; i < HD / 8; i++) {
+                o[mt][i][0] *= valueScale; o[mt][i][1] *= valueScale; o[mt][i][2] *= valueScale; o[mt][i][3] *= valueScale;
+            }
+        }
+        const int r0 = warp * WROWS + mt * 16 + g, r1 = r0 + 8;
+        const int tok0 = tok[mt][0], tok1 = tok[mt][1];
+        if (splits > 1) {
+            // Partials in the log2 domain (m·log2Scale), as tern_flash_prefill_combine expects.
+            long long base = ((long long)blockIdx.y * gridDim.x + kvHead) * FP_ROWS;
+            long long i0 = (base + r0) * splits + split, i1 = (base + r1) * splits + split;
+            float lm0 = m[mt][0] == -INFINITY ? -INFINITY : m[mt][0] * log2Scale;
+            float lm1 = m[mt][1] == -INFINITY ? -INFINITY : m[mt][1] * log2Scale;
+            if (tok0 < tokenCount) {
+#pragma unroll
+                for (int dn = 0; dn < HD / 8; dn++)
+                    *(float2 *)(partialO + i0 * HD + dn * 8 + 2 * t) = make_float2(o[mt][dn][0], o[mt][dn][1]);
+                if (t == 0) { partialML[i0 * 2] = lm0; partialML[i0 * 2 + 1] = l0; }
+            }
+            if (tok1 < tokenCount) {
+#pragma unroll
+                for (int dn = 0; dn < HD / 8; dn++)
+                    *(float2 *)(partialO + i1 * HD + dn * 8 + 2 * t) = make_float2(o[mt][dn][2], o[mt][dn][3]);
+                if (t == 0) { partialML[i1 * 2] = lm1; partialML[i1 * 2 + 1] = l1; }
+            }
+            continue;
+        }
+        float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
         if (tok0 < tokenCount) {
+            u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)(kvHead * group + r0 % group) * HD + 2 * t;
 #pragma unroll
-            for (int dn = 0; dn < HD / 8; dn++) *(float2 *)(partialO + i0 * HD + dn * 8 + 2 * t) = make_float2(o[dn][0], o[dn][1]);
-            if (t == 0) { partialML[i0 * 2] = lm0; partialML[i0 * 2 + 1] = l0; }
+            for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = fp_pack(o[mt][dn][0] * inv0, o[mt][dn][1] * inv0);
         }
         if (tok1 < tokenCount) {
+            u16 *row = out + (long long)(tokenStart + tok1) * outStride + (long long)(kvHead * group + r1 % group) * HD + 2 * t;
 #pragma unroll
-            for (int dn = 0; dn < HD / 8; dn++) *(float2 *)(partialO + i1 * HD + dn * 8 + 2 * t) = make_float2(o[dn][2], o[dn][3]);
-            if (t == 0) { partialML[i1 * 2] = lm1; partialML[i1 * 2 + 1] = l1; }
+            for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = fp_pack(o[mt][dn][2] * inv1, o[mt][dn][3] * inv1);
         }
-        return;
-    }
-    float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
-    if (tok0 < tokenCount) {
-        u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)(kvHead * group + r0 % group) * HD + 2 * t;
-#pragma unroll
-        for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = fp_pack(o[dn][0] * inv0, o[dn][1] * inv0);
-    }
-    if (tok1 < tokenCount) {
-        u16 *row = out + (long long)(tokenStart + tok1) * outStride + (long long)(kvHead * group + r1 % group) * HD + 2 * t;
-#pragma unroll
-        for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = fp_pack(o[dn][2] * inv1, o[dn][3] * inv1);
     }
 }
 
-#define FP_ENTRY(NAME, HD, FP8)                                                                                      \
-    extern "C" __global__ void __launch_bounds__(FP_THREADS, 1) NAME(                                                \
+#define FP_ENTRY(NAME, HD, FP8, MT, MIN_BLOCKS)                                                                      \
+    extern "C" __global__ void __launch_bounds__(FP_THREADS / MT, MIN_BLOCKS) NAME(                                  \
         const u16 *q, long long qStride, const void *keys, const void *values, long long keyStride,                 \
         long long keyHeadStride, long long valueStride, long long valueHeadStride, u16 *out, long long outStride,   \
         int group, float scale, int window, const int *tiles, const int *pageTable, int pageSize, float *partialO,   \
         float *partialML, float valueScale) {                                                                       \
-        flash_prefill<HD, FP8>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride,    \
-                               out, outStride, group, scale, window, tiles, pageTable, pageSize, partialO,          \
-                               partialML, valueScale);                                                              \
+        flash_prefill<HD, FP8, MT>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride,\
+                                   out, outStride, group, scale, window, tiles, pageTable, pageSize, partialO,      \
+                                   partialML, valueScale);                                                          \
     }
-FP_ENTRY(tern_flash_prefill_d64, 64, false)
-FP_ENTRY(tern_flash_prefill_d128, 128, false)
-FP_ENTRY(tern_flash_prefill_fp8_d64, 64, true)
-FP_ENTRY(tern_flash_prefill_fp8_d128, 128, true)
+// 8 warps × 16 rows (Q in registers), 1 block per SM.
+FP_ENTRY(tern_flash_prefill_d64, 64, false, 1, 1)
+FP_ENTRY(tern_flash_prefill_d128, 128, false, 1, 1)
+FP_ENTRY(tern_flash_prefill_fp8_d64, 64, true, 1, 1)
+FP_ENTRY(tern_flash_prefill_fp8_d128, 128, true, 1, 1)
+// 4 warps × 32 rows (Q in shared memory), 2 blocks per SM.
+FP_ENTRY(tern_flash_prefill_w4_d64, 64, false, 2, 2)
+FP_ENTRY(tern_flash_prefill_w4_d128, 128, false, 2, 2)
 
 // Merges split-KV partials (m in the log2 domain): out = Σ_s 2^(m_s − M) O_s / Σ_s 2^(m_s − M) l_s.
 // Grid (KV heads, tiles), rows as in tern_flash_prefill; block = head width threads.

@@ -7,6 +7,16 @@ extension OpSuite {
     /// the 64-key tile, long causal prefill (split-KV), cached prefixes 17 and 32800 (split-KV),
     /// mixed batches with enough blocks not to split, GQA groups 1/4/8, d 64/128, sliding window,
     /// FP8 KV with per-layer scales.
+    /// The bf16 cases again with the 4-warp variant (tern_flash_prefill_w4_*), whatever
+    /// TERN_CUDA_PREFILL_ATTN selects for the run.
+    mutating func flashPrefillW4() {
+        CUDABackend.flashPrefillOverride = "w4"
+        defer { CUDABackend.flashPrefillOverride = nil }
+        for c in Self.flashPrefillCases where c.cacheDType == .bf16 {
+            check("attention", c.name + " [w4]") { s in try s.attention(c) }
+        }
+    }
+
     static var flashPrefillCases: [AttentionCase] {
         let e4m3 = DType.f8e4m3
         // 40 sequences, prefixes 0…117, 20…59 new tokens: group 8 → 2-4 tiles each, ~480 blocks (no split).
