@@ -53,6 +53,11 @@ extension CUDABackend {
     /// TERN_MOE_GEMV_KERNEL=old: decode-size MoE and quantized products use the CUDA-core GEMV
     /// (tern_moe_gemv*) instead of the tensor-core one (tern_moe_gemv_tc*, the default).
     static let tensorCoreGemvEnabled = ProcessInfo.processInfo.environment["TERN_MOE_GEMV_KERNEL"] != "old"
+    /// TERN_MOE_GEMM_KERNEL=old: prefill-size MoE (not FP8 w8a8) uses tern_moe_gemm(_gate_up)
+    /// (64 × 64 tiles, register staging) instead of the cp.async-pipelined tern_moe_gemm_tc.
+    static let pipelinedGemmEnabled = ProcessInfo.processInfo.environment["TERN_MOE_GEMM_KERNEL"] != "old"
+    /// Dynamic shared memory of tern_moe_gemm_tc: 3 stages × (128 + 128) rows × 40 bf16.
+    static let pipelinedGemmShared = 3 * 256 * 40 * 2
     /// TERN_CUDA_QUANT_KERNELS=0: quantized linears dequantize to bf16 for cuBLASLt (the old path).
     static let quantizedKernelsEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_QUANT_KERNELS"] != "0"
     /// TERN_CUDA_GROUPED_MOE=0: the per-expert MoE with a host round trip (the old path).
@@ -179,6 +184,14 @@ extension CUDABackend {
             try fakeQuantE4M3(a, group: group, out: rounded)
             a = rounded
         }
+        if !gemv && Self.pipelinedGemmEnabled && k % 32 == 0 {
+            // Dequantized once per block into the pipelined GEMM's stages (tiles of 128 rows).
+            try launch("tern_moe_gemm_tc", grid: ((n + 127) / 128, (t + 127) / 128, 1), block: 256, sharedBytes: Self.pipelinedGemmShared,
+                       [ptr(a), .int64(Int64(a.rowStride)), .pointer(0), .pointer(0), .pointer(0), .pointer(0), .int(Int32(t)), ptr(table),
+                        .int(0), .int(code.rawValue), .int(Int32(n)), .int(Int32(k)), ptr(out), .int(try Self.code(out.dtype)),
+                        .int64(Int64(out.rowStride))])
+            return true
+        }
         let args: [KernelArgument] = [ptr(a), .int64(Int64(a.rowStride)), .pointer(0), .pointer(0), .pointer(0), .pointer(0),
                                       .int(Int32(t)), ptr(table), .int(0), .int(code.rawValue), .int(Int32(n)), .int(Int32(k)),
                                       ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride))]
@@ -284,7 +297,10 @@ extension CUDABackend {
         case "0"?: gemv = false
         default: gemv = assignments <= 4 * slots  // about ≤ 4 rows per expert: stream each weight once
         }
-        let tileRows = gemv ? 8 : 64
+        // Every expert has the first one's shapes and formats (checked with the table).
+        let w8a8 = code == .fp8 && fp8TensorCoreShape(first.gate) && fp8TensorCoreShape(first.up) && fp8TensorCoreShape(first.down)
+        let pipelined = !gemv && !w8a8 && Self.pipelinedGemmEnabled && entry.vectorAligned && hidden % 32 == 0 && inner % 32 == 0
+        let tileRows = gemv ? 8 : (pipelined ? 128 : 64)
         let maxTiles = assignments / tileRows + min(slots, assignments) + 1
         guard maxTiles < 65_536 else { return false }
         let ints = try allocateScratch([2 * assignments + 3 * maxTiles], dtype: .i32)
@@ -300,8 +316,6 @@ extension CUDABackend {
                     ptr(rowToken), ptr(assignRow), ptr(tileSlot), ptr(tileStart), ptr(tileEnd)])
 
         let tiles: [KernelArgument] = [ptr(tileSlot), ptr(tileStart), ptr(tileEnd), .int(Int32(assignments)), ptr(table)]
-        // Every expert has the first one's shapes and formats (checked with the table).
-        let w8a8 = code == .fp8 && fp8TensorCoreShape(first.gate) && fp8TensorCoreShape(first.up) && fp8TensorCoreShape(first.down)
         if gemv && Self.tensorCoreGemvEnabled && entry.vectorAligned && (code != .fp8 || w8a8) {
             let step = Self.tensorCoreGemvStep(code)
             if hidden % step == 0 || inner % step == 0 {
@@ -333,6 +347,21 @@ extension CUDABackend {
             input = rounded
         }
         let activated = try allocateScratch([assignments, inner], dtype: .bf16)
+        if pipelined {
+            // tern_moe_gemm_tc: gate (z = 0) and up (z = 1) side by side, then SiLU-and-mul.
+            let gateUp = try allocateScratch([assignments, 2 * inner], dtype: .bf16)
+            try launch("tern_moe_gemm_tc", grid: ((inner + 127) / 128, maxTiles, 2), block: 256, sharedBytes: Self.pipelinedGemmShared,
+                       [ptr(input), .int64(Int64(input.rowStride)), ptr(rowToken)] + tiles
+                       + [.int(0), .int(code.rawValue), .int(Int32(inner)), .int(Int32(hidden)), ptr(gateUp), .int(1), .int64(Int64(2 * inner))])
+            try siluAndMul(gateUp, out: activated)
+            if let downGroup { try fakeQuantE4M3(activated, group: downGroup, out: activated) }
+            let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
+            try launch("tern_moe_gemm_tc", grid: ((hidden + 127) / 128, maxTiles, 1), block: 256, sharedBytes: Self.pipelinedGemmShared,
+                       [ptr(activated), .int64(Int64(inner)), .pointer(0)] + tiles
+                       + [.int(2), .int(code.rawValue), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(1), .int64(Int64(hidden))])
+            try combine(expertOut, assignRow: assignRow, expertWeights: expertWeights, topK: topK, out: out)
+            return true
+        }
         try launch(gemv ? "tern_moe_gemv_gate_up" : "tern_moe_gemm_gate_up",
                    grid: gemv ? ((inner + 7) / 8, maxTiles, 1) : ((inner + 63) / 64, maxTiles, 1), block: gemv ? 256 : 128,
                    [ptr(input), .int64(Int64(input.rowStride)), ptr(rowToken)] + tiles

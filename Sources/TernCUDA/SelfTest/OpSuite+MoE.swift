@@ -76,6 +76,15 @@ extension OpSuite {
             cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: 1024, inner: 256, tokens: 3))
         }
         cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 256, inner: 136, tokens: 4))
+        // Pipelined grouped GEMM (tern_moe_gemm_tc, prefill sizes; depths multiples of 32): column
+        // tails (160, 224), a hot expert over two 128-row tiles (150 rows), 3 steps (= stages) and
+        // a single step (inner 32). The FP8 256/192 and NVFP4 128/64 cases at 90 tokens above take it
+        // too (weights dequantized into the stages).
+        cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 256, inner: 160, tokens: 70))
+        cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 256, inner: 160, tokens: 150, skewed: true))
+        cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 224, inner: 96, tokens: 100))
+        cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 256, inner: 32, tokens: 90))
+        cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 256, inner: 160, tokens: 150, skewed: true))
         for c in cases {
             check("moe grouped", c.name) { s in
                 var cpuExperts: [ExpertMLP] = [], gpuExperts: [ExpertMLP] = []
@@ -114,7 +123,8 @@ extension OpSuite {
         // FP8 ones with depth % 128 == 0 run w8a8 on the FP8 tensor cores.
         // The ≤ 32-token ones take the tensor-core GEMV (tern_moe_gemv_tc; 20 rows: three tiles).
         for (format, t, k, n) in [(ExpertFormat.fp8, 100, 384, 256), (.nvfp4, 70, 256, 136), (.fp8, 33, 128, 200),
-                                  (.fp8, 5, 1024, 200), (.fp8, 20, 384, 256), (.nvfp4, 3, 512, 136), (.nvfp4, 20, 256, 64)] {
+                                  (.fp8, 5, 1024, 200), (.fp8, 20, 384, 256), (.nvfp4, 3, 512, 136), (.nvfp4, 20, 256, 64),
+                                  (.nvfp4, 200, 512, 136)] {
             let detail = "\(format.rawValue) \(t)×\(k) → \(n) (kernel)"
             check("linear", detail) { s in
                 let (lc, lg) = try s.quantizedLayer(n: n, k: k, format: format)
