@@ -5,6 +5,8 @@ import TernCore
 extension CUDABackend {
     /// Whether MLA's latent attention may use `tern_mla_attention` (TERN_CUDA_MLA=generic turns it off).
     static let mlaKernelEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_MLA"] != "generic"
+    /// `tern_mla_attention*_ldsm` (operand fragments through ldmatrix) unless TERN_CUDA_MLA_ATTN=old.
+    static let mlaKernelSuffix = ProcessInfo.processInfo.environment["TERN_CUDA_MLA_ATTN"] == "old" ? "" : "_ldsm"
 
     /// Absorbed-form MLA (one shared latent head, width 576 = 512 latent + 64 rope, values = the
     /// latent's first 512 elements) through `tern_mla_attention[_fp8]`, for decode and prefill/extend
@@ -48,7 +50,7 @@ extension CUDABackend {
         }
         let keyScale = fp8 ? cache.keyScales[layer] : 1
         let shared = (64 + 32) * (576 + 8) * 2
-        try launch(fp8 ? "tern_mla_attention_fp8" : "tern_mla_attention", grid: (headBlocks * 2, tileCount, splits), block: 128,
+        try launch((fp8 ? "tern_mla_attention_fp8" : "tern_mla_attention") + Self.mlaKernelSuffix, grid: (headBlocks * 2, tileCount, splits), block: 128,
                    sharedBytes: shared,
                    [ptr(query), .int64(Int64(query.rowStride)), ptr(keys), .int64(Int64(keys.rowStride)), ptr(out),
                     .int64(Int64(out.rowStride)), .int(Int32(p.heads)), .int(Int32(group)), .float(p.scale * keyScale),

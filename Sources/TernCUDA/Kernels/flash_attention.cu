@@ -287,7 +287,23 @@ extern "C" __global__ void tern_flash_combine(const float *partialO, const float
 #define MLA_KEYS 32
 #define MLA_LD (MLA_D + 8)
 
-template <bool FP8>
+// ldmatrix: four 8×8 bf16 matrices whose row addresses lanes 8i..8i+7 give (matrix i); thread T
+// receives row T/4, elements 2(T%4), 2(T%4)+1 of each (.trans: of the transpose).
+__device__ __forceinline__ void fa_ldsm_x4(u32 *r, const u16 *p) {
+    u32 a = (u32)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+__device__ __forceinline__ void fa_ldsm_x4_trans(u32 *r, const u16 *p) {
+    u32 a = (u32)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
+// LDSM: operand fragments through ldmatrix (one instruction per 4 registers: Q and K non-transposed,
+// V transposed) instead of 32-bit/16-bit shared loads; MLA_LD rows (1168 bytes ≡ 4 words mod 32)
+// keep each 8-row phase conflict-free. TERN_CUDA_MLA_ATTN=old runs the variant without.
+template <bool FP8, bool LDSM>
 __device__ void mla_attention(const u16 *q, long long qStride, const void *cache, long long cacheStride, u16 *out,
                               long long outStride, int heads, int group, float scale, const int *tiles, const int *pageTable,
                               int pageSize, float *partialO, float *partialML, float valueScale) {
@@ -350,6 +366,22 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
         float s[MLA_KEYS / 8][4];
 #pragma unroll
         for (int nt = 0; nt < MLA_KEYS / 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+        if constexpr (LDSM) {
+            // Lane address rows: A (Q) m0..m3 = rows +0/+8, cols +0/+8; K pairs of key n-tiles.
+            const u16 *qa = qs + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * MLA_LD + (lane >> 4) * 8;
+            const u16 *kb = ks + ((lane >> 4) * 8 + (lane & 7)) * MLA_LD + ((lane >> 3) & 1) * 8;
+#pragma unroll 4
+            for (int kc = 0; kc < MLA_D / 16; kc++) {
+                u32 a[4], b[4];
+                fa_ldsm_x4(a, qa + kc * 16);
+#pragma unroll
+                for (int np = 0; np < MLA_KEYS / 16; np++) {
+                    fa_ldsm_x4(b, kb + np * 16 * MLA_LD + kc * 16);
+                    fa_mma(s[2 * np], a[0], a[1], a[2], a[3], b[0], b[1]);
+                    fa_mma(s[2 * np + 1], a[0], a[1], a[2], a[3], b[2], b[3]);
+                }
+            }
+        } else
 #pragma unroll 4
         for (int kc = 0; kc < MLA_D / 16; kc++) {
             u32 a0 = *(const u32 *)(qa0 + kc * 16), a1 = *(const u32 *)(qa1 + kc * 16);
@@ -395,6 +427,17 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
         for (int kc = 0; kc < MLA_KEYS / 16; kc++) {
             u32 a0 = fa_pack(s[2 * kc][0], s[2 * kc][1]), a1 = fa_pack(s[2 * kc][2], s[2 * kc][3]);
             u32 a2 = fa_pack(s[2 * kc + 1][0], s[2 * kc + 1][1]), a3 = fa_pack(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+            if constexpr (LDSM) {
+                // Transposed: m0/m1 = keys +0/+8 of column block dn, m2/m3 the same of dn + 1.
+                const u16 *vb = ks + (kc * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * MLA_LD + half * MLA_VH + (lane >> 4) * 8;
+#pragma unroll
+                for (int dp = 0; dp < MLA_VH / 16; dp++) {
+                    u32 b[4];
+                    fa_ldsm_x4_trans(b, vb + dp * 16);
+                    fa_mma(o[2 * dp], a0, a1, a2, a3, b[0], b[1]);
+                    fa_mma(o[2 * dp + 1], a0, a1, a2, a3, b[2], b[3]);
+                }
+            } else {
             const u16 *v0 = ks + (kc * 16 + 2 * t) * MLA_LD + half * MLA_VH + g;
 #pragma unroll
             for (int dn = 0; dn < MLA_VH / 8; dn++) {
@@ -402,6 +445,7 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
                 u32 bb0 = (u32)v[0] | ((u32)v[MLA_LD] << 16);
                 u32 bb1 = (u32)v[8 * MLA_LD] | ((u32)v[9 * MLA_LD] << 16);
                 fa_mma(o[dn], a0, a1, a2, a3, bb0, bb1);
+            }
             }
         }
     }
@@ -442,16 +486,18 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
     }
 }
 
-#define MLA_ENTRY(NAME, FP8)                                                                                         \
+#define MLA_ENTRY(NAME, FP8, LDSM)                                                                                         \
     extern "C" __global__ void __launch_bounds__(128) NAME(                                                          \
         const u16 *q, long long qStride, const void *cache, long long cacheStride, u16 *out, long long outStride,   \
         int heads, int group, float scale, const int *tiles, const int *pageTable, int pageSize, float *partialO,    \
         float *partialML, float valueScale) {                                                                       \
-        mla_attention<FP8>(q, qStride, cache, cacheStride, out, outStride, heads, group, scale, tiles, pageTable,   \
+        mla_attention<FP8, LDSM>(q, qStride, cache, cacheStride, out, outStride, heads, group, scale, tiles, pageTable,   \
                            pageSize, partialO, partialML, valueScale);                                              \
     }
-MLA_ENTRY(tern_mla_attention, false)
-MLA_ENTRY(tern_mla_attention_fp8, true)
+MLA_ENTRY(tern_mla_attention, false, false)
+MLA_ENTRY(tern_mla_attention_fp8, true, false)
+MLA_ENTRY(tern_mla_attention_ldsm, false, true)
+MLA_ENTRY(tern_mla_attention_fp8_ldsm, true, true)
 
 // Merges MLA split-KV partials (rows as in tern_mla_attention). Grid (tiles, head blocks).
 extern "C" __global__ void tern_mla_combine(const float *partialO, const float *partialML, int splits, int heads, int group,
