@@ -91,8 +91,8 @@ __device__ __forceinline__ void flash_prefill(
     constexpr int CHUNKS = HD / 8;                    // 16-byte chunks per bf16 row
     constexpr int TILE = FP_KEYS * LD;                // elements of one K (or V) tile
     constexpr int PER_THREAD = FP_KEYS * CHUNKS / THREADS;  // chunks of K (and of V) per thread per tile
-    constexpr int ROW_STEP = THREADS / CHUNKS;        // rows between a thread's chunks
-    static_assert(PER_THREAD * THREADS == FP_KEYS * CHUNKS, "tile chunks must divide over the block");
+    constexpr int ROW_THREADS = CHUNKS / PER_THREAD;  // threads per K/V row (4 for w8, 2 for w4)
+    static_assert(PER_THREAD * THREADS == FP_KEYS * CHUNKS && ROW_THREADS * FP_KEYS == THREADS, "tile chunks must divide over the block");
     extern __shared__ __align__(16) u16 fp_shared[];
     // Stage s: K at fp_shared + 2·s·TILE, V right after. MT = 1: Q first goes through stage 1
     // (128 rows = 2 tiles of 64) before any K/V tile is written there; MT = 2: Q after the stages.
@@ -142,26 +142,28 @@ __device__ __forceinline__ void flash_prefill(
     const int myEnd = min(kvEnd, myBegin + perSplit * FP_KEYS);
     const float log2Scale = scale * 1.4426950408889634f;
 
-    // This thread's chunks of a K/V tile: rows rowBase + i·ROW_STEP, column chunk cc.
-    const int cc = tid % CHUNKS, rowBase = tid / CHUNKS;
+    // This thread's chunks of a K/V tile: row kr, chunks c0 … c0 + PER_THREAD − 1 (one page-table
+    // lookup per thread per tile; per copy instruction a warp writes 8 rows × 4 (or 2 × 2) chunk
+    // slots, spread over all 8 16-byte bank groups by the 4-bank row skew).
+    const int kr = tid / ROW_THREADS, c0 = (tid % ROW_THREADS) * PER_THREAD;
 
     // Issues (bf16) or loads into registers (FP8) the K/V tile starting at key kt.
     uint2 kraw[FP8 ? PER_THREAD : 1], vraw[FP8 ? PER_THREAD : 1];
     auto issue = [&](int kt, int stage) {
+        const int j = kt + kr;
+        const bool valid = j < kvEnd;
+        const long long slot = valid ? (long long)pages[j / pageSize] * pageSize + j % pageSize : 0;
+        const long long keyAt = slot * keyStride + kvHead * keyHeadStride + c0 * 8;
+        const long long valueAt = slot * valueStride + kvHead * valueHeadStride + c0 * 8;
+        const u32 ks = sbase + (u32)((2 * stage * TILE + kr * LD + c0 * 8) * 2);
 #pragma unroll
         for (int i = 0; i < PER_THREAD; i++) {
-            int r = rowBase + i * ROW_STEP, j = kt + r;
-            bool valid = j < kvEnd;
-            long long slot = valid ? (long long)pages[j / pageSize] * pageSize + j % pageSize : 0;
-            long long keyAt = slot * keyStride + kvHead * keyHeadStride + cc * 8;
-            long long valueAt = slot * valueStride + kvHead * valueHeadStride + cc * 8;
             if constexpr (FP8) {
-                kraw[i] = valid ? *(const uint2 *)((const u8 *)keys + keyAt) : make_uint2(0, 0);
-                vraw[i] = valid ? *(const uint2 *)((const u8 *)values + valueAt) : make_uint2(0, 0);
+                kraw[i] = valid ? *(const uint2 *)((const u8 *)keys + keyAt + i * 8) : make_uint2(0, 0);
+                vraw[i] = valid ? *(const uint2 *)((const u8 *)values + valueAt + i * 8) : make_uint2(0, 0);
             } else {
-                u32 ks = sbase + (u32)((2 * stage * TILE + r * LD + cc * 8) * 2);
-                fp_copy16(ks, (const u16 *)keys + keyAt, valid);
-                fp_copy16(ks + TILE * 2, (const u16 *)values + valueAt, valid);
+                fp_copy16(ks + i * 16, (const u16 *)keys + keyAt + i * 8, valid);
+                fp_copy16(ks + TILE * 2 + i * 16, (const u16 *)values + valueAt + i * 8, valid);
             }
         }
     };
@@ -170,8 +172,7 @@ __device__ __forceinline__ void flash_prefill(
         if constexpr (FP8) {
 #pragma unroll
             for (int i = 0; i < PER_THREAD; i++) {
-                int r = rowBase + i * ROW_STEP;
-                u16 *ks = fp_shared + 2 * stage * TILE + r * LD + cc * 8;
+                u16 *ks = fp_shared + 2 * stage * TILE + kr * LD + (c0 + i) * 8;
                 *(fp_u4 *)ks = fp_e4m3x8(kraw[i]);
                 *(fp_u4 *)(ks + TILE) = fp_e4m3x8(vraw[i]);
             }
