@@ -117,6 +117,16 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
     const int lo = window > 0 ? max(0, kvLen - window) : 0;
     const int kBegin = lo + split * chunk, kEnd = min(kvLen, kBegin + chunk);
     const int tiles = kBegin < kEnd ? (kEnd - kBegin + DA_KEYS - 1) / DA_KEYS : 0;
+    if (tiles == 0 && splits > 1) {
+        // An empty split (a decode graph plans for the longest sequence): (−inf, 0) tells the
+        // combine to skip it without reading its O.
+        for (int r = tid; r < group; r += DA_THREADS) {
+            const long long at = ((long long)token * heads + kvHead * group + r) * splits + split;
+            partialML[at * 2] = -INFINITY;
+            partialML[at * 2 + 1] = 0.0f;
+        }
+        return;
+    }
     const int *pages = pageTable + pageStarts[token];
     const bool pow2 = (pageSize & (pageSize - 1)) == 0;
     const int shift = __ffs(pageSize) - 1;
