@@ -170,6 +170,14 @@ extension CUDABackend {
                         ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride))])
             return true
         }
+        if !gemv && code == .fp8 && fp8TensorCoreShape(layer) && Self.pipelinedGemmEnabled && vectorAligned(layer) {
+            let (codes, scales) = try quantizeE4M3Groups(x)
+            try launch("tern_moe_gemm_tc_fp8", grid: ((n + 127) / 128, (t + 127) / 128, 1), block: 256, sharedBytes: Self.pipelinedGemmShared,
+                       [ptr(codes), .int64(Int64(k)), ptr(scales), .int64(Int64(k / 128)), .pointer(0), .pointer(0), .pointer(0), .pointer(0),
+                        .int(Int32(t)), ptr(table), .int(0), .int(Int32(n)), .int(Int32(k)),
+                        ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride))])
+            return true
+        }
         if !gemv && code == .fp8 && fp8TensorCoreShape(layer) {
             let (codes, scales) = try quantizeE4M3Groups(x)
             try launch("tern_moe_gemm_fp8", grid: ((n + 63) / 64, (t + 63) / 64, 1), block: 128,
@@ -299,7 +307,7 @@ extension CUDABackend {
         }
         // Every expert has the first one's shapes and formats (checked with the table).
         let w8a8 = code == .fp8 && fp8TensorCoreShape(first.gate) && fp8TensorCoreShape(first.up) && fp8TensorCoreShape(first.down)
-        let pipelined = !gemv && !w8a8 && Self.pipelinedGemmEnabled && entry.vectorAligned && hidden % 32 == 0 && inner % 32 == 0
+        let pipelined = !gemv && Self.pipelinedGemmEnabled && entry.vectorAligned && hidden % 32 == 0 && inner % 32 == 0
         let tileRows = gemv ? 8 : (pipelined ? 128 : 64)
         let maxTiles = assignments / tileRows + min(slots, assignments) + 1
         guard maxTiles < 65_536 else { return false }
@@ -324,6 +332,23 @@ extension CUDABackend {
                                       topK: topK, out: out)
                 return true
             }
+        }
+        if !gemv && w8a8 && pipelined {
+            // tern_moe_gemm_tc_fp8: w8a8, gate and up side by side, then SiLU-and-mul.
+            let (codes, scales) = try quantizeE4M3Groups(x)
+            let gateUp = try allocateScratch([assignments, 2 * inner], dtype: .bf16)
+            try launch("tern_moe_gemm_tc_fp8", grid: ((inner + 127) / 128, maxTiles, 2), block: 256, sharedBytes: Self.pipelinedGemmShared,
+                       [ptr(codes), .int64(Int64(hidden)), ptr(scales), .int64(Int64(hidden / 128)), ptr(rowToken)] + tiles
+                       + [.int(0), .int(Int32(inner)), .int(Int32(hidden)), ptr(gateUp), .int(1), .int64(Int64(2 * inner))])
+            let activated = try allocateScratch([assignments, inner], dtype: .bf16)
+            try siluAndMul(gateUp, out: activated)
+            let (innerCodes, innerScales) = try quantizeE4M3Groups(activated)
+            let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
+            try launch("tern_moe_gemm_tc_fp8", grid: ((hidden + 127) / 128, maxTiles, 1), block: 256, sharedBytes: Self.pipelinedGemmShared,
+                       [ptr(innerCodes), .int64(Int64(inner)), ptr(innerScales), .int64(Int64(inner / 128)), .pointer(0)] + tiles
+                       + [.int(2), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(1), .int64(Int64(hidden))])
+            try combine(expertOut, assignRow: assignRow, expertWeights: expertWeights, topK: topK, out: out)
+            return true
         }
         if !gemv && w8a8 {
             // w8a8 on the FP8 tensor cores: token codes/scales once, gathered by the GEMM.

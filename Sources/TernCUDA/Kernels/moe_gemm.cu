@@ -1017,3 +1017,150 @@ extern "C" __global__ void __launch_bounds__(256) tern_moe_gemm_tc(const u16 *a,
                 }
         }
 }
+
+// FP8 w8a8 variant of tern_moe_gemm_tc (the default for DeepSeek-style block-scaled experts at
+// prefill sizes; TERN_MOE_GEMM_KERNEL=old selects tern_moe_gemm_fp8*): the same 128 × 128 tile,
+// 8 warps, 3-stage cp.async ring and ldmatrix addressing, in bytes: a stage holds 64 e4m3 codes
+// per row (row pitch 80 bytes), each 32-byte half is one m16n8k32 e4m3 mma (ldmatrix of an 8 × 16
+// byte matrix gives exactly the e4m3 A / B fragments). Activations are e4m3 codes with one fp32
+// scale per token and 128 columns (tern_quant_e4m3_groups), weights e4m3 with 128 × 128 blocks:
+// every two steps (one 128-deep block) the partial sums are added to the accumulators scaled by
+// weight scale (one per tile: n0 % 128 == 0) × the row's activation scale. Requires k % 128 == 0,
+// 16-byte aligned code rows. Same grid / tile conventions and dynamic shared memory.
+extern "C" __global__ void __launch_bounds__(256) tern_moe_gemm_tc_fp8(const u8 *a, long long aStride, const float *aScales,
+                                                                      long long aScaleStride, const int *rowToken, const int *tileSlot,
+                                                                      const int *tileStart, const int *tileEnd, int rows,
+                                                                      const MatDesc *descs, int which, int n, int k, void *out,
+                                                                      int outType, long long outStride) {
+    extern __shared__ __align__(16) u8 ptShared[];
+    u8 *As = ptShared;
+    u8 *Bs = As + PT_STAGES * PT_M * PT_PITCH * 2;
+    int tile = blockIdx.y;
+    int slot = 0, begin, end;
+    if (tileSlot) {
+        slot = tileSlot[tile];
+        if (slot < 0) return;
+        begin = tileStart[tile];
+        end = tileEnd[tile];
+    } else {
+        begin = tile * PT_M;
+        end = min(begin + PT_M, rows);
+        if (begin >= end) return;
+    }
+    int n0 = blockIdx.x * PT_N;
+    const MatDesc d = descs[(tileSlot ? 3 * slot : 0) + which + blockIdx.z];
+    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;
+    int g = lane >> 2, t = lane & 3;
+    constexpr int ROW_BYTES = PT_PITCH * 2;  // 80
+    constexpr int STEP_BYTES = PT_K * 2;     // 64 codes per step
+
+    const u8 *aRow[2], *bRow[2];
+    bool aValid[2], bValid[2];
+    int chunkRow[2], chunkByte[2];
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        int c = tid + i * 256;
+        chunkRow[i] = c >> 2;
+        chunkByte[i] = (c & 3) * 16;
+        int r = begin + chunkRow[i];
+        aValid[i] = r < end;
+        int rr = aValid[i] ? r : begin;
+        aRow[i] = a + (long long)(rowToken ? rowToken[rr] : rr) * aStride + chunkByte[i];
+        bValid[i] = n0 + chunkRow[i] < n;
+        bRow[i] = (const u8 *)d.weight + (long long)min(n0 + chunkRow[i], n - 1) * d.wStride + chunkByte[i];
+    }
+    // Activation-scale rows of this thread's 8 output rows (wm + 16i + g + 8h).
+    int scaleRow[4][2];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int r = min(begin + wm + i * 16 + g + h * 8, end - 1);
+            scaleRow[i][h] = (int)((rowToken ? rowToken[r] : r) * aScaleStride);
+        }
+    const float *wScales = (const float *)d.scales + (long long)(n0 / 128) * d.sStride;
+    u32 aBase = (u32)__cvta_generic_to_shared(As), bBase = (u32)__cvta_generic_to_shared(Bs);
+    auto issue = [&](int stage, int step) {
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            cp_async16(aBase + (stage * PT_M + chunkRow[i]) * ROW_BYTES + chunkByte[i], aRow[i] + (long long)step * STEP_BYTES, aValid[i]);
+            cp_async16(bBase + (stage * PT_N + chunkRow[i]) * ROW_BYTES + chunkByte[i], bRow[i] + (long long)step * STEP_BYTES, bValid[i]);
+        }
+    };
+    int steps = k / STEP_BYTES;
+#pragma unroll
+    for (int st = 0; st < PT_STAGES - 1; st++) {
+        if (st < steps) issue(st, st);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+    float acc[4][4][4], part[4][4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int q = 0; q < 4; q++) acc[i][j][q] = part[i][j][q] = 0.0f;
+    u32 aLane = (wm + (lane & 15)) * ROW_BYTES + (lane >> 4) * 16;
+    u32 bLane = (wn + (lane >> 4) * 8 + (lane & 7)) * ROW_BYTES + ((lane >> 3) & 1) * 16;
+    for (int s = 0; s < steps; s++) {
+        asm volatile("cp.async.wait_group %0;" ::"n"(PT_STAGES - 2) : "memory");
+        __syncthreads();
+        int ns = s + PT_STAGES - 1;
+        if (ns < steps) issue(ns % PT_STAGES, ns);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+        int stage = s % PT_STAGES;
+        u32 aStage = aBase + stage * PT_M * ROW_BYTES, bStage = bBase + stage * PT_N * ROW_BYTES;
+#pragma unroll
+        for (int kk = 0; kk < STEP_BYTES; kk += 32) {
+            u32 af[4][4], bf[4][2];
+#pragma unroll
+            for (int i = 0; i < 4; i++) ldmatrix_x4(af[i], aStage + aLane + i * 16 * ROW_BYTES + kk);
+#pragma unroll
+            for (int jj = 0; jj < 2; jj++) {
+                u32 r[4];
+                ldmatrix_x4(r, bStage + bLane + jj * 16 * ROW_BYTES + kk);
+                bf[2 * jj][0] = r[0];
+                bf[2 * jj][1] = r[1];
+                bf[2 * jj + 1][0] = r[2];
+                bf[2 * jj + 1][1] = r[3];
+            }
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) mma_e4m3(part[i][j], af[i], bf[j]);
+        }
+        if (s & 1) {  // a 128-deep block is complete: scale it into the accumulators
+            int block = s >> 1;
+            float ws = __ldg(wScales + block);
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                float s0 = ws * __ldg(aScales + scaleRow[i][0] + block), s1 = ws * __ldg(aScales + scaleRow[i][1] + block);
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    acc[i][j][0] += part[i][j][0] * s0;
+                    acc[i][j][1] += part[i][j][1] * s0;
+                    acc[i][j][2] += part[i][j][2] * s1;
+                    acc[i][j][3] += part[i][j][3] * s1;
+#pragma unroll
+                    for (int q = 0; q < 4; q++) part[i][j][q] = 0.0f;
+                }
+            }
+        }
+    }
+    long long colOffset = (long long)blockIdx.z * n;
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int r = begin + wm + i * 16 + g + h * 8;
+            if (r >= end) continue;
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+#pragma unroll
+                for (int q = 0; q < 2; q++) {
+                    int c = n0 + wn + j * 8 + 2 * t + q;
+                    if (c < n) store_from_float(out, outType, (long long)r * outStride + colOffset + c, acc[i][j][2 * h + q]);
+                }
+        }
+}
