@@ -7,6 +7,9 @@
 #      in bf16, FP8 block-scaled and NVFP4; decode batches 1/8/64/256 vs the bytes roofline
 #      (touched experts' weight bytes / copy bandwidth), prefill 4k/16k tokens vs a cuBLASLt
 #      bf16 GEMM of the same FLOPs                                                ~25 s
+#      then 256 tokens with the GEMV forced (TERN_MOE_GEMV=1): the GEMV/GEMM crossover  ~15 s
+#      (defaults: tensor-core GEMV tern_moe_gemv_tc*, pipelined GEMM tern_moe_gemm_tc*;
+#      TERN_MOE_GEMV_KERNEL=old / TERN_MOE_GEMM_KERNEL=old select the run-1 kernels)
 #   3. bench-decode on the DeepSeek-V3 slice (1 dense + 3 MoE layers, full shapes) FP8 and NVFP4,
 #      with a 4×1024 prefill                                                    ~2 × 30 s
 #   4. only with TERN_MOE_FULL=1 (loading 32 / 61 GB of dummy weights takes long): bench-decode on
