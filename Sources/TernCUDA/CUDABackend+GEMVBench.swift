@@ -14,6 +14,9 @@ public struct GEMVBenchResult: Sendable {
     /// Milliseconds per call (nil: the GEMV declined the shape).
     public var gemvMs: Double?
     public var blasMs: Double?
+    /// T = 1 only, where `tern_gemv_bf16_t1s` serves the shape: the warp-per-row `tern_gemv_bf16_t1`
+    /// on the same operands (nil otherwise).
+    public var warpPerRowMs: Double?
     /// ‖gemv − cuBLASLt‖ / ‖cuBLASLt‖ over the outputs.
     public var relativeDifference: Double?
 }
@@ -59,12 +62,17 @@ extension CUDABackend {
             }
             return best
         }
-        result.gemvMs = try timed({ w, o in try gemv(x, w, out: o) }, out: gemvOut)
+        // Weights written by copies only (weightIsStatic): under PDL each call's blocks load their
+        // weights while the previous call finishes, as in a decode step.
+        result.gemvMs = try timed({ w, o in try gemv(x, w, out: o, weightIsStatic: true) }, out: gemvOut)
+        if tokens == 1 && Self.gemvT1SRows(k: k) != nil {
+            result.warpPerRowMs = try timed({ w, o in try gemv(x, w, out: o, weightIsStatic: true, flat: false) }, out: gemvOut)
+        }
         result.blasMs = try timed({ w, o in try gemmBLAS(x, w, out: o) }, out: blasOut)
         if result.gemvMs != nil && result.blasMs != nil {
             // Both outputs of the same (last) weight copy.
             let last = weights[(calls - 1) % copies]
-            _ = try gemv(x, last, out: gemvOut)
+            _ = try gemv(x, last, out: gemvOut, weightIsStatic: true)
             _ = try gemmBLAS(x, last, out: blasOut)
             let a = try downloadFloats(gemvOut), b = try downloadFloats(blasOut)
             var diff = 0.0, norm = 0.0

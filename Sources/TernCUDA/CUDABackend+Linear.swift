@@ -15,21 +15,50 @@ extension CUDABackend {
         return min(max(value, 0), 16)
     }()
 
-    /// TERN_CUDA_PDL=1: GEMVs are launched as programmatic dependents (PDL), so their blocks start and
-    /// prefetch their first weights into L2 while the kernel before them (norm, SiLU) finishes; the
-    /// GEMV waits (griddepcontrol.wait) before it reads x. Off by default until measured.
-    static let programmaticGEMV = ProcessInfo.processInfo.environment["TERN_CUDA_PDL"] == "1"
+    /// Programmatic dependent launch (PDL) of the decode chain, on unless TERN_CUDA_PDL=0: the GEMVs,
+    /// `tern_rms_norm_bf16x8`, `tern_silu_and_mul_bf16x8` and `tern_rope_store_kv` are launched as
+    /// programmatic dependents, and each of them triggers its own dependents at its start. So a
+    /// kernel's blocks are resident while the one before it runs; the T = 1 GEMV issues its whole weight
+    /// batch (model weights only) and the norm its weight loads before `griddepcontrol.wait`, which they
+    /// pass only when the previous grid has finished and its writes are visible; nothing that a
+    /// previous kernel writes is read, and nothing is written, before the wait. Kernels without the
+    /// wait (attention, cuBLASLt, the rest) are never launched this way. With only the GEMVs as
+    /// dependents (prefetch into L2) the H200 measured 4.83 → 4.80 ms per batch-1 step (cf64516).
+    static let programmaticGEMV = ProcessInfo.processInfo.environment["TERN_CUDA_PDL"] != "0"
+
+    /// Largest k served at T = 1 by `tern_gemv_bf16_t1s` (a block's rows spread flat over its 256
+    /// threads, one round trip of 32 KB per block; `Kernels/gemv.cu`), TERN_CUDA_GEMV_T1S_MAX_K
+    /// (default 8192: Llama-8B's qkv, o and gate_up; 0 = always the warp-per-row `tern_gemv_bf16_t1`,
+    /// which the H200 measured at 0.96 of copy bandwidth for k = 14336). Needs k % 256 == 0, k ≤ 16384.
+    static let gemvT1SMaxK: Int = ProcessInfo.processInfo.environment["TERN_CUDA_GEMV_T1S_MAX_K"].flatMap { Int($0) } ?? 8192
+
+    /// Rows per block of `tern_gemv_bf16_t1s` for width k (nil: the kernel does not take it): as many
+    /// as fill 8 loads of 16 bytes per thread, at most 8.
+    static func gemvT1SRows(k: Int, maxK: Int = gemvT1SMaxK) -> Int? {
+        guard k % 256 == 0, k <= min(maxK, 16384), k > 0 else { return nil }
+        return min(8, 2048 / (k / 8))
+    }
 
     /// The GEMV variant for `t` tokens: each kernel serves up to its bound (1, 2, 4, 8, 16).
     static func gemvVariant(tokens t: Int) -> Int? { [1, 2, 4, 8, 16].first { $0 >= t } }
 
     /// out = x · Wᵀ with the weight-streaming GEMV (`Kernels/gemv.cu`), bf16 x and W; false when the
     /// shape or alignment does not suit it (k % 8, 16-byte rows) or t > 16.
-    func gemv(_ x: Tensor, _ weight: Tensor, out: Tensor) throws -> Bool {
+    /// `weightIsStatic`: no kernel writes the weight (model weights, not a dequantized scratch), so
+    /// under PDL `tern_gemv_bf16_t1s` may load it before the previous kernel has finished.
+    /// `flat`: whether T = 1 may use `tern_gemv_bf16_t1s` (the selftest also forces the other kernel).
+    func gemv(_ x: Tensor, _ weight: Tensor, out: Tensor, weightIsStatic: Bool = false, flat: Bool = true) throws -> Bool {
         let t = x.rows, n = weight.rows, k = x.rowSize
         guard t >= 1, let variant = Self.gemvVariant(tokens: t), k % 8 == 0, weight.rowSize == k,
               weight.dtype == .bf16, x.dtype == .bf16, weight.rowStride % 8 == 0, x.rowStride % 8 == 0,
               address(weight) % 16 == 0, address(x) % 16 == 0 else { return false }
+        if t == 1, flat, let rows = Self.gemvT1SRows(k: k) {
+            try launch("tern_gemv_bf16_t1s", grid: ((n + rows - 1) / rows, 1, 1), block: 256,
+                       programmaticDependency: Self.programmaticGEMV,
+                       [ptr(x), ptr(weight), .int64(Int64(weight.rowStride)), ptr(out), .int(try Self.code(out.dtype)),
+                        .int(Int32(n)), .int(Int32(k)), .int(Int32(rows)), .int(weightIsStatic ? 1 : 0)])
+            return true
+        }
         // Rows per warp of each variant (R in gemv.cu); a block is 8 warps.
         let rowsPerBlock = 8 * (variant <= 2 ? 1 : variant <= 8 ? 2 : 4)
         try launch("tern_gemv_bf16_t\(variant)", grid: ((n + rowsPerBlock - 1) / rowsPerBlock, 1, 1), block: 256,
@@ -76,7 +105,9 @@ extension CUDABackend {
         }
         var done = false
         let weight = try bf16Weight(layer)
-        if t <= Self.gemvMaxTokens && Self.gemvEnabled { done = try gemv(input, weight, out: out) }
+        if t <= Self.gemvMaxTokens && Self.gemvEnabled {
+            done = try gemv(input, weight, out: out, weightIsStatic: layer.quantization == nil && layer.weight.dtype == .bf16)
+        }
         if !done { done = try gemmBLAS(input, weight, out: out) }
         if !done {
             // Shapes cuBLASLt declines (odd strides or alignment in tiny models): a plain kernel.

@@ -91,6 +91,7 @@ extension CUDABackend {
             let block = min(1024, max(32, (chunks + 31) / 32 * 32))
             if block * 4 >= chunks {
                 try launch("tern_rms_norm_bf16x8", grid: (x.rows, width / group, 1), block: block,
+                           programmaticDependency: Self.programmaticGEMV,
                            [ptr(x), .int64(Int64(x.rowStride)), ptr(residual), .int64(Int64(residual?.rowStride ?? 0)), ptr(weight),
                             ptr(out), .int64(Int64(out.rowStride)), .int(Int32(group)), .float(eps)])
                 return
@@ -179,6 +180,7 @@ extension CUDABackend {
            key.rowSize == cache.keys[layer].rowSize, value.rowSize == cache.values[layer].rowSize {
             let total = (query.rowSize + key.rowSize) / 2 + value.rowSize
             try launch("tern_rope_store_kv", grid: (rows, min(max((total + 255) / 256, 1), 64), 1), block: 256,
+                       programmaticDependency: Self.programmaticGEMV,
                        [ptr(query), .int64(Int64(query.rowStride)), .int(Int32(query.rowSize / headDim)),
                         ptr(key), .int64(Int64(key.rowStride)), .int(Int32(key.rowSize / headDim)),
                         ptr(value), .int64(Int64(value.rowStride)), .int(Int32(value.rowSize)), .int(Int32(headDim)),
@@ -243,6 +245,7 @@ extension CUDABackend {
         try expect(gateUp.rowSize == 2 * n && gateUp.rows == out.rows, "siluAndMul: \(gateUp.shape) → \(out.shape)")
         if out.rows > 0, n % 8 == 0, gateUp.dtype == .bf16, out.dtype == .bf16, Self.aligned16([gateUp, out]) {
             try launch("tern_silu_and_mul_bf16x8", grid: (out.rows, (n / 8 + 255) / 256, 1), block: 256,
+                       programmaticDependency: Self.programmaticGEMV,
                        [ptr(gateUp), .int64(Int64(gateUp.rowStride)), ptr(out), .int64(Int64(out.rowStride)), .int(Int32(n))])
             return
         }

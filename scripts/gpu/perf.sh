@@ -18,12 +18,12 @@ export TERN_KERNEL_CACHE=${TERN_KERNEL_CACHE:-/tmp/tern-kernel-cache}
 echo "== bench-gemv (decode GEMV vs cuBLASLt, fractions of copy bandwidth)"
 timeout 90 "$BIN" bench-gemv --tokens 1,4,8,16 2>&1 | grep -v '^{' | tee "$OUT/gemv.log" || status=1
 if [ -n "$TERN_PERF_AB" ]; then
-  # A/B of the decode knobs (one model load each, ~30-40 s): programmatic dependent launch of the
-  # GEMVs, and the GEMV up to T=16 instead of 8 (batch 16 then runs the GEMV, not cuBLASLt).
-  for v in "TERN_CUDA_PDL=1" "TERN_CUDA_GEMV_MAX_T=16" "TERN_CUDA_GEMV_MAX_T=16 TERN_CUDA_PDL=1"; do
+  # A/B of the decode knobs against the defaults (one model load each, ~30-40 s): programmatic
+  # dependent launch off, and the T = 1 GEMV back to one warp per row for every k.
+  for v in "TERN_CUDA_PDL=0" "TERN_CUDA_GEMV_T1S_MAX_K=0" "TERN_CUDA_PDL=0 TERN_CUDA_GEMV_T1S_MAX_K=0"; do
     echo "== variant: $v"
     env $v timeout 120 "$BIN" bench-decode --device cuda --model configs/llama-3.1-8b --load-format dummy --context-length 4096 \
-      --context 1024 --copy-bytes 1073741824 --batch-sizes 1,16 --steps 32 --cuda-graph 2>&1 | grep -E "^ +[0-9]+ " | tee -a "$OUT/ab.log"
+      --context 1024 --copy-bytes 1073741824 --batch-sizes 1 --steps 32 --cuda-graph 2>&1 | grep -E "^ +[0-9]+ " | tee -a "$OUT/ab.log"
   done
 fi
 if [ -z "$TERN_SKIP_PROFILE" ]; then

@@ -180,8 +180,12 @@ __device__ __forceinline__ Vec16 pack_bf16x8(const float f[8]) {
 // squares and the scaling (one read of x and residual, one write of each). Same arithmetic as
 // tern_rms_norm: the residual sum is rounded to bf16 before the norm reads it.
 // Grid (rows, groups per row); block a multiple of 32 with blockDim · 4 · 8 ≥ group.
-extern "C" __global__ void tern_rms_norm_bf16x8(const u16 *x, long long xStride, u16 *residual, long long residualStride,
-                                                const float *weight, u16 *out, long long outStride, int group, float eps) {
+// Under TERN_CUDA_PDL it is launched as a programmatic dependent: the weight (never written by a
+// kernel) is fetched before griddepcontrol.wait — the first chunk into registers, the rest into L2 —
+// so its DRAM round trip overlaps the previous kernel's end; x and residual are touched only after.
+extern "C" __global__ void __launch_bounds__(1024) tern_rms_norm_bf16x8(const u16 *x, long long xStride, u16 *residual,
+                                                                        long long residualStride, const float *weight, u16 *out,
+                                                                        long long outStride, int group, float eps) {
     // Lets a GEMV launched after this kernel as a programmatic dependent start its blocks now (it
     // waits for this grid to finish before reading what this kernel writes); no-op otherwise.
 #if __CUDA_ARCH__ >= 900
@@ -190,6 +194,19 @@ extern "C" __global__ void tern_rms_norm_bf16x8(const u16 *x, long long xStride,
     long long row = blockIdx.x;
     int start = blockIdx.y * group;
     int chunks = group >> 3;
+    float w0[8];
+    if ((int)threadIdx.x < chunks) {
+#pragma unroll
+        for (int e = 0; e < 8; e++) w0[e] = weight[threadIdx.x * 8 + e];
+    }
+#pragma unroll
+    for (int j = 1; j < NORM_MAX_CHUNKS; j++) {
+        int c = threadIdx.x + j * blockDim.x;
+        if (c < chunks) asm volatile("prefetch.global.L2 [%0];" :: "l"(weight + c * 8));
+    }
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
     const Vec16 *xs = (const Vec16 *)(x + row * xStride + start);
     Vec16 *rs = residual ? (Vec16 *)(residual + row * residualStride + start) : 0;
     float v[NORM_MAX_CHUNKS][8];
@@ -218,7 +235,7 @@ extern "C" __global__ void tern_rms_norm_bf16x8(const u16 *x, long long xStride,
         if (c < chunks) {
             float o[8];
 #pragma unroll
-            for (int e = 0; e < 8; e++) o[e] = weight[c * 8 + e] * (v[j][e] * inv);
+            for (int e = 0; e < 8; e++) o[e] = (j == 0 ? w0[e] : weight[c * 8 + e]) * (v[j][e] * inv);
             os[c] = pack_bf16x8(o);
         }
     }
@@ -229,6 +246,7 @@ extern "C" __global__ void tern_rms_norm_bf16x8(const u16 *x, long long xStride,
 extern "C" __global__ void tern_silu_and_mul_bf16x8(const u16 *gateUp, long long gStride, u16 *out, long long outStride, int n) {
 #if __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;");  // as in tern_rms_norm_bf16x8
+    asm volatile("griddepcontrol.wait;" ::: "memory");  // launched as a programmatic dependent under TERN_CUDA_PDL
 #endif
     long long row = blockIdx.x;
     int c = blockIdx.y * blockDim.x + threadIdx.x;
@@ -266,6 +284,12 @@ extern "C" __global__ void tern_rope_store_kv(u16 *q, long long qStride, int qHe
                                               const int *positions, const float *cosTable, const float *sinTable,
                                               u16 *keyCache, long long keyCacheStride, u16 *valueCache, long long valueCacheStride,
                                               const int *slots) {
+    // Under TERN_CUDA_PDL: launched as a programmatic dependent of the qkv GEMV (waits for it before
+    // reading anything), and lets the kernel after it start early (as in tern_rms_norm_bf16x8).
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
     long long row = blockIdx.x;
     int position = positions[row];
     long long slot = slots[row];

@@ -22,10 +22,32 @@ __device__ __forceinline__ gemv_u4 gemv_load_stream(const gemv_u4 *p) {
     return r;
 }
 
+// Weight load that stays where it is written (volatile): tern_gemv_bf16_t1s issues its weight
+// loads before griddepcontrol.wait on purpose, and the compiler must not sink them below it.
+__device__ __forceinline__ gemv_u4 gemv_load_stream_early(const gemv_u4 *p) {
+    gemv_u4 r;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+    return r;
+}
+
 __device__ __forceinline__ gemv_u4 gemv_load_cached(const gemv_u4 *p) {
     gemv_u4 r;
     asm("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
     return r;
+}
+
+// griddepcontrol.wait returning 0 through a register: tern_gemv_bf16_t1s adds it to its x
+// address, so no x load can be scheduled above the wait (a plain asm load without memory operands
+// could otherwise legally be hoisted above it), while the loads stay free to be issued together.
+__device__ __forceinline__ int gemv_grid_wait() {
+    int zero;
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n\tmov.u32 %0, 0;" : "=r"(zero) :: "memory");
+#else
+    asm volatile("mov.u32 %0, 0;" : "=r"(zero) :: "memory");
+#endif
+    return zero;
 }
 
 __device__ __forceinline__ void gemv_unpack(gemv_u4 v, float f[8]) {
@@ -43,6 +65,11 @@ template <int TMAX, int R, int U>
 __device__ __forceinline__ void gemv_body(const u16 *x, long long ldx, const u16 *w, long long ldw, void *out, int outType,
                                           long long ldo, int n, int k, int t) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#if __CUDA_ARCH__ >= 900
+    // A kernel launched after this one as a programmatic dependent may start its blocks now (it
+    // waits for this grid before it reads what this one writes); no-op otherwise.
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
     const int firstRow = (blockIdx.x * 8 + warp) * R;
     if (firstRow >= n) return;
     const int chunks = k >> 3;
@@ -145,6 +172,81 @@ TERN_GEMV_VARIANT(2, 1, 8, 4)
 TERN_GEMV_VARIANT(4, 2, 4, 3)
 TERN_GEMV_VARIANT(8, 2, 4, 2)
 TERN_GEMV_VARIANT(16, 4, 2, 2)
+
+// T = 1 with the work of a block spread flat over its 256 threads (tern_gemv_bf16_t1s):
+// a block owns `rows` (1…8) consecutive weight rows, i.e. rows · chunks 16-byte chunks, and thread
+// i loads chunks i, i + 256, … (at most L of them, all issued before any is used: one round trip
+// per block, 128 bytes per thread, 32 KB per block in flight). The previous kernel's layout gives
+// each warp a whole row in two sequential round trips at k = 4096 and 8 rows per block, so
+// 6144 rows need 768 blocks = 1.45 waves of the 528 that fit (4 per SM at 64 registers): the
+// H200 measured 0.74 / 0.68 of copy bandwidth for 6144×4096 / 4096×4096 (vs 0.96 at k = 14336,
+// 7 round trips per warp). Here a block is one round trip of 32 KB, so 4096×4096 is 1024 blocks
+// that the SMs take up as they free slots (fine-grained tail) — expected to help, not measured.
+// chunks % 32 == 0, so the 32 chunks of one warp-wide load lie in one row: each (warp, j) partial
+// is warp-summed, parked in shared memory, and thread r < rows adds the partials of its row in a
+// fixed order (deterministic, no atomics).
+// `preload` (weights known never to be written by the kernel before this one, e.g. model
+// weights): the weight loads are issued before griddepcontrol.wait, so under programmatic
+// dependent launch (TERN_CUDA_PDL) the whole first (and only) weight batch streams while the
+// previous kernel finishes; x is read only after the wait.
+// Grid: ceil(n / rows) blocks of 256 threads. Requires k % 256 == 0, rows · k / 8 ≤ 256 · L,
+// x and w 16-byte aligned with ldw % 8 == 0.
+#define GEMV_T1S_LOADS 8
+extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1s(const u16 *x, const u16 *w, long long ldw, void *out,
+                                                                        int outType, int n, int k, int rows, int preload) {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
+    constexpr int L = GEMV_T1S_LOADS;
+    __shared__ float partial[L][8];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int chunks = k >> 3, total = rows * chunks;
+    const int row0 = blockIdx.x * rows;
+    const long long ldw4 = ldw >> 3;
+    const gemv_u4 *w4 = (const gemv_u4 *)w, *x4 = (const gemv_u4 *)x;
+    int zero = 0;
+    if (!preload) zero = gemv_grid_wait();
+    gemv_u4 wv[L];
+#pragma unroll
+    for (int j = 0; j < L; j++) {
+        const int f = tid + 256 * j;
+        if (f < total) {
+            const int r = f / chunks;
+            wv[j] = gemv_load_stream_early(w4 + (long long)min(row0 + r, n - 1) * ldw4 + (f - r * chunks));
+        }
+    }
+    if (preload) zero = gemv_grid_wait();
+    x4 += zero;
+    float s[L];
+#pragma unroll
+    for (int j = 0; j < L; j++) {
+        const int f = tid + 256 * j;
+        s[j] = 0.0f;
+        if (f < total) {
+            float wf[8], xf[8];
+            gemv_unpack(wv[j], wf);
+            gemv_unpack(gemv_load_cached(x4 + f % chunks), xf);
+#pragma unroll
+            for (int e = 0; e < 8; e++) s[j] = fmaf(wf[e], xf[e], s[j]);
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < L; j++) {
+        if (256 * j >= total) break;  // uniform over the block
+        const float v = warp_sum(s[j]);
+        if (lane == 0) partial[j][warp] = v;
+    }
+    __syncthreads();
+    if (tid < rows && row0 + tid < n) {
+        float sum = 0.0f;
+        for (int j = 0; j < L; j++)
+            for (int wp = 0; wp < 8; wp++) {
+                const int f = 256 * j + 32 * wp;
+                if (f < total && f / chunks == tid) sum += partial[j][wp];
+            }
+        store_from_float(out, outType, (long long)row0 + tid, sum);
+    }
+}
 
 // Busy-waits `ns` nanoseconds (one thread): microbenchmarks queue it before their timed launches so
 // that the host has enqueued every launch before the first one runs, and event times measure the
