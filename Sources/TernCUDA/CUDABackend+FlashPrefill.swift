@@ -4,11 +4,11 @@ import TernBackend
 import TernCore
 
 extension CUDABackend {
-    /// Prefill / extend kernel (TERN_CUDA_PREFILL_ATTN): `w8` (default) `tern_flash_prefill_*`, 8
-    /// warps × 16 rows, Q in registers; `w4` `tern_flash_prefill_w4_*`, 4 warps × 32 rows, Q in
-    /// shared memory, 2 blocks per SM (bf16 caches; FP8 caches keep w8); `old` the older
-    /// `tern_flash_attention_*` kernel.
-    static let flashPrefillSetting = ProcessInfo.processInfo.environment["TERN_CUDA_PREFILL_ATTN"] ?? "w8"
+    /// Prefill / extend kernel (TERN_CUDA_PREFILL_ATTN): `w4` (default) `tern_flash_prefill_w4_*`,
+    /// 4 warps × 32 rows, Q in shared memory, 2 blocks per SM (bf16 caches; FP8 caches always take
+    /// the w8 kernel); `w8` `tern_flash_prefill_*`, 8 warps × 16 rows, Q in registers, 1 block per
+    /// SM; `old` the older `tern_flash_attention_*` kernel.
+    static let flashPrefillSetting = ProcessInfo.processInfo.environment["TERN_CUDA_PREFILL_ATTN"] ?? "w4"
     /// Selftest override of `flashPrefillSetting` (both variants are checked in one process).
     nonisolated(unsafe) static var flashPrefillOverride: String?
     /// Rows (token, query head) per block of the prefill kernel.
@@ -70,7 +70,7 @@ extension CUDABackend {
             partialO = try allocateScratch([blocks * rows * splits, d], dtype: .f32)
             partialML = try allocateScratch([blocks * rows * splits, 2], dtype: .f32)
         }
-        let w4 = variant == "w4" && !fp8
+        let w4 = variant != "w8" && !fp8
         // Two stages of K and V tiles; Q passes through stage 1 (w8) or has its own 128 rows (w4).
         let shared = (w4 ? 6 : 4) * 64 * (d + 8) * 2
         let kernel = fp8 ? "tern_flash_prefill_fp8_d\(d)" : w4 ? "tern_flash_prefill_w4_d\(d)" : "tern_flash_prefill_d\(d)"

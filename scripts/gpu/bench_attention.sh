@@ -7,7 +7,7 @@
 #      1k/4k/32k (points over 40 GB of KV skipped), GQA (Llama-8B 32/8 d128) and MLA (DeepSeek-V3
 #      128 heads, 512 + 64), KV bytes / time as a fraction of the copy bandwidth; causal prefill
 #      8×4k and 1×32k in TFLOP/s; MLA (absorbed, tern_mla_attention) prefill 8×4k       ~60 s
-#   2b. the prefill benchmark again with TERN_CUDA_PREFILL_ATTN=w4 and =old           ~25 s
+#   2b. the prefill benchmark again with TERN_CUDA_PREFILL_ATTN=w8 and =old           ~25 s
 #   3. PyTorch SDPA (flash backend) on the same prefill shapes                          ~15 s
 # Logs to $OUT; the summary is printed at the end.
 set -o pipefail
@@ -38,8 +38,8 @@ timeout 150 "$BIN" bench-attention --repeats 8 --prefill-shapes gqa-llama8b 2>&1
 echo "== bench-attention MLA prefill/extend in the absorbed form (8×4k)"
 timeout 60 "$BIN" bench-attention --shapes "" --prefill-shapes mla-dsv3 --prefill 8x4096 --repeats 6 2>&1 | tee "$OUT/bench_attention_mla_prefill.log"; stamp
 
-echo "== prefill kernel variants (TERN_CUDA_PREFILL_ATTN: default w8, w4, old)"
-for v in w4 old; do
+echo "== prefill kernel variants (TERN_CUDA_PREFILL_ATTN: default w4, w8, old)"
+for v in w8 old; do
   TERN_CUDA_PREFILL_ATTN=$v timeout 60 "$BIN" bench-attention --shapes "" --prefill-shapes gqa-llama8b --repeats 8 2>&1 \
     | grep -E "^prefill" | sed "s/^/[$v] /" | tee -a "$OUT/bench_attention_variants.log"
 done; stamp

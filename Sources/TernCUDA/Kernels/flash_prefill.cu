@@ -117,16 +117,8 @@ __device__ __forceinline__ void flash_prefill(
         asm volatile("cp.async.commit_group;" ::: "memory");
     }
 
-    int tok[MT][2], pos[MT][2];
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++) {
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            int r = warp * WROWS + mt * 16 + g + 8 * h;
-            tok[mt][h] = r / group;
-            pos[mt][h] = tok[mt][h] < tokenCount ? firstPosition + tok[mt][h] : -1;
-        }
-    }
+    // Row r of the block is token r / group (position firstPosition + token; -1 past the tile).
+    auto rowPos = [&](int r) { int k = r / group; return k < tokenCount ? firstPosition + k : -1; };
     // The warp's first / last valid row positions (last -1: no valid row; the warp skips all math).
     const int warpLastTok = min(tokenCount - 1, (warp * WROWS + WROWS - 1) / group);
     const int warpFirstTok = (warp * WROWS) / group;
@@ -271,7 +263,7 @@ __device__ __forceinline__ void flash_prefill(
 #pragma unroll
                         for (int e = 0; e < 4; e++) {
                             int key = kt + nt * 8 + 2 * t + (e & 1);
-                            int p = pos[mt][e >> 1];
+                            int p = rowPos(warp * WROWS + mt * 16 + g + 8 * (e >> 1));
                             bool ok = key <= p && (window <= 0 || key > p - window);
                             if (!ok) s[mt][nt][e] = -INFINITY;
                         }
@@ -348,7 +340,7 @@ __device__ __forceinline__ void flash_prefill(
             }
         }
         const int r0 = warp * WROWS + mt * 16 + g, r1 = r0 + 8;
-        const int tok0 = tok[mt][0], tok1 = tok[mt][1];
+        const int tok0 = r0 / group, tok1 = r1 / group;
         if (splits > 1) {
             // Partials in the log2 domain (m·log2Scale), as tern_flash_prefill_combine expects.
             long long base = ((long long)blockIdx.y * gridDim.x + kvHead) * FP_ROWS;

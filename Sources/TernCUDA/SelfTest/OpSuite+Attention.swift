@@ -91,7 +91,7 @@ extension OpSuite {
                           headDim: 128, valueDim: 128, cacheDType: e4m3, keyScale: 0.5, valueScale: 0.5, planKVLength: 65536),
         ]
         for c in cases + fp8Cases + decodeCases + Self.flashPrefillCases { check("attention", c.name) { s in try s.attention(c) } }
-        flashPrefillW4()
+        flashPrefillVariants()
     }
 
     mutating func attention(_ c: AttentionCase) throws {

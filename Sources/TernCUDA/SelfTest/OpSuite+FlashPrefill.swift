@@ -3,17 +3,19 @@ import TernCore
 
 extension OpSuite {
     /// Cases for tern_flash_prefill (every batch below has a sequence with several new tokens, so
-    /// the CUDA backend takes the prefill kernel unless TERN_CUDA_PREFILL_ATTN=old): lengths around
+    /// the CUDA backend takes the prefill kernels unless TERN_CUDA_PREFILL_ATTN=old): lengths around
     /// the 64-key tile, long causal prefill (split-KV), cached prefixes 17 and 32800 (split-KV),
     /// mixed batches with enough blocks not to split, GQA groups 1/4/8, d 64/128, sliding window,
     /// FP8 KV with per-layer scales.
-    /// The bf16 cases again with the 4-warp variant (tern_flash_prefill_w4_*), whatever
-    /// TERN_CUDA_PREFILL_ATTN selects for the run.
-    mutating func flashPrefillW4() {
-        CUDABackend.flashPrefillOverride = "w4"
+    /// The bf16 cases again with the variant(s) of the bf16 kernel that TERN_CUDA_PREFILL_ATTN did
+    /// not select (w4: tern_flash_prefill_w4_*, the default; w8: tern_flash_prefill_*).
+    mutating func flashPrefillVariants() {
         defer { CUDABackend.flashPrefillOverride = nil }
-        for c in Self.flashPrefillCases where c.cacheDType == .bf16 {
-            check("attention", c.name + " [w4]") { s in try s.attention(c) }
+        for variant in ["w4", "w8"] where variant != CUDABackend.flashPrefillSetting {
+            CUDABackend.flashPrefillOverride = variant
+            for c in Self.flashPrefillCases where c.cacheDType == .bf16 {
+                check("attention", c.name + " [\(variant)]") { s in try s.attention(c) }
+            }
         }
     }
 
