@@ -14,8 +14,9 @@ public struct GEMVBenchResult: Sendable {
     /// Milliseconds per call (nil: the GEMV declined the shape).
     public var gemvMs: Double?
     public var blasMs: Double?
-    /// T = 1 only, where `tern_gemv_bf16_t1s` serves the shape: the warp-per-row `tern_gemv_bf16_t1`
-    /// on the same operands (nil otherwise).
+    /// T = 1 only, shapes `tern_gemv_bf16_t1s` can take (k % 256 == 0, k ≤ 16384): each T = 1
+    /// kernel forced on the same operands, whatever TERN_CUDA_GEMV_T1S_MAX_K picks (nil otherwise).
+    public var flatMs: Double?
     public var warpPerRowMs: Double?
     /// ‖gemv − cuBLASLt‖ / ‖cuBLASLt‖ over the outputs.
     public var relativeDifference: Double?
@@ -65,7 +66,8 @@ extension CUDABackend {
         // Weights written by copies only (weightIsStatic): under PDL each call's blocks load their
         // weights while the previous call finishes, as in a decode step.
         result.gemvMs = try timed({ w, o in try gemv(x, w, out: o, weightIsStatic: true) }, out: gemvOut)
-        if tokens == 1 && Self.gemvT1SRows(k: k) != nil {
+        if tokens == 1 && Self.gemvT1SRows(k: k, maxK: 16384) != nil {
+            result.flatMs = try timed({ w, o in try gemv(x, w, out: o, weightIsStatic: true, flat: true) }, out: gemvOut)
             result.warpPerRowMs = try timed({ w, o in try gemv(x, w, out: o, weightIsStatic: true, flat: false) }, out: gemvOut)
         }
         result.blasMs = try timed({ w, o in try gemmBLAS(x, w, out: o) }, out: blasOut)

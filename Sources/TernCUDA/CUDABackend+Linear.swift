@@ -46,13 +46,14 @@ extension CUDABackend {
     /// shape or alignment does not suit it (k % 8, 16-byte rows) or t > 16.
     /// `weightIsStatic`: no kernel writes the weight (model weights, not a dequantized scratch), so
     /// under PDL `tern_gemv_bf16_t1s` may load it before the previous kernel has finished.
-    /// `flat`: whether T = 1 may use `tern_gemv_bf16_t1s` (the selftest also forces the other kernel).
-    func gemv(_ x: Tensor, _ weight: Tensor, out: Tensor, weightIsStatic: Bool = false, flat: Bool = true) throws -> Bool {
+    /// `flat`: at T = 1, nil uses `tern_gemv_bf16_t1s` up to TERN_CUDA_GEMV_T1S_MAX_K, true wherever
+    /// it can run (k % 256 == 0, k ≤ 16384), false never (selftest and bench-gemv force both).
+    func gemv(_ x: Tensor, _ weight: Tensor, out: Tensor, weightIsStatic: Bool = false, flat: Bool? = nil) throws -> Bool {
         let t = x.rows, n = weight.rows, k = x.rowSize
         guard t >= 1, let variant = Self.gemvVariant(tokens: t), k % 8 == 0, weight.rowSize == k,
               weight.dtype == .bf16, x.dtype == .bf16, weight.rowStride % 8 == 0, x.rowStride % 8 == 0,
               address(weight) % 16 == 0, address(x) % 16 == 0 else { return false }
-        if t == 1, flat, let rows = Self.gemvT1SRows(k: k) {
+        if t == 1, flat != false, let rows = Self.gemvT1SRows(k: k, maxK: flat == true ? 16384 : Self.gemvT1SMaxK) {
             try launch("tern_gemv_bf16_t1s", grid: ((n + rows - 1) / rows, 1, 1), block: 256,
                        programmaticDependency: Self.programmaticGEMV,
                        [ptr(x), ptr(weight), .int64(Int64(weight.rowStride)), ptr(out), .int(try Self.code(out.dtype)),

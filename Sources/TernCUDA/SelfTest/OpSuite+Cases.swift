@@ -203,12 +203,12 @@ extension OpSuite {
                 try s.compare("gemv", detail, oc, og)
             }
         }
-        // T = 1 through tern_gemv_bf16_t1s (k % 256 == 0: 8, 4, 2 and 8 rows per block with 3 loads
-        // per thread; n no multiple of the rows; weights loaded before the PDL wait or after it) and
-        // the warp-per-row kernel it replaces for the same shape.
+        // T = 1 through tern_gemv_bf16_t1s, forced whatever TERN_CUDA_GEMV_T1S_MAX_K says (k % 256 == 0:
+        // 8, 4, 2, 8 rows per block with 3 loads per thread, 1 row with 7; n no multiple of the rows;
+        // weights loaded before the PDL wait or after it) and the warp-per-row kernel it replaces.
         for (n, k, f32, flat, early) in [(77, 2048, false, true, true), (1000, 4096, false, true, false), (300, 8192, true, true, true),
-                                         (45, 768, false, true, true), (6144, 4096, false, true, true), (1000, 4096, false, false, true)] {
-            guard !flat || CUDABackend.gemvT1SRows(k: k) != nil else { continue }  // TERN_CUDA_GEMV_T1S_MAX_K below k
+                                         (45, 768, false, true, true), (6144, 4096, false, true, true), (1000, 4096, false, false, true),
+                                         (70, 14336, false, true, true)] {
             let detail = "t 1 n \(n) k \(k)\(f32 ? " f32 out" : "") \(flat ? "flat" : "warp per row")\(early ? " early weights" : "")"
             check("gemv", detail) { s in
                 let (wc, wg) = try s.pair(n, k, scale: 0.2)

@@ -23,7 +23,7 @@ struct BenchGEMVCommand: ParsableCommand {
         let copy = try gpu.copyBandwidth(bytes: 1 << 30)
         print("device: \(gpu.deviceInfo.name), \(gpu.deviceInfo.multiprocessors) SMs")
         print(String(format: "copy bandwidth (read + write): %.0f GB/s", copy / 1e9))
-        print("     n       k   T  out   MB/call  gemv_us  gemv_frac  cublas_us  cublas_frac  gemv/cublas  rel_diff  t1_warp_us  t1_warp_frac")
+        print("     n       k   T  out   MB/call  gemv_us  gemv_frac  cublas_us  cublas_frac  gemv/cublas  rel_diff  t1s_us  t1s_frac  t1_warp_us  t1_warp_frac")
         let parsed: [(Int, Int)] = shapes.split(separator: ",").compactMap { s in
             let p = s.split(separator: "x").compactMap { Int($0) }
             return p.count == 2 ? (p[0], p[1]) : nil
@@ -40,10 +40,11 @@ struct BenchGEMVCommand: ParsableCommand {
                       + "  " + f(r.gemvMs.map { $0 * 1e3 }, "%7.1f") + "  " + f(frac(r.gemvMs), "%9.3f")
                       + "  " + f(r.blasMs.map { $0 * 1e3 }, "%9.1f") + "  " + f(frac(r.blasMs), "%11.3f")
                       + "  " + f(r.gemvMs.flatMap { g in r.blasMs.map { g / $0 } }, "%11.2f") + "  " + f(r.relativeDifference, "%8.1e")
+                      + "  " + f(r.flatMs.map { $0 * 1e3 }, "%6.1f") + "  " + f(frac(r.flatMs), "%8.3f")
                       + "  " + f(r.warpPerRowMs.map { $0 * 1e3 }, "%10.1f") + "  " + f(frac(r.warpPerRowMs), "%12.3f"))
                 rows.append(["n": n, "k": k, "tokens": t, "bytes": r.bytes, "gemv_ms": r.gemvMs ?? -1, "cublas_ms": r.blasMs ?? -1,
                              "gemv_fraction": frac(r.gemvMs) ?? -1, "cublas_fraction": frac(r.blasMs) ?? -1,
-                             "relative_difference": r.relativeDifference ?? -1, "t1_warp_ms": r.warpPerRowMs ?? -1])
+                             "relative_difference": r.relativeDifference ?? -1, "t1s_ms": r.flatMs ?? -1, "t1_warp_ms": r.warpPerRowMs ?? -1])
             }
         }
         let json = try JSONSerialization.data(withJSONObject: ["copy_bandwidth_gbs": copy / 1e9, "results": rows], options: [.sortedKeys])
