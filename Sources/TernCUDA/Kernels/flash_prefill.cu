@@ -53,23 +53,22 @@ __device__ __forceinline__ void fp_copy16(u32 saddr, const void *gmem, bool vali
 
 struct __align__(16) fp_u4 { u32 x, y, z, w; };
 
-// e4m3fn code → bf16 bits, exactly (as tern_flash_attention's decoder).
-__device__ __forceinline__ u32 fp_e4m3_to_bf16(u32 b) {
-    u32 em = b & 0x7Fu;
-    u32 magnitude = em >= 8u ? (em + 960u) << 4 : (__float_as_uint((float)em * 0.001953125f) >> 16);
-    return ((b & 0x80u) << 8) | magnitude;
-}
-
-__device__ __forceinline__ u32 fp_e4m3x2(u32 two) {
-    return fp_e4m3_to_bf16(two & 0xFFu) | (fp_e4m3_to_bf16((two >> 8) & 0xFFu) << 16);
+// Two e4m3 codes, one in the low byte of each 16-bit half → a bf16 pair, exactly, in 4 integer ops and
+// one bf16x2 fma: sign to bit 15, exponent|mantissa to bits 4-10 gives the bf16 whose value is the
+// e4m3 value × 2^-120 (e4m3 subnormals land on bf16 subnormals, m·2^-9 → m·2^-129), then × 2^120
+// (0x7B80; the product is representable, so exact; bf16 fma keeps subnormal inputs).
+__device__ __forceinline__ u32 fp_e4m3x2_spread(u32 v) {
+    u32 r = ((v & 0x007F007Fu) << 4) | ((v & 0x00800080u) << 8), d;
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(r), "r"(0x7B807B80u), "r"(0x80008000u));
+    return d;
 }
 
 __device__ __forceinline__ fp_u4 fp_e4m3x8(uint2 v) {
     fp_u4 r;
-    r.x = fp_e4m3x2(v.x & 0xFFFFu);
-    r.y = fp_e4m3x2(v.x >> 16);
-    r.z = fp_e4m3x2(v.y & 0xFFFFu);
-    r.w = fp_e4m3x2(v.y >> 16);
+    r.x = fp_e4m3x2_spread(__byte_perm(v.x, 0u, 0x4140));
+    r.y = fp_e4m3x2_spread(__byte_perm(v.x, 0u, 0x4342));
+    r.z = fp_e4m3x2_spread(__byte_perm(v.y, 0u, 0x4140));
+    r.w = fp_e4m3x2_spread(__byte_perm(v.y, 0u, 0x4342));
     return r;
 }
 
