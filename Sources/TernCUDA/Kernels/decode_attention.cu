@@ -355,6 +355,11 @@ DA_ENTRY(tern_decode_attention_fp8_d128, 128, true, 3)
 // block ≥ 32 threads; partials laid out [token][head][split].
 extern "C" __global__ void tern_decode_combine(const float *partialO, const float *partialML, int splits, int headDim,
                                                u16 *out, long long outStride) {
+#if __CUDA_ARCH__ >= 900
+    // The o_proj GEMV after it is a programmatic dependent (TERN_CUDA_PDL): its blocks may start now
+    // and load their weights; it waits for this grid before it reads `out`. No-op otherwise.
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
     const int token = blockIdx.x, head = blockIdx.y, heads = gridDim.y;
     const long long base = ((long long)token * heads + head) * splits;
     const float *ml = partialML + base * 2;
