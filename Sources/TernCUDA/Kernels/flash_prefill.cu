@@ -134,8 +134,9 @@ __device__ __forceinline__ void flash_prefill(
     const float log2Scale = scale * 1.4426950408889634f;
 
     // This thread's chunks of a K/V tile: row kr, chunks c0 … c0 + PER_THREAD − 1 (one page-table
-    // lookup per thread per tile; per copy instruction a warp writes 8 rows × 4 (or 2 × 2) chunk
-    // slots, spread over all 8 16-byte bank groups by the 4-bank row skew).
+    // lookup per thread per tile; per copy instruction a warp writes 8 rows × 4 threads (w8) or
+    // 16 rows × 2 (w4), 512 bytes spread evenly over the 8 16-byte bank groups by the 4-bank row
+    // skew: 4 wavefronts, the minimum).
     const int kr = tid / ROW_THREADS, c0 = (tid % ROW_THREADS) * PER_THREAD;
 
     // Issues (bf16) or loads into registers (FP8) the K/V tile starting at key kt.
