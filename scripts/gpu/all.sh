@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs ON the GPU machine: the session's combined GPU run, one stage after another, each under its
 # own time limit, every log collected into $OUT/logs.tgz (the device tool returns at most 8 files).
-#   STAGES="selftest perf serving attention moe pd" bash scripts/gpu/all.sh
+#   STAGES="selftest perf serving attention moe pd" TOTAL_LIMIT=560 bash scripts/gpu/all.sh
 # Stage → script: selftest → run.sh (selftest, generate, bench-decode; TERN_SKIP_BENCH=1 for selftest
 # only), perf → perf.sh, serving → bench_serving.sh, attention → bench_attention.sh,
 # moe → bench_moe.sh, pd → bench_pd.sh, engine → engine.sh. Limits in seconds via LIMIT_<stage>.
@@ -24,6 +24,12 @@ declare -A SCRIPT=([selftest]=run.sh [perf]=perf.sh [serving]=bench_serving.sh [
 for stage in ${STAGES:-selftest}; do
   script=scripts/gpu/${SCRIPT[$stage]}
   limit_var=LIMIT_$stage; limit=${!limit_var:-180}
+  # TOTAL_LIMIT (seconds for the whole run): no stage may eat the time the archive needs at the end.
+  if [ -n "$TOTAL_LIMIT" ]; then
+    left=$(( TOTAL_LIMIT - SECONDS - 15 ))
+    [ $left -lt 10 ] && { echo "===== stage $stage skipped: no time left"; continue; }
+    [ $limit -gt $left ] && limit=$left
+  fi
   mkdir -p $LOGS/$stage
   start=$(date +%s)
   echo "===== stage $stage ($script, limit ${limit}s)"
