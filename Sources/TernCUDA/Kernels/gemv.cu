@@ -183,8 +183,8 @@ TERN_GEMV_VARIANT(16, 4, 2, 2)
 // 7 round trips per warp). Here a block is one round trip of 32 KB, so 4096×4096 is 1024 blocks
 // that the SMs take up as they free slots (fine-grained tail) — expected to help, not measured.
 // chunks % 32 == 0, so the 32 chunks of one warp-wide load lie in one row: each (warp, j) partial
-// is warp-summed, parked in shared memory, and thread r < rows adds the partials of its row in a
-// fixed order (deterministic, no atomics).
+// is warp-summed, parked in shared memory, and thread r < rows adds the chunks / 32 partials of its
+// row in a fixed order (deterministic, no atomics).
 // `preload` (weights known never to be written by the kernel before this one, e.g. model
 // weights): the weight loads are issued before griddepcontrol.wait, so under programmatic
 // dependent launch (TERN_CUDA_PDL) the whole first (and only) weight batch streams while the
@@ -204,30 +204,38 @@ extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1s(const u1
     const int row0 = blockIdx.x * rows;
     const long long ldw4 = ldw >> 3;
     const gemv_u4 *w4 = (const gemv_u4 *)w, *x4 = (const gemv_u4 *)x;
+    // Thread tid's j-th chunk is f = tid + 256·j of the block's rows · chunks: row f / chunks,
+    // column f % chunks, stepped without a division per load (256 ≥ chunks takes a few steps).
+    const int r0 = tid / chunks, c0 = tid - r0 * chunks;
     int zero = 0;
     if (!preload) zero = gemv_grid_wait();
     gemv_u4 wv[L];
+    {
+        int r = r0, c = c0;
 #pragma unroll
-    for (int j = 0; j < L; j++) {
-        const int f = tid + 256 * j;
-        if (f < total) {
-            const int r = f / chunks;
-            wv[j] = gemv_load_stream_early(w4 + (long long)min(row0 + r, n - 1) * ldw4 + (f - r * chunks));
+        for (int j = 0; j < L; j++) {
+            if (tid + 256 * j < total) wv[j] = gemv_load_stream_early(w4 + (long long)min(row0 + r, n - 1) * ldw4 + c);
+            c += 256;
+            while (c >= chunks) { c -= chunks; r++; }
         }
     }
     if (preload) zero = gemv_grid_wait();
     x4 += zero;
     float s[L];
+    {
+        int c = c0;
 #pragma unroll
-    for (int j = 0; j < L; j++) {
-        const int f = tid + 256 * j;
-        s[j] = 0.0f;
-        if (f < total) {
-            float wf[8], xf[8];
-            gemv_unpack(wv[j], wf);
-            gemv_unpack(gemv_load_cached(x4 + f % chunks), xf);
+        for (int j = 0; j < L; j++) {
+            s[j] = 0.0f;
+            if (tid + 256 * j < total) {
+                float wf[8], xf[8];
+                gemv_unpack(wv[j], wf);
+                gemv_unpack(gemv_load_cached(x4 + c), xf);
 #pragma unroll
-            for (int e = 0; e < 8; e++) s[j] = fmaf(wf[e], xf[e], s[j]);
+                for (int e = 0; e < 8; e++) s[j] = fmaf(wf[e], xf[e], s[j]);
+            }
+            c += 256;
+            while (c >= chunks) c -= chunks;
         }
     }
 #pragma unroll
@@ -238,12 +246,12 @@ extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1s(const u1
     }
     __syncthreads();
     if (tid < rows && row0 + tid < n) {
+        // partial[j][wp] covers chunks 32·g … 32·g + 31 with g = 8·j + wp, its flat index: row tid
+        // owns g in [tid · chunks/32, (tid + 1) · chunks/32), summed in increasing g.
+        const float *flat = &partial[0][0];
+        const int perRow = chunks >> 5;
         float sum = 0.0f;
-        for (int j = 0; j < L; j++)
-            for (int wp = 0; wp < 8; wp++) {
-                const int f = 256 * j + 32 * wp;
-                if (f < total && f / chunks == tid) sum += partial[j][wp];
-            }
+        for (int g = tid * perRow; g < (tid + 1) * perRow; g++) sum += flat[g];
         store_from_float(out, outType, (long long)row0 + tid, sum);
     }
 }
