@@ -118,6 +118,10 @@ public protocol Backend: AnyObject, Sendable {
                    parameters: AttentionParameters, out: Tensor) throws
     /// out = silu(gateUp[:, :n]) * gateUp[:, n:], gateUp `[T, 2n]`.
     func siluAndMul(_ gateUp: Tensor, out: Tensor) throws
+    /// A SwiGLU MLP's first half: `scratch` = x · gateUpᵀ (`[T, 2n]`, gate rows then up rows), then
+    /// out = siluAndMul(scratch) (`[T, n]`); backends may fuse the two and leave `scratch` unwritten.
+    /// The default runs `linear`, `siluAndMul`.
+    func linearSiLUAndMul(_ x: Tensor, _ gateUp: Linear, scratch: Tensor, out: Tensor) throws
     /// out = a + b (same shapes); `out` may alias either.
     func add(_ a: Tensor, _ b: Tensor, out: Tensor) throws
     /// out[i] = x[rows[i]]
@@ -152,6 +156,11 @@ public struct DeviceMemory: Sendable, Hashable {
 }
 
 extension Backend {
+    public func linearSiLUAndMul(_ x: Tensor, _ gateUp: Linear, scratch: Tensor, out: Tensor) throws {
+        try linear(x, gateUp, out: scratch)
+        try siluAndMul(scratch, out: out)
+    }
+
     public func ropeAndStoreKV(query: Tensor, key: Tensor, value: Tensor, headDim: Int, positions: Tensor, table: RotaryTable,
                                cache: KVCache, layer: Int, batch: PreparedBatch) throws {
         try rope(query, headDim: headDim, rotaryOffset: 0, positions: positions, table: table)

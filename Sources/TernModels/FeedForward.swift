@@ -24,15 +24,15 @@ struct DenseMLP: FeedForwardBlock {
     func forward(_ x: Tensor, context: StepContext, out: Tensor) throws {
         let b = context.backend, n = intermediate
         let gateUp = try context.buffer([context.tokens, 2 * n])
+        let activated = try context.buffer([context.tokens, n])
         switch self.gateUp {
         case let .fused(layer):
-            try b.linear(x, layer, out: gateUp)
+            try b.linearSiLUAndMul(x, layer, scratch: gateUp, out: activated)
         case let .separate(gate, up):
             try b.linear(x, gate, out: gateUp.columns(0..<n))
             try b.linear(x, up, out: gateUp.columns(n..<2 * n))
+            try b.siluAndMul(gateUp, out: activated)
         }
-        let activated = try context.buffer([context.tokens, n])
-        try b.siluAndMul(gateUp, out: activated)
         try b.linear(activated, down, out: out)
     }
 }

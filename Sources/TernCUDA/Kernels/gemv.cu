@@ -192,8 +192,20 @@ TERN_GEMV_VARIANT(16, 4, 2, 2)
 // Grid: ceil(n / rows) blocks of 256 threads. Requires k % 256 == 0, rows · k / 8 ≤ 256 · L,
 // x and w 16-byte aligned with ldw % 8 == 0.
 #define GEMV_T1S_LOADS 8
-extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1s(const u16 *x, const u16 *w, long long ldw, void *out,
-                                                                        int outType, int n, int k, int rows, int preload) {
+// SILU (tern_gemv_bf16_t1s_silu): w is a fused gate/up weight (n rows: gate rows, then up rows);
+// the block owns rows/2 gate rows and the same up rows (local rows 0 … rows/2 − 1 gate, the rest
+// up), and writes out[i] = silu(g_i) · u_i with g and u rounded to bf16 first, exactly what
+// tern_silu_and_mul_bf16x8 computes from the bf16 projection (no separate SiLU kernel at T = 1).
+template <bool SILU>
+__device__ __forceinline__ int gemv_t1s_row(int r, int rows, int n) {
+    if (!SILU) return min((int)blockIdx.x * rows + r, n - 1);
+    const int pairs = rows >> 1, half = n >> 1, up = r >= pairs;
+    return min((int)blockIdx.x * pairs + r - (up ? pairs : 0), half - 1) + (up ? half : 0);
+}
+
+template <bool SILU>
+__device__ __forceinline__ void gemv_t1s_body(const u16 *x, const u16 *w, long long ldw, void *out, int outType, int n, int k,
+                                              int rows, int preload) {
 #if __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;");
 #endif
@@ -201,7 +213,6 @@ extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1s(const u1
     __shared__ float partial[L][8];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int chunks = k >> 3, total = rows * chunks;
-    const int row0 = blockIdx.x * rows;
     const long long ldw4 = ldw >> 3;
     const gemv_u4 *w4 = (const gemv_u4 *)w, *x4 = (const gemv_u4 *)x;
     // Thread tid's j-th chunk is f = tid + 256·j of the block's rows · chunks: row f / chunks,
@@ -214,7 +225,7 @@ extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1s(const u1
         int r = r0, c = c0;
 #pragma unroll
         for (int j = 0; j < L; j++) {
-            if (tid + 256 * j < total) wv[j] = gemv_load_stream_early(w4 + (long long)min(row0 + r, n - 1) * ldw4 + c);
+            if (tid + 256 * j < total) wv[j] = gemv_load_stream_early(w4 + (long long)gemv_t1s_row<SILU>(r, rows, n) * ldw4 + c);
             c += 256;
             while (c >= chunks) { c -= chunks; r++; }
         }
@@ -245,15 +256,39 @@ extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1s(const u1
         if (lane == 0) partial[j][warp] = v;
     }
     __syncthreads();
-    if (tid < rows && row0 + tid < n) {
-        // partial[j][wp] covers chunks 32·g … 32·g + 31 with g = 8·j + wp, its flat index: row tid
-        // owns g in [tid · chunks/32, (tid + 1) · chunks/32), summed in increasing g.
-        const float *flat = &partial[0][0];
-        const int perRow = chunks >> 5;
-        float sum = 0.0f;
-        for (int g = tid * perRow; g < (tid + 1) * perRow; g++) sum += flat[g];
-        store_from_float(out, outType, (long long)row0 + tid, sum);
+    // partial[j][wp] covers chunks 32·g … 32·g + 31 with g = 8·j + wp, its flat index: local row r
+    // owns g in [r · chunks/32, (r + 1) · chunks/32), summed in increasing g.
+    const float *flat = &partial[0][0];
+    const int perRow = chunks >> 5;
+    if (!SILU) {
+        const int row0 = blockIdx.x * rows;
+        if (tid < rows && row0 + tid < n) {
+            float sum = 0.0f;
+            for (int g = tid * perRow; g < (tid + 1) * perRow; g++) sum += flat[g];
+            store_from_float(out, outType, (long long)row0 + tid, sum);
+        }
+    } else {
+        const int pairs = rows >> 1, i = blockIdx.x * pairs + tid;
+        if (tid < pairs && i < (n >> 1)) {
+            float gate = 0.0f, up = 0.0f;
+            for (int g = tid * perRow; g < (tid + 1) * perRow; g++) gate += flat[g];
+            for (int g = (pairs + tid) * perRow; g < (pairs + tid + 1) * perRow; g++) up += flat[g];
+            const float gb = bf16_to_float(float_to_bf16(gate)), ub = bf16_to_float(float_to_bf16(up));
+            ((u16 *)out)[i] = float_to_bf16(gb / (1.0f + __expf(-gb)) * ub);
+        }
     }
+}
+
+extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1s(const u16 *x, const u16 *w, long long ldw, void *out,
+                                                                        int outType, int n, int k, int rows, int preload) {
+    gemv_t1s_body<false>(x, w, ldw, out, outType, n, k, rows, preload);
+}
+
+// Grid: ceil((n / 2) / (rows / 2)) blocks of 256 threads; rows even, n even, bf16 out; otherwise as
+// tern_gemv_bf16_t1s.
+extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1s_silu(const u16 *x, const u16 *w, long long ldw, u16 *out,
+                                                                             int n, int k, int rows, int preload) {
+    gemv_t1s_body<true>(x, w, ldw, out, DT_BF16, n, k, rows, preload);
 }
 
 // Busy-waits `ns` nanoseconds (one thread): microbenchmarks queue it before their timed launches so

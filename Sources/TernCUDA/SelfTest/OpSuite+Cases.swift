@@ -223,6 +223,38 @@ extension OpSuite {
         }
     }
 
+    /// Gate/up projection fused with SiLU-and-mul at T = 1 (`tern_gemv_bf16_t1s_silu`, forced whatever
+    /// TERN_CUDA_GEMV_T1S_MAX_K says: 4, 8, 8 (3 loads per thread) and 2 rows per block, n/2 no
+    /// multiple of the pairs) against the CPU's linear then siluAndMul; and `linearSiLUAndMul` at
+    /// T = 1 and T = 3 (the two-kernel path) through the backend entry point.
+    mutating func gateUpSiLU() {
+        for (half, k) in [(300, 4096), (77, 2048), (45, 768), (101, 8192)] {
+            let detail = "t 1 2×\(half) k \(k)"
+            check("gate_up_silu", detail) { s in
+                let (wc, wg) = try s.pair(2 * half, k, scale: 0.2)
+                let (xc, xg) = try s.pair(1, k)
+                let scratch = try s.cpu.allocate([1, 2 * half], dtype: .bf16, zeroed: false)
+                let (oc, og) = try s.outputs(1, half)
+                try s.cpu.linear(xc, Linear(weight: wc), out: scratch)
+                try s.cpu.siluAndMul(scratch, out: oc)
+                guard try s.gpu.gemvSiLU(xg, wg, out: og, weightIsStatic: true, maxK: 16384) else {
+                    throw BackendError.invalidArgument("gate_up_silu declined \(detail)")
+                }
+                try s.compare("gate_up_silu", detail, oc, og)
+            }
+        }
+        for t in [1, 3] {
+            check("gate_up_silu", "linearSiLUAndMul t \(t) 2×128 k 512") { s in
+                let (wc, wg) = try s.pair(256, 512, scale: 0.2)
+                let (xc, xg) = try s.pair(t, 512)
+                let (oc, og) = try s.outputs(t, 128)
+                try s.cpu.linearSiLUAndMul(xc, Linear(weight: wc), scratch: try s.cpu.allocate([t, 256], dtype: .bf16, zeroed: false), out: oc)
+                try s.gpu.linearSiLUAndMul(xg, Linear(weight: wg), scratch: try s.gpu.allocate([t, 256], dtype: .bf16, zeroed: false), out: og)
+                try s.compare("gate_up_silu", "linearSiLUAndMul t \(t)", oc, og)
+            }
+        }
+    }
+
     mutating func ropes() {
         for (interleaved, rotary, offset, pad) in [(false, 64, 0, 0), (true, 32, 16, 0), (false, 32, 0, 24), (true, 64, 0, 8)] {
             let detail = "\(interleaved ? "interleaved" : "neox") rot \(rotary) off \(offset)\(pad > 0 ? " strided" : "")"

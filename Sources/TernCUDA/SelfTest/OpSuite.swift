@@ -122,6 +122,7 @@ public struct OpSuite {
         norms()
         linears()
         gemvs()
+        gateUpSiLU()
         ropes()
         fusedRope()
         ropeStores()
