@@ -19,8 +19,9 @@ echo "== bench-gemv (decode GEMV vs cuBLASLt, fractions of copy bandwidth)"
 timeout 90 "$BIN" bench-gemv --tokens 1,4,8,16 2>&1 | grep -v '^{' | tee "$OUT/gemv.log" || status=1
 if [ -n "$TERN_PERF_AB" ]; then
   # A/B of the decode knobs against the defaults (one model load each, ~30-40 s): programmatic
-  # dependent launch off, and the T = 1 GEMV back to one warp per row for every k.
-  for v in "TERN_CUDA_PDL=0" "TERN_CUDA_GEMV_T1S_MAX_K=0" "TERN_CUDA_PDL=0 TERN_CUDA_GEMV_T1S_MAX_K=0"; do
+  # dependent launch off; gate/up + SiLU as two kernels; the T = 1 GEMV back to one warp per row for
+  # every k (which also unfuses SiLU); all off (round 1's decode path).
+  for v in "TERN_CUDA_PDL=0" "TERN_CUDA_GATE_UP_SILU=0" "TERN_CUDA_GEMV_T1S_MAX_K=0" "TERN_CUDA_PDL=0 TERN_CUDA_GEMV_T1S_MAX_K=0"; do
     echo "== variant: $v"
     env $v timeout 120 "$BIN" bench-decode --device cuda --model configs/llama-3.1-8b --load-format dummy --context-length 4096 \
       --context 1024 --copy-bytes 1073741824 --batch-sizes 1 --steps 32 --cuda-graph 2>&1 | grep -E "^ +[0-9]+ " | tee -a "$OUT/ab.log"
