@@ -55,11 +55,13 @@ public struct RouterConfig: Sendable {
     public var maxRetries: Int
     public var requestTimeout: Double
     public var maxRequestBodyBytes: Int
+    /// Connections the router may hold open to one worker: one per request in flight to it.
+    public var maxConnectionsPerWorker: Int
 
     public init(host: String = "127.0.0.1", port: Int = 30000, workers: [WorkerSpec], policy: RoutingPolicyKind = .cacheAware,
                 cacheThreshold: Double = 0.5, balanceAbsThreshold: Int = 32, balanceRelThreshold: Double = 1.5,
                 healthCheckInterval: Double = 5, healthFailureThreshold: Int = 2, healthCheckTimeout: Double = 5, maxRetries: Int = 2,
-                requestTimeout: Double = 3600, maxRequestBodyBytes: Int = 32 << 20) {
+                requestTimeout: Double = 3600, maxRequestBodyBytes: Int = 32 << 20, maxConnectionsPerWorker: Int = 4096) {
         self.host = host
         self.port = port
         self.workers = workers
@@ -73,6 +75,7 @@ public struct RouterConfig: Sendable {
         self.maxRetries = maxRetries
         self.requestTimeout = requestTimeout
         self.maxRequestBodyBytes = maxRequestBodyBytes
+        self.maxConnectionsPerWorker = maxConnectionsPerWorker
     }
 
     /// Whether prefill and decode workers are given (PD mode).

@@ -37,7 +37,13 @@ public final class TernRouter: Sendable {
             prefill = nil
             decode = nil
         }
-        client = HTTPClient(eventLoopGroupProvider: .singleton)
+        // A streamed request holds its worker connection until the last token, so the pool must allow
+        // as many connections per worker as requests in flight (AsyncHTTPClient's default is 8: the 9th
+        // concurrent stream to one worker waited for a connection and failed with a pool timeout).
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60),
+                                             concurrentHTTP1ConnectionsPerHostSoftLimit: config.maxConnectionsPerWorker)
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     public var totalsSnapshot: (requests: Int, failures: Int, retries: Int) { totals.withLock { $0 } }
