@@ -53,7 +53,11 @@ extension CUDABackend {
         guard t >= 1, let variant = Self.gemvVariant(tokens: t), k % 8 == 0, weight.rowSize == k,
               weight.dtype == .bf16, x.dtype == .bf16, weight.rowStride % 8 == 0, x.rowStride % 8 == 0,
               address(weight) % 16 == 0, address(x) % 16 == 0 else { return false }
-        if t == 1, flat != false, let rows = Self.gemvT1SRows(k: k, maxK: flat == true ? 16384 : Self.gemvT1SMaxK) {
+        // By default the flat kernel only for wide outputs: bench-gemv on the H200 (bb242a7) had it ahead
+        // for n = 28672 / 128256 (0.973 / 1.055 of copy bandwidth vs 0.943 / 1.012) but behind the
+        // warp-per-row kernel for n = 6144 / 4096 (0.726 / 0.670 vs 0.772 / 0.732).
+        if t == 1, flat == true || (flat == nil && n >= 16384),
+           let rows = Self.gemvT1SRows(k: k, maxK: flat == true ? 16384 : Self.gemvT1SMaxK) {
             try launch("tern_gemv_bf16_t1s", grid: ((n + rows - 1) / rows, 1, 1), block: 256,
                        programmaticDependency: Self.programmaticGEMV,
                        [ptr(x), ptr(weight), .int64(Int64(weight.rowStride)), ptr(out), .int(try Self.code(out.dtype)),

@@ -233,7 +233,8 @@ extension OpSuite {
             check("gate_up_silu", detail) { s in
                 let (wc, wg) = try s.pair(2 * half, k, scale: 0.2)
                 let (xc, xg) = try s.pair(1, k)
-                let scratch = try s.cpu.allocate([1, 2 * half], dtype: .bf16, zeroed: false)
+                // The CPU backend computes in f32 (its activations are f32).
+                let scratch = try s.cpu.allocate([1, 2 * half], dtype: .f32, zeroed: false)
                 let (oc, og) = try s.outputs(1, half)
                 try s.cpu.linear(xc, Linear(weight: wc), out: scratch)
                 try s.cpu.siluAndMul(scratch, out: oc)
@@ -248,7 +249,7 @@ extension OpSuite {
                 let (wc, wg) = try s.pair(256, 512, scale: 0.2)
                 let (xc, xg) = try s.pair(t, 512)
                 let (oc, og) = try s.outputs(t, 128)
-                try s.cpu.linearSiLUAndMul(xc, Linear(weight: wc), scratch: try s.cpu.allocate([t, 256], dtype: .bf16, zeroed: false), out: oc)
+                try s.cpu.linearSiLUAndMul(xc, Linear(weight: wc), scratch: try s.cpu.allocate([t, 256], dtype: .f32, zeroed: false), out: oc)
                 try s.gpu.linearSiLUAndMul(xg, Linear(weight: wg), scratch: try s.gpu.allocate([t, 256], dtype: .bf16, zeroed: false), out: og)
                 try s.compare("gate_up_silu", "linearSiLUAndMul t \(t)", oc, og)
             }
