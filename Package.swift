@@ -91,6 +91,7 @@ let package = Package(
             dependencies: [
                 "TernDisaggregation", "TernServer", "TernEngine", "TernModels", "TernBackend",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .testTarget(name: "TernTokenizerTests", dependencies: ["TernTokenizer"], exclude: ["Data"]),
         .testTarget(name: "TernChatTemplateTests", dependencies: ["TernChatTemplate"], exclude: ["Data"]),
