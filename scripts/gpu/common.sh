@@ -7,7 +7,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 BIN=${TERN_BIN:-gpu-bin/tern}
 if [ ! -x "$BIN" ] && [ -f gpu-bin/tern.xz ]; then
   BIN=/tmp/tern-bin/tern; mkdir -p /tmp/tern-bin
-  [ -x $BIN ] || { xz -dc gpu-bin/tern.xz > $BIN 2>/dev/null || python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open("gpu-bin/tern.xz").read())' > $BIN; }
+  # Unpacked once per machine; again when a newer archive arrives (a warm machine keeps /tmp).
+  [ -x $BIN ] && [ ! gpu-bin/tern.xz -nt $BIN ] || { xz -dc gpu-bin/tern.xz > $BIN 2>/dev/null || python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open("gpu-bin/tern.xz").read())' > $BIN; }
   chmod +x $BIN
 fi
 OUT=${OUT:-/tmp/tern-out}

@@ -4,20 +4,7 @@
 #   the Llama-3.1-8B (dummy weights) decode/prefill benchmark. Logs go to $OUT when it is set.
 # Build here first:   bash scripts/gpu/build.sh
 # Options via env:    TERN_SKIP_BENCH=1, TERN_SKIP_SELFTEST=1 (when all.sh's selftest stage ran it), TERN_BENCH_ARGS="..." (extra bench-decode flags)
-set -o pipefail
-cd "$(dirname "$0")/../.."
-BIN=${TERN_BIN:-gpu-bin/tern}
-# The binary travels xz-compressed (the device tool carries at most 64 MiB with the tree).
-if [ ! -x "$BIN" ] && [ -f gpu-bin/tern.xz ]; then
-  BIN=/tmp/tern-bin/tern; mkdir -p /tmp/tern-bin
-  xz -dc gpu-bin/tern.xz > $BIN 2>/dev/null || python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open("gpu-bin/tern.xz").read())' > $BIN
-  chmod +x $BIN
-fi
-OUT=${OUT:-/tmp/tern-out}
-mkdir -p "$OUT"
-export TERN_KERNEL_DIR=${TERN_KERNEL_DIR:-$PWD/Sources/TernCUDA/Kernels}
-export TERN_KERNEL_CACHE=${TERN_KERNEL_CACHE:-/tmp/tern-kernel-cache}
-echo "== $(date -u +%FT%TZ) commit $(cat gpu-bin/COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null)"
+source "$(dirname "$0")/common.sh"   # cd to the repo root, $BIN, $OUT, kernel folders, header line
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total,clocks.sm --format=csv,noheader
 status=0
 
