@@ -4,7 +4,8 @@
 #   STAGES="selftest perf serving attention moe pd" TOTAL_LIMIT=560 bash scripts/gpu/all.sh
 # Stage → script: selftest → run.sh (selftest, generate, bench-decode; TERN_SKIP_BENCH=1 for selftest
 # only), perf → perf.sh, serving → bench_serving.sh, attention → bench_attention.sh,
-# moe → bench_moe.sh, pd → bench_pd.sh, engine → engine.sh. Limits in seconds via LIMIT_<stage>.
+# moe → bench_moe.sh, pd → bench_pd.sh, engine → engine.sh, kvfp8 → bench_kv_fp8.sh (1k/8k with bf16 vs
+# fp8 KV), moeserving → bench_moe_serving.sh (MoE 1k/1k sweeps). Limits in seconds via LIMIT_<stage>.
 set -o pipefail
 cd "$(dirname "$0")/../.."
 FINAL_OUT=${OUT:-/tmp/tern-out}
@@ -20,7 +21,8 @@ export TERN_KERNEL_DIR=$PWD/Sources/TernCUDA/Kernels
 export TERN_KERNEL_CACHE=${TERN_KERNEL_CACHE:-/tmp/tern-kernel-cache}
 echo "== $(date -u +%FT%TZ) commit $(cat gpu-bin/COMMIT 2>/dev/null)"
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv,noheader
-declare -A SCRIPT=([selftest]=run.sh [perf]=perf.sh [serving]=bench_serving.sh [attention]=bench_attention.sh [moe]=bench_moe.sh [pd]=bench_pd.sh [engine]=engine.sh)
+declare -A SCRIPT=([selftest]=run.sh [perf]=perf.sh [serving]=bench_serving.sh [attention]=bench_attention.sh [moe]=bench_moe.sh [pd]=bench_pd.sh [engine]=engine.sh
+                  [kvfp8]=bench_kv_fp8.sh [moeserving]=bench_moe_serving.sh)
 for stage in ${STAGES:-selftest}; do
   script=scripts/gpu/${SCRIPT[$stage]}
   limit_var=LIMIT_$stage; limit=${!limit_var:-180}
