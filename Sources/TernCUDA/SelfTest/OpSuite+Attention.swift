@@ -92,6 +92,7 @@ extension OpSuite {
         ]
         for c in cases + fp8Cases + decodeCases + Self.flashPrefillCases { check("attention", c.name) { s in try s.attention(c) } }
         flashPrefillVariants()
+        mlaDecodeV2Variants()
     }
 
     mutating func attention(_ c: AttentionCase) throws {

@@ -1,0 +1,41 @@
+import Foundation
+import TernBackend
+import TernCore
+
+extension OpSuite {
+    /// `tern_mla_decode_v2[_fp8]` forced (whatever TERN_CUDA_MLA_ATTN says) against the CPU backend:
+    /// DeepSeek-V3's 128 heads (two 64-head blocks per token) at lengths 1/17/1000/5000 (split-KV up
+    /// to the 128-key minimum per split), mixed batches, bf16 and fp8 caches, pages 1/16/64, prefill
+    /// and extend rows, the worst-case plan of a decode graph, and 16 heads (four tokens per block).
+    /// Each case also checks that v2 ran rather than declining to the default kernel.
+    mutating func mlaDecodeV2Variants() {
+        let e4m3 = DType.f8e4m3
+        let cases = [
+            AttentionCase(name: "mla v2 128 heads page 1, len 1/17/1000", sequences: [(0, 1), (16, 1), (999, 1)], heads: 128, kvHeads: 1,
+                          headDim: 576, valueDim: 512, valuesInKeys: true, pageSize: 1),
+            AttentionCase(name: "mla v2 128 heads page 16, len 5000/17/1", sequences: [(4999, 1), (16, 1), (0, 1)], heads: 128, kvHeads: 1,
+                          headDim: 576, valueDim: 512, valuesInKeys: true),
+            AttentionCase(name: "mla v2 128 heads page 64, 1000+1, prefill 0+37, extend 50+5", sequences: [(999, 1), (0, 37), (50, 5)],
+                          heads: 128, kvHeads: 1, headDim: 576, valueDim: 512, valuesInKeys: true, pageSize: 64),
+            AttentionCase(name: "mla v2 128 heads graph plan 64k, len 17/1000", sequences: [(16, 1), (999, 1)], heads: 128, kvHeads: 1,
+                          headDim: 576, valueDim: 512, valuesInKeys: true, planKVLength: 65536),
+            AttentionCase(name: "mla v2 16 heads page 16, 70+1, 3+1, prefill 0+9", sequences: [(70, 1), (3, 1), (0, 9)], heads: 16, kvHeads: 1,
+                          headDim: 576, valueDim: 512, valuesInKeys: true),
+            AttentionCase(name: "mla v2 fp8 128 heads page 1, len 1/17/1000", sequences: [(0, 1), (16, 1), (999, 1)], heads: 128, kvHeads: 1,
+                          headDim: 576, valueDim: 512, valuesInKeys: true, pageSize: 1, cacheDType: e4m3, keyScale: 0.5),
+            AttentionCase(name: "mla v2 fp8 128 heads page 16, len 5000/1", sequences: [(4999, 1), (0, 1)], heads: 128, kvHeads: 1,
+                          headDim: 576, valueDim: 512, valuesInKeys: true, cacheDType: e4m3, keyScale: 0.25),
+            AttentionCase(name: "mla v2 fp8 128 heads page 64, 2000+1, prefill 0+20, extend 9+3", sequences: [(2000, 1), (0, 20), (9, 3)],
+                          heads: 128, kvHeads: 1, headDim: 576, valueDim: 512, valuesInKeys: true, pageSize: 64, cacheDType: e4m3, keyScale: 0.5),
+        ]
+        defer { CUDABackend.mlaAttentionOverride = nil }
+        CUDABackend.mlaAttentionOverride = "v2"
+        for c in cases {
+            check("attention", c.name) { s in
+                let before = CUDABackend.mlaDecodeV2Launches
+                try s.attention(c)
+                s.record("attention", c.name + " (v2 ran)", error: CUDABackend.mlaDecodeV2Launches > before ? 0 : 1, tolerance: 0)
+            }
+        }
+    }
+}
