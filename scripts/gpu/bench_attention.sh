@@ -12,19 +12,7 @@
 #   2b. the prefill benchmark again with TERN_CUDA_PREFILL_ATTN=w8 and =old           ~25 s
 #   3. PyTorch SDPA (flash backend) on the same prefill shapes                          ~15 s
 # Logs to $OUT; the summary is printed at the end.
-set -o pipefail
-cd "$(dirname "$0")/../.."
-BIN=${TERN_BIN:-gpu-bin/tern}
-if [ ! -x "$BIN" ] && [ -f gpu-bin/tern.xz ]; then
-  BIN=/tmp/tern-bin/tern; mkdir -p /tmp/tern-bin
-  [ -x $BIN ] || { xz -dc gpu-bin/tern.xz > $BIN 2>/dev/null || python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open("gpu-bin/tern.xz").read())' > $BIN; }
-  chmod +x $BIN
-fi
-OUT=${OUT:-/tmp/tern-out}
-mkdir -p "$OUT"
-export TERN_KERNEL_DIR=${TERN_KERNEL_DIR:-$PWD/Sources/TernCUDA/Kernels}
-export TERN_KERNEL_CACHE=${TERN_KERNEL_CACHE:-/tmp/tern-kernel-cache}
-echo "== $(date -u +%FT%TZ) commit $(cat gpu-bin/COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null)"
+source "$(dirname "$0")/common.sh"   # cd to the repo root, $BIN, $OUT, kernel folders, header line
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 t0=$SECONDS
 stamp() { echo "   ($(( SECONDS - t0 )) s so far)"; }
