@@ -340,14 +340,14 @@ extension CUDABackend {
             // tern_moe_gemm_tc_fp8: w8a8, gate and up side by side, then SiLU-and-mul.
             let (codes, scales) = try quantizeE4M3Groups(x)
             let gateUp = try allocateScratch([assignments, 2 * inner], dtype: .bf16)
-            try launch("tern_moe_gemm_tc_fp8", grid: ((inner + 127) / 128, maxTiles, 2), block: 256, sharedBytes: Self.pipelinedGemmShared,
+            try launch("tern_moe_gemm_tc_fp8", grid: ((inner + 127) / 128, maxTiles, 2), block: 256, sharedBytes: Self.pipelinedGemmShared, label: "tern_moe_gemm_tc_fp8 [gate/up]",
                        [ptr(codes), .int64(Int64(hidden)), ptr(scales), .int64(Int64(hidden / 128)), ptr(rowToken)] + tiles
                        + [.int(0), .int(Int32(inner)), .int(Int32(hidden)), ptr(gateUp), .int(1), .int64(Int64(2 * inner))])
             let activated = try allocateScratch([assignments, inner], dtype: .bf16)
             try siluAndMul(gateUp, out: activated)
             let (innerCodes, innerScales) = try quantizeE4M3Groups(activated)
             let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
-            try launch("tern_moe_gemm_tc_fp8", grid: ((hidden + 127) / 128, maxTiles, 1), block: 256, sharedBytes: Self.pipelinedGemmShared,
+            try launch("tern_moe_gemm_tc_fp8", grid: ((hidden + 127) / 128, maxTiles, 1), block: 256, sharedBytes: Self.pipelinedGemmShared, label: "tern_moe_gemm_tc_fp8 [down]",
                        [ptr(innerCodes), .int64(Int64(inner)), ptr(innerScales), .int64(Int64(inner / 128)), .pointer(0)] + tiles
                        + [.int(2), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(1), .int64(Int64(hidden))])
             try combine(expertOut, assignRow: assignRow, expertWeights: expertWeights, topK: topK, out: out)
@@ -357,12 +357,12 @@ extension CUDABackend {
             // w8a8 on the FP8 tensor cores: token codes/scales once, gathered by the GEMM.
             let (codes, scales) = try quantizeE4M3Groups(x)
             let activated = try allocateScratch([assignments, inner], dtype: .bf16)
-            try launch("tern_moe_gemm_fp8_gate_up", grid: ((inner + 63) / 64, maxTiles, 1), block: 128,
+            try launch("tern_moe_gemm_fp8_gate_up", grid: ((inner + 63) / 64, maxTiles, 1), block: 128, label: "tern_moe_gemm_fp8_gate_up [gate/up]",
                        [ptr(codes), .int64(Int64(hidden)), ptr(scales), .int64(Int64(hidden / 128)), ptr(rowToken)] + tiles
                        + [.int(Int32(inner)), .int(Int32(hidden)), ptr(activated), .int(1), .int64(Int64(inner))])
             let (innerCodes, innerScales) = try quantizeE4M3Groups(activated)
             let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
-            try launch("tern_moe_gemm_fp8", grid: ((hidden + 63) / 64, maxTiles, 1), block: 128,
+            try launch("tern_moe_gemm_fp8", grid: ((hidden + 63) / 64, maxTiles, 1), block: 128, label: "tern_moe_gemm_fp8 [down]",
                        [ptr(innerCodes), .int64(Int64(inner)), ptr(innerScales), .int64(Int64(inner / 128)), .pointer(0)] + tiles
                        + [.int(2), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(1), .int64(Int64(hidden))])
             try combine(expertOut, assignRow: assignRow, expertWeights: expertWeights, topK: topK, out: out)
@@ -378,13 +378,13 @@ extension CUDABackend {
         if pipelined {
             // tern_moe_gemm_tc: gate (z = 0) and up (z = 1) side by side, then SiLU-and-mul.
             let gateUp = try allocateScratch([assignments, 2 * inner], dtype: .bf16)
-            try launch("tern_moe_gemm_tc", grid: ((inner + 127) / 128, maxTiles, 2), block: 256, sharedBytes: Self.pipelinedGemmShared,
+            try launch("tern_moe_gemm_tc", grid: ((inner + 127) / 128, maxTiles, 2), block: 256, sharedBytes: Self.pipelinedGemmShared, label: "tern_moe_gemm_tc [gate/up]",
                        [ptr(input), .int64(Int64(input.rowStride)), ptr(rowToken)] + tiles
                        + [.int(0), .int(code.rawValue), .int(Int32(inner)), .int(Int32(hidden)), ptr(gateUp), .int(1), .int64(Int64(2 * inner))])
             try siluAndMul(gateUp, out: activated)
             if let downGroup { try fakeQuantE4M3(activated, group: downGroup, out: activated) }
             let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
-            try launch("tern_moe_gemm_tc", grid: ((hidden + 127) / 128, maxTiles, 1), block: 256, sharedBytes: Self.pipelinedGemmShared,
+            try launch("tern_moe_gemm_tc", grid: ((hidden + 127) / 128, maxTiles, 1), block: 256, sharedBytes: Self.pipelinedGemmShared, label: "tern_moe_gemm_tc [down]",
                        [ptr(activated), .int64(Int64(inner)), .pointer(0)] + tiles
                        + [.int(2), .int(code.rawValue), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(1), .int64(Int64(hidden))])
             try combine(expertOut, assignRow: assignRow, expertWeights: expertWeights, topK: topK, out: out)
@@ -392,12 +392,14 @@ extension CUDABackend {
         }
         try launch(gemv ? "tern_moe_gemv_gate_up" : "tern_moe_gemm_gate_up",
                    grid: gemv ? ((inner + 7) / 8, maxTiles, 1) : ((inner + 63) / 64, maxTiles, 1), block: gemv ? 256 : 128,
+                   label: (gemv ? "tern_moe_gemv_gate_up" : "tern_moe_gemm_gate_up") + " [gate/up]",
                    [ptr(input), .int64(Int64(input.rowStride)), ptr(rowToken)] + tiles
                    + [.int(code.rawValue), .int(Int32(inner)), .int(Int32(hidden)), ptr(activated), .int(1), .int64(Int64(inner))])
         if let downGroup { try fakeQuantE4M3(activated, group: downGroup, out: activated) }
         let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
         try launch(gemv ? "tern_moe_gemv" : "tern_moe_gemm",
                    grid: gemv ? ((hidden + 7) / 8, maxTiles, 1) : ((hidden + 63) / 64, maxTiles, 1), block: gemv ? 256 : 128,
+                   label: (gemv ? "tern_moe_gemv" : "tern_moe_gemm") + " [down]",
                    [ptr(activated), .int64(Int64(inner)), .pointer(0)] + tiles
                    + [.int(2), .int(code.rawValue), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(1), .int64(Int64(hidden))])
         try combine(expertOut, assignRow: assignRow, expertWeights: expertWeights, topK: topK, out: out)
@@ -428,7 +430,7 @@ extension CUDABackend {
         }
         let activated = try allocateScratch([assignments, inner], dtype: .bf16)
         if hidden % step == 0 {
-            try launch("tern_moe_gemv_tc_gate_up", grid: ((inner + 15) / 16, maxTiles, 1), block: 128,
+            try launch("tern_moe_gemv_tc_gate_up", grid: ((inner + 15) / 16, maxTiles, 1), block: 128, label: "tern_moe_gemv_tc_gate_up [gate/up]",
                        try operands(x, width: hidden, group: group) + [ptr(rowToken)] + tiles
                        + [.int(code.rawValue), .int(Int32(inner)), .int(Int32(hidden)), ptr(activated), .int(outCode), .int64(Int64(inner))])
         } else {
@@ -438,19 +440,19 @@ extension CUDABackend {
                 try fakeQuantE4M3(input, group: group, out: rounded)
                 input = rounded
             }
-            try launch("tern_moe_gemv_gate_up", grid: ((inner + 7) / 8, maxTiles, 1), block: 256,
+            try launch("tern_moe_gemv_gate_up", grid: ((inner + 7) / 8, maxTiles, 1), block: 256, label: "tern_moe_gemv_gate_up [gate/up]",
                        [ptr(input), .int64(Int64(input.rowStride)), ptr(rowToken)] + tiles
                        + [.int(code.rawValue), .int(Int32(inner)), .int(Int32(hidden)), ptr(activated), .int(outCode), .int64(Int64(inner))])
         }
         let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
         if inner % step == 0 {
-            try launch("tern_moe_gemv_tc", grid: ((hidden + 15) / 16, maxTiles, 1), block: 128,
+            try launch("tern_moe_gemv_tc", grid: ((hidden + 15) / 16, maxTiles, 1), block: 128, label: "tern_moe_gemv_tc [down]",
                        try operands(activated, width: inner, group: downGroup) + [.pointer(0)] + tiles
                        + [.int(2), .int(code.rawValue), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(outCode),
                           .int64(Int64(hidden))])
         } else {
             if let downGroup { try fakeQuantE4M3(activated, group: downGroup, out: activated) }
-            try launch("tern_moe_gemv", grid: ((hidden + 7) / 8, maxTiles, 1), block: 256,
+            try launch("tern_moe_gemv", grid: ((hidden + 7) / 8, maxTiles, 1), block: 256, label: "tern_moe_gemv [down]",
                        [ptr(activated), .int64(Int64(inner)), .pointer(0)] + tiles
                        + [.int(2), .int(code.rawValue), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(outCode),
                           .int64(Int64(hidden))])

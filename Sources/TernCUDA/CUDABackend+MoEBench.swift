@@ -17,6 +17,11 @@ public struct MoEBenchRow: Sendable {
     public var touchedBytes: Int
     /// touchedBytes / copy bandwidth, in milliseconds.
     public var rooflineMilliseconds: Double
+    /// Under TERN_CUDA_PROFILE=1: the op profiler's table and totals (name → ms over
+    /// `profiledCalls` timed layer calls, each followed by one routing of random logits).
+    public var profileReport: String?
+    public var profileTotals: [String: Double]?
+    public var profiledCalls: Int
 }
 
 extension CUDABackend {
@@ -103,11 +108,27 @@ extension CUDABackend {
             let x = try tiled(tokens * hidden, dtype: .bf16, bytes: (0..<(blockBytes / 2)).map { _ in floatToBF16(random.signed()) }
                 .withUnsafeBytes { Array($0) }).reshaped([tokens, hidden])
             let out = try allocate([tokens, hidden], dtype: .bf16)
+            // Profiled runs also route random logits (DeepSeek-V3's sigmoid, grouped top-k), outside
+            // the timed layer call, so the table has the router's row; its result is not used.
+            let profiling = profiler != nil
+            var router: (logits: Tensor, routing: Routing, ids: Tensor, weights: Tensor)?
+            if profiling {
+                let groups = experts % 8 == 0 && topK <= 32 ? 8 : 1
+                let bias = try upload(floats: (0..<experts).map { _ in random.signed() * 0.01 }, shape: [experts], as: .f32)
+                let routing = Routing(scoring: .sigmoid, topK: topK, groups: groups, topKGroups: groups == 8 ? 4 : 1, groupScore: .topTwoSum,
+                                      correctionBias: bias, normalize: true, scale: 2.5)
+                router = (try upload(floats: (0..<(tokens * experts)).map { _ in random.signed() }, shape: [tokens, experts], as: .f32),
+                          routing, try allocate([tokens, topK], dtype: .i32), try allocate([tokens, topK], dtype: .f32))
+            }
             var times: [Double] = []
             for i in 0..<(repeats + 2) {
+                if i == 2 && profiling { try synchronize(); resetProfile() }  // the warm-up calls are not in the table
                 let ms = try time { try moe(x, expertIDs: idTensor, expertWeights: weights, experts: set, out: out) }
                 if i >= 2 { times.append(ms) }
+                if let router { try route(router.logits, routing: router.routing, expertIDs: router.ids, expertWeights: router.weights) }
             }
+            if profiling { try synchronize() }
+            let report = profileReport(steps: repeats), totals = profileTotals()
             let ms = times.sorted()[times.count / 2]
             let flops = 6.0 * Double(tokens * topK) * Double(hidden) * Double(inner)
             var dense: Double?
@@ -117,7 +138,8 @@ extension CUDABackend {
             }
             let bytes = touched.count * expertBytes
             rows.append(MoEBenchRow(format: format, tokens: tokens, milliseconds: ms, flopRate: flops / (ms / 1e3), denseMilliseconds: dense,
-                                    touchedExperts: touched.count, touchedBytes: bytes, rooflineMilliseconds: Double(bytes) / bandwidth * 1e3))
+                                    touchedExperts: touched.count, touchedBytes: bytes, rooflineMilliseconds: Double(bytes) / bandwidth * 1e3,
+                                    profileReport: report, profileTotals: totals, profiledCalls: repeats))
         }
         return rows
     }

@@ -60,13 +60,14 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     // MARK: launch helpers
 
+    /// `label`: the profiler row's name instead of the kernel's (one kernel serving two roles).
     func launch(_ kernel: String, grid: (Int, Int, Int), block: Int, sharedBytes: Int = 0, programmaticDependency: Bool = false,
-                _ arguments: [KernelArgument]) throws {
+                label: String? = nil, _ arguments: [KernelArgument]) throws {
         guard let profiler else {
             return try kernels.launch(kernel, grid: grid, block: block, sharedBytes: sharedBytes, stream: stream,
                                       programmaticDependency: programmaticDependency, arguments)
         }
-        try profiler.measure(kernel, stream: stream) {
+        try profiler.measure(label ?? kernel, stream: stream) {
             try kernels.launch(kernel, grid: grid, block: block, sharedBytes: sharedBytes, stream: stream, arguments)
         }
     }
@@ -80,6 +81,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// The per-kernel table since the last reset (nil when TERN_CUDA_PROFILE is not 1).
     public func profileReport(steps: Int) -> String? { profiler?.report(perStepDivisor: steps) }
     public func resetProfile() { profiler?.reset() }
+    /// Total milliseconds per profiled name since the last reset (nil when profiling is off).
+    public func profileTotals() -> [String: Double]? { profiler?.totals() }
 
     static func code(_ dtype: DType) throws -> Int32 {
         switch dtype {

@@ -30,6 +30,8 @@ final class OpProfiler: @unchecked Sendable {
         entries[name, default: Entry()].milliseconds += Double(ms)
     }
 
+    func totals() -> [String: Double] { lock.lock(); defer { lock.unlock() }; return entries.mapValues(\.milliseconds) }
+
     func reset() { lock.lock(); entries = [:]; lock.unlock() }
 
     /// Rows sorted by total time: name, calls, total ms, share.
