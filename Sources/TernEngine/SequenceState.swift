@@ -55,6 +55,8 @@ final class SequenceState {
     /// Choices still to fork off when the prompt's first token is sampled (n > 1).
     var forks: Int
     var phase = SequencePhase.waiting
+    /// Its final delta went to the sink (`finish`); queued output for it is dropped after that.
+    var ended = false
     var wasPreempted = false
     /// Prompt tokens found in the prefix cache on first admission.
     var cachedTokens = 0

@@ -223,6 +223,9 @@ extension EngineCore {
 
     private func deliver(_ item: PendingOutput) {
         let sequence = item.sequence
+        // A finish queued by the scheduler (a lone sequence out of memory) behind this sequence's last
+        // token, whose output work just found a stop string: the choice has ended already.
+        guard !sequence.ended else { return }
         var delta = item.delta
         var reason = item.reason, match = item.match
         if reason == nil, let token = item.token, let decoder = sequence.text {
@@ -246,6 +249,7 @@ extension EngineCore {
         delta.matchedStop = match
         if case .string = match {} else { delta.text += flushText(sequence) }
         retire(sequence)
+        sequence.ended = true
         group.sink(.delta(delta))
         stats.endToEndLatency.observe(now() - group.arrival)
         group.unfinished -= 1

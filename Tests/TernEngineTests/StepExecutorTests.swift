@@ -298,8 +298,54 @@ final class FakeDeviceExecutor: StepExecutor {
         #expect(try order(overlap: false) == ["launch", "delta", "launch", "delta", "launch", "delta"])
         #expect(try order(overlap: true) == ["launch", "launch", "delta", "launch", "delta", "delta"])
     }
+
+    /// A lone sequence whose pool cannot grow finishes with `length` from the scheduler; under the
+    /// overlap its previous token's output is still queued then, and when that token completes a stop
+    /// string the choice has already ended: it must not get a second final delta (or `.finished`).
+    @Test func aStopStringCompletedJustBeforeThePoolRunsOutEndsTheChoiceOnce() throws {
+        func run(overlap: Bool, stop: [String]) throws -> (events: [String], text: String, tokens: [Int], core: EngineCore) {
+            let core = try EngineCore(model: HistoryModel(), config: EngineConfig(maxTotalTokens: 8, pageSize: 4, overlapSchedule: overlap),
+                                      textDecoder: letters)
+            var params = SamplingParams.greedy
+            params.maxNewTokens = 100
+            params.ignoreEOS = true
+            params.stopStrings = stop
+            let events = EventLog()
+            let text = EventLog()
+            let tokens = TokenLog()
+            core.add(GenerateRequest(id: "a", promptTokens: [1, 2, 3, 4], sampling: params)) { event in
+                switch event {
+                case .delta(let d):
+                    text.items.append(d.text)
+                    tokens.items += d.tokenIDs
+                    events.items.append("delta \(d.tokenIDs) \(d.finishReason.map { "\($0)" } ?? "-")")
+                case .finished: events.items.append("finished")
+                case .failed: events.items.append("failed")
+                }
+            }
+            core.runUntilIdle(maxSteps: 100)
+            return (events.items, text.items.joined(), tokens.items, core)
+        }
+        // Two pages hold the prompt and four generated tokens; the fifth is sampled, then memory runs out.
+        let plain = try run(overlap: false, stop: [])
+        #expect(plain.events.last == "finished" && plain.events.dropLast().last?.hasSuffix("length") == true)
+        let lastPiece = try #require(plain.events.dropLast().dropLast().last)
+        #expect(lastPiece.hasSuffix("-"))
+        // Stop at the whole text: it completes with the fifth token, the one before the length finish.
+        let stop = plain.text
+        try #require(plain.tokens.count == 5 && LetterDecoder.pieces[try #require(plain.tokens.last)] != "")
+        let off = try run(overlap: false, stop: [stop])
+        let on = try run(overlap: true, stop: [stop])
+        #expect(off.events.filter { $0 == "finished" }.count == 1)
+        #expect(on.events == off.events)
+        #expect(on.core.pageAccountingProblems().isEmpty && !on.core.hasWork)
+    }
 }
 
 final class EventLog: @unchecked Sendable {
     var items: [String] = []
+}
+
+final class TokenLog: @unchecked Sendable {
+    var items: [Int] = []
 }
