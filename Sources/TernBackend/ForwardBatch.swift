@@ -47,6 +47,23 @@ public struct ForwardBatch: Sendable {
 
     public var tokenCount: Int { tokenIDs.count }
 
+    /// KV rows of all sequences after this step (the sum of their `kvLength`).
+    public var kvRowCount: Int { sequences.reduce(0) { $0 + $1.kvLength } }
+
+    /// This batch over a dense copy of its sequences' cached rows: sequence after sequence from row 0,
+    /// `kvRowCount` rows with one-token pages (MLA's expanded keys, the CPU's dequantized caches).
+    public func overDenseKVRows() -> ForwardBatch {
+        var dense = self
+        dense.pageSize = 1
+        dense.pageTable = (0..<kvRowCount).map { Int32($0) }
+        var offset = 0
+        for s in dense.sequences.indices {
+            dense.sequences[s].pageTableStart = offset
+            offset += dense.sequences[s].kvLength
+        }
+        return dense
+    }
+
     /// A batch for sequences that each start from an empty cache and own consecutive pages
     /// (tests and simple tools). `pageSize` tokens per page; pages are numbered from `firstPage`.
     public static func contiguousPrefill(_ prompts: [[Int32]], pageSize: Int, firstPage: Int = 0,

@@ -127,7 +127,7 @@ struct MLAAttention: AttentionBlock {
     /// Expands every cached latent of the step's sequences into per-head keys and values.
     private func expanded(_ q: Tensor, layer: Int, context: StepContext, out: Tensor) throws {
         let b = context.backend, m = mla, step = context.batch.batch
-        let total = step.sequences.reduce(0) { $0 + $1.kvLength }
+        let total = step.kvRowCount
         let cached = try context.buffer([total, m.cacheWidth])
         try b.gatherCachedKeys(cache: context.cache, layer: layer, batch: context.batch, out: cached)
         let perHead = m.qkNopeHeadDim + m.vHeadDim
@@ -146,24 +146,16 @@ struct MLAAttention: AttentionBlock {
         // The expanded rows as a one-layer cache with one-token pages, sequence after sequence.
         let layout = KVCacheLayout(layers: 1, kvHeads: heads, keyDim: m.qkHeadDim, valueDim: m.vHeadDim, dtype: keys.dtype)
         let dense = KVCache(layout: layout, pageSize: 1, pageCount: total, keys: [keys], values: [values])
-        try b.attention(query: q, cache: dense, layer: 0, batch: try expandedBatch(step, total: total, context: context),
+        try b.attention(query: q, cache: dense, layer: 0, batch: try expandedBatch(step, context: context),
                         parameters: AttentionParameters(heads: heads, kvHeads: heads, headDim: m.qkHeadDim, valueDim: m.vHeadDim,
                                                         scale: m.softmaxScale),
                         out: out)
     }
 
     /// The step's batch over the expanded rows (one-token pages), prepared once per step.
-    private func expandedBatch(_ step: ForwardBatch, total: Int, context: StepContext) throws -> PreparedBatch {
+    private func expandedBatch(_ step: ForwardBatch, context: StepContext) throws -> PreparedBatch {
         if let prepared = context.shared.expandedMLABatch { return prepared }
-        var dense = step
-        dense.pageSize = 1
-        dense.pageTable = (0..<total).map { Int32($0) }
-        var offset = 0
-        for s in dense.sequences.indices {
-            dense.sequences[s].pageTableStart = offset
-            offset += dense.sequences[s].kvLength
-        }
-        let prepared = try context.backend.prepare(dense)
+        let prepared = try context.backend.prepare(step.overDenseKVRows())
         context.shared.expandedMLABatch = prepared
         return prepared
     }

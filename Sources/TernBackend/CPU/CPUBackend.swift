@@ -296,15 +296,8 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         // bf16 / FP8 caches: each sequence's rows, dequantized (× the layer's scale), into a dense f32
         // copy with one-token pages; then the same exact attention.
         let b = batch.batch
-        let total = b.sequences.reduce(0) { $0 + $1.kvLength }
-        var dense = b
-        dense.pageSize = 1
-        dense.pageTable = (0..<total).map { Int32($0) }
-        var offset = 0
-        for s in dense.sequences.indices {
-            dense.sequences[s].pageTableStart = offset
-            offset += dense.sequences[s].kvLength
-        }
+        let total = b.kvRowCount
+        let dense = b.overDenseKVRows()
         let denseKeys = try allocate([max(total, 1), keys.rowSize], dtype: .f32)
         try dequantizeCachedRows(keys, scale: cache.keyScales[layer], batch: b, out: denseKeys)
         var denseValues: Tensor?
