@@ -29,7 +29,7 @@ public final class Engine: Sendable {
         kvLayout = core.kvCache.layout
         memoryPlan = core.memoryPlan
         kvCache = core.kvCache
-        deviceKV = core.kvCache.keys.first?.storage.host == nil ? model.backend as? KVDeviceTransfer : nil
+        deviceKV = core.deviceKVTransfer
         published.store(core.metrics())
         // The core moves to the loop thread and is only touched there.
         let handoff = CoreHandoff(core: core)

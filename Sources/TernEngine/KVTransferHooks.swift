@@ -146,12 +146,18 @@ extension EngineCore {
         stats.kvPagesReserved = reservations.values.reduce(0) { $0 + $1.count }
     }
 
+    /// The backend's device KV path when this engine's KV cache is in device memory; nil when the
+    /// cache is host memory (KV moves as host rows).
+    var deviceKVTransfer: (any KVDeviceTransfer)? {
+        kvCache.keys.first?.storage.host == nil ? model.backend as? KVDeviceTransfer : nil
+    }
+
     /// Called from `accept` for the first token of a prefill-only request.
     func exportPrefill(_ sequence: SequenceState, _ sampled: SampledToken,
                        to export: @Sendable (Result<PrefillExport, EngineError>) -> Void) {
         do {
             let kv: ExportedKV
-            if kvCache.keys.first?.storage.host == nil, let device = model.backend as? KVDeviceTransfer {
+            if let device = deviceKVTransfer {
                 do {
                     kv = .device(try device.gatherKV(kvCache, tokens: sequence.promptCount, pages: sequence.pages), device)
                 } catch {
@@ -235,7 +241,7 @@ extension EngineCore {
             throw .transferFailed("transferred KV (\(rows.layout), \(rows.tokens) tokens) does not match this cache "
                                   + "(\(kvCache.layout), \(tokens) tokens)")
         }
-        if kvCache.keys.first?.storage.host == nil, let device = model.backend as? KVDeviceTransfer {
+        if let device = deviceKVTransfer {
             do {
                 let staged = try device.uploadKV(layout: rows.layout, tokens: tokens, keys: rows.keys, values: rows.values)
                 try device.scatterKV(staged, into: kvCache, pages: pages)
