@@ -310,14 +310,14 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     /// Every cached row of every sequence of `batch`, in sequence order, as f32 (× `scale` for FP8).
     private func dequantizeCachedRows(_ cached: Tensor, scale: Float, batch b: ForwardBatch, out: Tensor) throws {
-        try expect(out.rowSize == cached.rowSize && out.dtype == .f32, "gatherCachedKeys: width \(out.rowSize) vs cache \(cached.rowSize)")
+        try expect(out.rowSize == cached.rowSize && out.dtype == .f32, "cached rows: output \(out.dtype) x \(out.rowSize), expected f32 x \(cached.rowSize) (the cache's width)")
         let width = cached.rowSize, e = cached.dtype.byteSize
         var row = 0
         for seq in b.sequences {
             for j in 0..<seq.kvLength {
                 let slot = Int(b.pageTable[seq.pageTableStart + j / b.pageSize]) * b.pageSize + j % b.pageSize
-                try expect(slot >= 0 && slot < cached.rows, "attention: slot \(slot) outside cache of \(cached.rows)")
-                try expect(row < out.rows, "gatherCachedKeys: output has \(out.rows) rows")
+                try expect(slot >= 0 && slot < cached.rows, "cached rows: slot \(slot) outside cache of \(cached.rows)")
+                try expect(row < out.rows, "cached rows: output has \(out.rows) rows")
                 let dst = out.typedHost(Float.self) + row * out.rowStride
                 convertToFloat(cached.hostPointer + slot * cached.rowStride * e, cached.dtype, count: width, into: dst)
                 if cached.dtype == .f8e4m3 && scale != 1 { for i in 0..<width { dst[i] *= scale } }
