@@ -193,11 +193,7 @@ public final class CUDAStepExecutor: StepExecutor, @unchecked Sendable {
                 w[4] = Int32(bitPattern: Float(1).bitPattern); w[5] = 0; w[6] = 0; w[7] = 0; w[8] = 0; w[9] = 0
                 continue
             }
-            w[0] = Int32(bitPattern: r.temperature.bitPattern); w[1] = Int32(clamping: r.topK)
-            w[2] = Int32(bitPattern: r.topP.bitPattern); w[3] = Int32(bitPattern: r.minP.bitPattern)
-            w[4] = Int32(bitPattern: r.repetitionPenalty.bitPattern); w[5] = Int32(bitPattern: r.frequencyPenalty.bitPattern)
-            w[6] = Int32(bitPattern: r.presencePenalty.bitPattern); w[7] = Int32(bitPattern: r.uniform.bitPattern)
-            w[8] = Int32(penalties); w[9] = Int32(r.penaltyIDs.count)
+            r.writeKernelWords(w, penaltyStart: penalties)
             for (k, (id, count)) in zip(r.penaltyIDs, r.penaltyCounts).enumerated() {
                 words[idsOffset + penalties + k] = id
                 words[countsOffset + penalties + k] = count

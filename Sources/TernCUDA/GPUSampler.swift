@@ -2,53 +2,38 @@ import Foundation
 import TernBackend
 import TernCore
 
-/// One row's sampling settings for `CUDABackend.sample`. `uniform` is the request's next draw in
-/// [0, 1) from its own seeded generator (the host keeps the per-request random state).
-public struct GPUSamplingRow: Sendable {
-    public var temperature: Float
-    public var topK: Int
-    public var topP: Float
-    public var minP: Float
-    public var repetitionPenalty: Float
-    public var frequencyPenalty: Float
-    public var presencePenalty: Float
-    public var uniform: Float
-    /// Token id → times it appeared in the output (0 for tokens seen only in the prompt: those
-    /// get the repetition penalty but no frequency/presence penalty).
-    public var penalties: [(id: Int32, outputCount: Int32)]
+extension DeviceSamplingRow {
+    /// The kernel's `SamplingRow` (Kernels/sampling.cu): 8 four-byte settings, then the start and
+    /// count of the row's (id, output count) penalty entries — 10 words.
+    static let kernelWords = 10
 
-    public init(temperature: Float, topK: Int = 0, topP: Float = 1, minP: Float = 0, repetitionPenalty: Float = 1,
-                frequencyPenalty: Float = 0, presencePenalty: Float = 0, uniform: Float, penalties: [(id: Int32, outputCount: Int32)] = []) {
-        self.temperature = temperature
-        self.topK = topK
-        self.topP = topP
-        self.minP = minP
-        self.repetitionPenalty = repetitionPenalty
-        self.frequencyPenalty = frequencyPenalty
-        self.presencePenalty = presencePenalty
-        self.uniform = uniform
-        self.penalties = penalties
+    /// Writes this row's 10 words at `w`; its penalty entries start at `penaltyStart`.
+    func writeKernelWords(_ w: UnsafeMutablePointer<Int32>, penaltyStart: Int) {
+        w[0] = Int32(bitPattern: temperature.bitPattern); w[1] = Int32(clamping: topK)
+        w[2] = Int32(bitPattern: topP.bitPattern); w[3] = Int32(bitPattern: minP.bitPattern)
+        w[4] = Int32(bitPattern: repetitionPenalty.bitPattern); w[5] = Int32(bitPattern: frequencyPenalty.bitPattern)
+        w[6] = Int32(bitPattern: presencePenalty.bitPattern); w[7] = Int32(bitPattern: uniform.bitPattern)
+        w[8] = Int32(penaltyStart); w[9] = Int32(penaltyIDs.count)
     }
 }
 
 extension CUDABackend {
-    /// Samples one token per row of fp32 `logits` `[rows, vocab]` on the GPU (the engine's host
-    /// sampler can switch to this; only the chosen ids come back).
-    public func sample(_ logits: Tensor, rows: [GPUSamplingRow]) throws -> [Int32] {
+    /// Samples one token per row of fp32 `logits` `[rows, vocab]` on the GPU; only the chosen ids come
+    /// back. (The engine's step executor stages the same rows through pinned memory instead.)
+    public func sample(_ logits: Tensor, rows: [DeviceSamplingRow]) throws -> [Int32] {
         try bind()
         try expect(logits.dtype == .f32 && logits.rows == rows.count, "sample: f32 logits with one row per setting")
         guard !rows.isEmpty else { return [] }
-        // The kernel's SamplingRow: 8 four-byte fields then two ints, packed as 10 words.
-        var words: [UInt32] = []
+        var words = [Int32](repeating: 0, count: rows.count * DeviceSamplingRow.kernelWords)
         var ids: [Int32] = [], counts: [Int32] = []
-        for r in rows {
-            words += [r.temperature.bitPattern, UInt32(bitPattern: Int32(r.topK)), r.topP.bitPattern, r.minP.bitPattern,
-                      r.repetitionPenalty.bitPattern, r.frequencyPenalty.bitPattern, r.presencePenalty.bitPattern, r.uniform.bitPattern,
-                      UInt32(ids.count), UInt32(r.penalties.count)]
-            ids += r.penalties.map(\.id)
-            counts += r.penalties.map(\.outputCount)
+        words.withUnsafeMutableBufferPointer { buffer in
+            for (i, r) in rows.enumerated() {
+                r.writeKernelWords(buffer.baseAddress! + i * DeviceSamplingRow.kernelWords, penaltyStart: ids.count)
+                ids += r.penaltyIDs
+                counts += r.penaltyCounts
+            }
         }
-        let table = try upload(int32s: words.map { Int32(bitPattern: $0) }, shape: [words.count])
+        let table = try upload(int32s: words, shape: [words.count])
         let idTensor = try upload(int32s: ids.isEmpty ? [0] : ids, shape: [max(ids.count, 1)])
         let countTensor = try upload(int32s: counts.isEmpty ? [0] : counts, shape: [max(counts.count, 1)])
         let scratch = try allocate([rows.count, logits.rowSize], dtype: .f32)
