@@ -91,4 +91,41 @@ struct CUDAIPCHandshakeTests {
         await #expect(throws: KVTransferError.self) { try await prefill.send(hostExport, room: 9, timeout: 60) }
         await #expect(throws: KVTransferError.self) { _ = try await received.value }
     }
+
+    @Test func aPrefillSideThatComesAfterTheDecodeSideGaveUpDoesNotWrite() async throws {
+        let (prefill, decode, device, port) = try pair()
+        defer { prefill.shutdown(); decode.shutdown() }
+        let reservation = KVReservation(id: "r", tokens: 10, pageSize: 4, pages: [5, 2, 9])
+        let start = monotonicSeconds()
+        do {
+            _ = try await decode.receive(room: 31, from: BootstrapInfo(host: "127.0.0.1", port: port, room: 31),
+                                         reservation: reservation, layout: Self.layout, timeout: 0.3, handle: TransferHandle())
+            Issue.record("the receive should have timed out")
+        } catch let held as KVPagesStillWritable {
+            // The prefill side was told where the pages are and never answered: they stay reserved past writeBy.
+            #expect(held.releaseAfter >= start + 0.3 + TCPKVTransfer.writeMargin)
+        }
+        // The registration and peerMemory frame are still buffered on the prefill side; it must refuse to copy.
+        await #expect(throws: KVTransferError.self) { try await prefill.send(export(device, tokens: 10), room: 31, timeout: 10) }
+        #expect(device.writes.withLock { $0.isEmpty })
+    }
+
+    @Test func anErrorFromThePrefillSideFreesThePagesAtOnce() async throws {
+        let (prefill, decode, device, port) = try pair(failWrites: true)
+        defer { prefill.shutdown(); decode.shutdown() }
+        let received = Task { try await decode.receive(room: 6, from: BootstrapInfo(host: "127.0.0.1", port: port, room: 6),
+                                            reservation: KVReservation(id: "r", tokens: 6, pageSize: 4, pages: [1, 3]),
+                                            layout: Self.layout, timeout: 60, handle: TransferHandle()) }
+        await #expect(throws: KVTransferError.self) { try await prefill.send(export(device, tokens: 6), room: 6, timeout: 60) }
+        do { _ = try await received.value; Issue.record("the receive should fail") } catch {
+            #expect(error is KVTransferError, "\(error)")
+        }
+    }
+
+    @Test func thePeerMemoryFrameCarriesTheWriteDeadlineAndIsRefusedWithout() throws {
+        let frame = PeerMemoryFrame.make(Self.memory, writeBy: 1234.5)
+        let (memory, writeBy) = try PeerMemoryFrame.parse(frame)
+        #expect(memory == Self.memory && writeBy == 1234.5)
+        #expect(throws: KVTransferError.self) { try PeerMemoryFrame.parse(Frame(kind: .peerMemory, payload: Array(frame.payload.dropLast(8)))) }
+    }
 }

@@ -33,8 +33,8 @@ import TernModels
         let layout = KVCacheLayout(layers: 2, kvHeads: 8, keyDim: 128, valueDim: 128, dtype: .bf16)
         let sent = KVMemoryDescriptor(handle: (0..<64).map { UInt8($0 * 3 & 0xFF) }, device: "0000:19:00.0", layout: layout, pageSize: 16,
                                       keyOffsets: [0, 1 << 33], valueOffsets: [4096, (1 << 33) + 4096], keyRowStride: 2048, valueRowStride: 2048)
-        #expect(try PeerMemoryFrame.parse(PeerMemoryFrame.make(sent)) == sent)
-        var cut = PeerMemoryFrame.make(sent)
+        #expect(try PeerMemoryFrame.parse(PeerMemoryFrame.make(sent, writeBy: 99.25)) == (sent, 99.25))
+        var cut = PeerMemoryFrame.make(sent, writeBy: 99.25)
         cut.payload.removeLast(5)
         #expect(throws: KVTransferError.self) { try PeerMemoryFrame.parse(cut) }
     }

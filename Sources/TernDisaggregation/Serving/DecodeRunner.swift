@@ -5,7 +5,8 @@ import TernServer
 
 /// A PD decode server's requests: reserve KV pages for the prompt, register them with the prefill
 /// server's bootstrap service for the request's room, wait for the KV and first token, then decode
-/// here and stream. A transfer that fails or times out frees the pages and fails the request (503).
+/// here and stream. A transfer that fails or times out frees the pages and fails the request (503);
+/// with cuda-ipc, pages the prefill server may still write into are freed only after its write deadline.
 /// Requests without bootstrap fields run as on a unified server.
 public final class DecodeRunner: PromptRunner {
     public let engine: Engine
@@ -58,6 +59,16 @@ public final class DecodeRunner: PromptRunner {
             engine.submitPrefilled(request, start: start, sink: sink)
             // An abort that raced the hand-over reached the engine before the request did: repeat it.
             if handle.isCancelled { engine.abort(id) }
+        } catch let held as KVPagesStillWritable {
+            // cuda-ipc: the prefill server may still copy into the pages until `releaseAfter`; freeing them
+            // now could hand them to another request before that copy lands. Fail now, free later.
+            let engine = engine
+            let wait = max(0, held.releaseAfter - monotonicSeconds())
+            Task.detached {
+                try? await Task.sleep(for: .seconds(wait))
+                engine.releaseKV(id: id)
+            }
+            sink(.failed(.transferFailed("\(held)")))
         } catch {
             engine.releaseKV(id: id)
             sink(.failed(.transferFailed("\(error)")))

@@ -16,13 +16,15 @@ import TernEngine
 /// conformer (Mooncake, NIXL) writes straight into those pages with the same handshake.
 enum FrameKind: UInt8, Sendable {
     case register = 1, header = 2, layer = 3, done = 4, ack = 5, error = 6
-    /// cuda-ipc: decode → prefill right after `register`: where the decode server's KV pool is (IPC handle, offsets).
+    /// cuda-ipc: decode → prefill right after `register`: where the decode server's KV pool is (IPC handle, offsets) and its write-by time.
     case peerMemory = 7
 }
 
-/// The `peerMemory` frame: a `KVMemoryDescriptor`.
+/// The `peerMemory` frame: a `KVMemoryDescriptor`, then the decode side's write deadline ("write-by",
+/// f64 seconds of its CLOCK_MONOTONIC, common to both servers on one node): after it the decode side
+/// may give the reserved pages back, so the prefill side must not start writing into them.
 enum PeerMemoryFrame {
-    static func make(_ d: KVMemoryDescriptor) -> Frame {
+    static func make(_ d: KVMemoryDescriptor, writeBy: Double) -> Frame {
         var w = ByteWriter()
         w.u32(UInt32(d.handle.count)); w.bytes += d.handle
         w.string(d.device)
@@ -31,10 +33,11 @@ enum PeerMemoryFrame {
         w.u32(UInt32(d.keyOffsets.count)); for o in d.keyOffsets { w.u64(UInt64(o)) }
         w.u32(UInt32(d.valueOffsets.count)); for o in d.valueOffsets { w.u64(UInt64(o)) }
         w.u64(UInt64(d.keyRowStride)); w.u64(UInt64(d.valueRowStride))
+        w.u64(writeBy.bitPattern)
         return Frame(kind: .peerMemory, payload: w.bytes)
     }
 
-    static func parse(_ frame: Frame) throws(KVTransferError) -> KVMemoryDescriptor {
+    static func parse(_ frame: Frame) throws(KVTransferError) -> (memory: KVMemoryDescriptor, writeBy: Double) {
         guard frame.kind == .peerMemory else { throw .protocolViolation("expected the decode server's KV memory, got \(frame.kind)") }
         var r = ByteReader(frame.payload)
         let handle = try r.take(Int(try r.u32()))
@@ -50,8 +53,11 @@ enum PeerMemoryFrame {
         var values: [Int] = []
         for _ in 0..<valueCount { values.append(Int(try r.u64())) }
         let keyStride = Int(try r.u64()), valueStride = Int(try r.u64())
-        return KVMemoryDescriptor(handle: handle, device: device, layout: layout, pageSize: pageSize, keyOffsets: keys,
-                                  valueOffsets: values, keyRowStride: keyStride, valueRowStride: valueStride)
+        // A decode side without a write deadline cannot be written into safely: refused (truncated frame).
+        let writeBy = Double(bitPattern: try r.u64())
+        guard writeBy.isFinite else { throw .protocolViolation("write-by time \(writeBy)") }
+        return (KVMemoryDescriptor(handle: handle, device: device, layout: layout, pageSize: pageSize, keyOffsets: keys,
+                                   valueOffsets: values, keyRowStride: keyStride, valueRowStride: valueStride), writeBy)
     }
 }
 

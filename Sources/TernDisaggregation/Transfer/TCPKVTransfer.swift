@@ -29,7 +29,17 @@ public struct TransferFaults: Sendable {
 /// where each layer sits in it); the prefill side opens that pool once, copies the prompt's rows
 /// from its device export straight into the reserved pages (cuMemcpyDtoDAsync, peer copies across
 /// GPUs), then sends the header and `done`; the decode side acks as before.
+///
+/// cuda-ipc write deadline: the `peerMemory` frame carries the decode side's receive deadline
+/// ("write-by", CLOCK_MONOTONIC, common to both servers on the node). The prefill side starts a
+/// copy only before writeBy − `writeMargin`; a decode side whose receive fails before it heard back
+/// (header or error) keeps the pages reserved until writeBy + `writeMargin` (`KVPagesStillWritable`),
+/// so no copy can land in pages that were given to another request.
 public final class TCPKVTransfer: KVTransferBackend {
+    /// Seconds kept free on both sides of the cuda-ipc write-by time: covers the copy itself (a device
+    /// to device copy of one prompt's KV, milliseconds) and scheduling delays between the deadline
+    /// check and the copy's start; a copy begun before writeBy − margin ends long before writeBy + margin.
+    public static let writeMargin: Double = 2
     /// How the KV bytes travel.
     public enum Payload: Sendable {
         /// Layer frames on the TCP connection (host memory on both sides).
@@ -116,11 +126,18 @@ public final class TCPKVTransfer: KVTransferBackend {
                                        firstToken: export.firstToken, logprob: export.firstLogprob).frame
             if payload == .cudaIPC {
                 // The decode side's pool, then the rows straight into its reserved pages.
-                let peer = try PeerMemoryFrame.parse(try Frame.read(from: socket, deadline: deadline))
+                let (peer, writeBy) = try PeerMemoryFrame.parse(try Frame.read(from: socket, deadline: deadline))
                 guard case .device(let rows, let transfer) = export.kv else {
                     let message = "cuda-ipc: the prefill server's KV cache is not on a GPU (--device cuda)"
                     try? Frame.error(message).write(to: socket, deadline: deadline)
                     throw KVTransferError.protocolViolation(message)
+                }
+                // The decode side may have given up and will free the pages after writeBy + margin: never start late.
+                let left = writeBy - monotonicSeconds()
+                guard left > Self.writeMargin else {
+                    let message = "cuda-ipc: the decode server's write deadline is \(left) s away (need > \(Self.writeMargin) s); not writing"
+                    try? Frame.error(message).write(to: socket, deadline: deadline)
+                    throw KVTransferError.timedOut(message)
                 }
                 do {
                     try transfer.writeKV(rows, toPeer: peer, pages: registration.pages)
@@ -174,11 +191,23 @@ public final class TCPKVTransfer: KVTransferBackend {
             let socket = try TCPSocket.connect(host: bootstrap.host, port: bootstrap.port, timeout: min(timeout, 10))
             handle.onCancel { socket.close() }
             defer { socket.close() }
+            // cuda-ipc: true from the moment the prefill side may learn where our pages are until it
+            // reports back (header: its copy is over; error frame: it never starts one).
+            var prefillMayWrite = false
             do {
                 try Registration(room: room, promptTokens: reservation.tokens, layout: layout, pageSize: reservation.pageSize,
                                  pages: reservation.pages).frame.write(to: socket, deadline: deadline)
-                if payload == .cudaIPC, let memory { try PeerMemoryFrame.make(memory).write(to: socket, deadline: deadline) }
-                let header = try PrefillHeader(try Frame.read(from: socket, deadline: deadline))
+                if payload == .cudaIPC, let memory {
+                    prefillMayWrite = true
+                    try PeerMemoryFrame.make(memory, writeBy: deadline).write(to: socket, deadline: deadline)
+                }
+                let first: Frame
+                do { first = try Frame.read(from: socket, deadline: deadline) } catch {
+                    if let failure = error as? KVTransferError, case .remote = failure { prefillMayWrite = false }
+                    throw error
+                }
+                prefillMayWrite = false
+                let header = try PrefillHeader(first)
                 guard header.room == room, header.promptTokens == reservation.tokens else {
                     throw KVTransferError.protocolViolation("header for room \(header.room) with \(header.promptTokens) tokens")
                 }
@@ -205,8 +234,9 @@ public final class TCPKVTransfer: KVTransferBackend {
                                        firstToken: header.firstToken, firstLogprob: header.logprob,
                                        kv: KVRows(layout: layout, tokens: header.promptTokens, keys: keys, values: values))
             } catch {
-                if handle.isCancelled { throw KVTransferError.cancelled }
-                throw error
+                let failure: any Error = handle.isCancelled ? KVTransferError.cancelled : error
+                if prefillMayWrite { throw KVPagesStillWritable(error: failure, releaseAfter: deadline + Self.writeMargin) }
+                throw failure
             }
         }
     }
@@ -215,6 +245,15 @@ public final class TCPKVTransfer: KVTransferBackend {
         listener.withLock { $0?.stop(); $0 = nil }
         rendezvous.closeAll()
     }
+}
+
+/// cuda-ipc decode side: the receive failed after the prefill server was told where the reserved pages
+/// are and before it reported back, so it may still copy into them: they must stay reserved until
+/// `releaseAfter` (monotonic seconds, `monotonicSeconds()`), then they can be freed.
+public struct KVPagesStillWritable: Error, CustomStringConvertible {
+    public let error: any Error
+    public let releaseAfter: Double
+    public var description: String { "\(error)" }
 }
 
 /// Prefill side: decode registrations waiting for their room's KV, and failure notices for rooms
