@@ -30,24 +30,12 @@ extension CUDABackend {
             && [query.rowStride, keys.rowStride, values.rowStride, out.rowStride, keyHeadStride, valueHeadStride].allSatisfy { $0 % 8 == 0 }
         guard aligned else { return false }
         let perTile = 64 / group
-        let tiles = try state.tiles(tokensPerTile: perTile) {
-            var list: [Int32] = []
-            for seq in batch.batch.sequences where seq.queryLength > 0 {
-                var i = 0
-                while i < seq.queryLength {
-                    let n = min(perTile, seq.queryLength - i)
-                    list += [Int32(seq.queryStart + i), Int32(n), Int32(seq.firstPosition + i), Int32(seq.pageTableStart)]
-                    i += n
-                }
-            }
-            return try upload(int32s: list.isEmpty ? [0, 0, 0, 0] : list, shape: [max(list.count, 4)])
-        }
+        let tiles = try queryTiles(state, batch: batch, perTile: perTile)
         let tileCount = tiles.elementCount / 4
         // Split-KV when the tiles alone leave SMs idle (decode at small batch): each split keeps at
         // least two key tiles of the longest sequence.
         let blocks = tileCount * p.kvHeads
-        let maxSplits = max(1, (state.maxKVLength + 127) / 128)
-        let splits = blocks >= Self.flashTargetBlocks ? 1 : min(maxSplits, 64, (Self.flashTargetBlocks + blocks - 1) / blocks)
+        let splits = kvSplits(blocks: blocks, maxKVLength: state.maxKVLength)
         var partialO: Tensor?, partialML: Tensor?
         if splits > 1 {
             partialO = try allocateScratch([blocks * 64 * splits, d], dtype: .f32)

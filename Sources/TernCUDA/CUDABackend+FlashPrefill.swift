@@ -63,8 +63,7 @@ extension CUDABackend {
         // Split-KV only when the blocks leave SMs idle (a short chunk over a long prefix): each
         // split keeps at least two key tiles of the longest sequence.
         let blocks = tileCount * p.kvHeads
-        let maxSplits = max(1, (state.maxKVLength + 127) / 128)
-        let splits = blocks >= Self.flashTargetBlocks ? 1 : min(maxSplits, 64, (Self.flashTargetBlocks + blocks - 1) / blocks)
+        let splits = kvSplits(blocks: blocks, maxKVLength: state.maxKVLength)
         var partialO: Tensor?, partialML: Tensor?
         if splits > 1 {
             partialO = try allocateScratch([blocks * rows * splits, d], dtype: .f32)

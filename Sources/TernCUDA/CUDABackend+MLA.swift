@@ -27,24 +27,12 @@ extension CUDABackend {
         guard aligned else { return false }
         let perTile = 64 / group, headBlocks = p.heads / group
         // Same tile list as the flash kernel at this tokens-per-tile (decode graphs: one token per tile).
-        let tiles = try state.tiles(tokensPerTile: perTile) {
-            var list: [Int32] = []
-            for seq in batch.batch.sequences where seq.queryLength > 0 {
-                var i = 0
-                while i < seq.queryLength {
-                    let n = min(perTile, seq.queryLength - i)
-                    list += [Int32(seq.queryStart + i), Int32(n), Int32(seq.firstPosition + i), Int32(seq.pageTableStart)]
-                    i += n
-                }
-            }
-            return try upload(int32s: list.isEmpty ? [0, 0, 0, 0] : list, shape: [max(list.count, 4)])
-        }
+        let tiles = try queryTiles(state, batch: batch, perTile: perTile)
         let tileCount = tiles.elementCount / 4
         guard tileCount <= 65535 else { return false }  // tiles run on grid.y
         // Split-KV while the blocks alone leave SMs idle; each split keeps at least four 32-key tiles.
         let blocks = tileCount * headBlocks * 2
-        let maxSplits = max(1, (state.maxKVLength + 127) / 128)
-        let splits = blocks >= Self.flashTargetBlocks ? 1 : min(maxSplits, 64, (Self.flashTargetBlocks + blocks - 1) / blocks)
+        let splits = kvSplits(blocks: blocks, maxKVLength: state.maxKVLength)
         var partialO: Tensor?, partialML: Tensor?
         if splits > 1 {
             partialO = try allocateScratch([tileCount * headBlocks * 64 * splits, 512], dtype: .f32)

@@ -35,6 +35,32 @@ final class CUDAAttentionState: @unchecked Sendable {
 }
 
 extension CUDABackend {
+    /// The step's query tiles in sequence order, `perTile` query tokens each, as (first token, count,
+    /// first position, page-table start) quadruples on the device; built once per step and
+    /// tokens-per-tile (flash attention and both MLA kernels share them).
+    func queryTiles(_ state: CUDAAttentionState, batch: PreparedBatch, perTile: Int) throws -> Tensor {
+        try state.tiles(tokensPerTile: perTile) {
+            var list: [Int32] = []
+            for seq in batch.batch.sequences where seq.queryLength > 0 {
+                var i = 0
+                while i < seq.queryLength {
+                    let n = min(perTile, seq.queryLength - i)
+                    list += [Int32(seq.queryStart + i), Int32(n), Int32(seq.firstPosition + i), Int32(seq.pageTableStart)]
+                    i += n
+                }
+            }
+            return try upload(int32s: list.isEmpty ? [0, 0, 0, 0] : list, shape: [max(list.count, 4)])
+        }
+    }
+
+    /// KV splits for `blocks` attention blocks: 1 when they fill the GPU (`flashTargetBlocks`), else
+    /// enough splits to get there, at most 64 and at most one per 128 keys of the longest sequence.
+    func kvSplits(blocks: Int, maxKVLength: Int) -> Int {
+        blocks >= Self.flashTargetBlocks ? 1 : min(max(1, (maxKVLength + 127) / 128), 64, (Self.flashTargetBlocks + blocks - 1) / blocks)
+    }
+}
+
+extension CUDABackend {
     public func prepare(_ batch: ForwardBatch) throws -> PreparedBatch {
         if let fixedPrepared { return fixedPrepared }
         let t = batch.tokenCount
