@@ -5,7 +5,8 @@ import TernCore
 extension CUDABackend {
     /// Whether MLA's latent attention may use `tern_mla_attention` (TERN_CUDA_MLA=generic turns it off).
     static let mlaKernelEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_MLA"] != "generic"
-    /// `tern_mla_attention*_ldsm` (operand fragments through ldmatrix) unless TERN_CUDA_MLA_ATTN=old (=v2: tern_mla_decode_v2, CUDABackend+MLADecode.swift).
+    /// `tern_mla_attention*_ldsm` (operand fragments through ldmatrix) unless TERN_CUDA_MLA_ATTN=old; the default
+    /// (v2) tries `tern_mla_decode_v2` first (CUDABackend+MLADecode.swift) and comes here when it declines.
     static let mlaKernelSuffix = ProcessInfo.processInfo.environment["TERN_CUDA_MLA_ATTN"] == "old" ? "" : "_ldsm"
 
     /// Absorbed-form MLA (one shared latent head, width 576 = 512 latent + 64 rope, values = the

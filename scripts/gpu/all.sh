@@ -6,17 +6,28 @@
 # only), perf → perf.sh, serving → bench_serving.sh, attention → bench_attention.sh,
 # moe → bench_moe.sh, pd → bench_pd.sh, engine → engine.sh, kvfp8 → bench_kv_fp8.sh (1k/8k with bf16 vs
 # fp8 KV), moeserving → bench_moe_serving.sh (MoE 1k/1k sweeps). Limits in seconds via LIMIT_<stage>.
+# LANE=N (on a machine with several GPUs) runs this instance on GPU N alone, with its own binary copy,
+# port range and log archive (logsN.tgz), so two lanes can run side by side:
+#   LANE=0 STAGES="..." bash scripts/gpu/all.sh & LANE=1 STAGES="..." bash scripts/gpu/all.sh; wait
+# Never put the text "tern-bin" in the device command itself: the clean-up between stages kills
+# processes whose command line contains this lane's binary path.
 set -o pipefail
 cd "$(dirname "$0")/../.."
 FINAL_OUT=${OUT:-/tmp/tern-out}
-LOGS=/tmp/tern-logs; rm -rf $LOGS; mkdir -p $LOGS
+if [ -n "$LANE" ]; then
+  export CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-$LANE}
+  export PORT=${PORT:-$((30000 + 100 * LANE))}
+  GPU_QUERY="-i $LANE"
+fi
+LOGS=/tmp/tern-logs$LANE; rm -rf $LOGS; mkdir -p $LOGS
+BIN_DIR=/tmp/tern-bin$LANE
 # Unpack the binary once (run.sh does the same when it is called alone).
 if [ -f gpu-bin/tern.xz ]; then
-  mkdir -p /tmp/tern-bin
-  xz -dc gpu-bin/tern.xz > /tmp/tern-bin/tern 2>/dev/null || python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open("gpu-bin/tern.xz").read())' > /tmp/tern-bin/tern
-  chmod +x /tmp/tern-bin/tern
+  mkdir -p $BIN_DIR
+  xz -dc gpu-bin/tern.xz > $BIN_DIR/tern 2>/dev/null || python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open("gpu-bin/tern.xz").read())' > $BIN_DIR/tern
+  chmod +x $BIN_DIR/tern
 fi
-export TERN_BIN=/tmp/tern-bin/tern
+export TERN_BIN=$BIN_DIR/tern
 export TERN_KERNEL_DIR=$PWD/Sources/TernCUDA/Kernels
 export TERN_KERNEL_CACHE=${TERN_KERNEL_CACHE:-/tmp/tern-kernel-cache}
 echo "== $(date -u +%FT%TZ) commit $(cat gpu-bin/COMMIT 2>/dev/null)"
@@ -39,13 +50,13 @@ for stage in ${STAGES:-selftest}; do
   OUT=$LOGS/$stage timeout --kill-after=10 $limit bash $script > $LOGS/$stage/stdout.log 2>&1
   rc=$?
   # A stage must leave the GPU empty for the next one: stop any server it left behind.
-  pkill -f "tern-bin/tern" 2>/dev/null; sleep 1; pkill -9 -f "tern-bin/tern" 2>/dev/null
+  pkill -f "$BIN_DIR/tern " 2>/dev/null; sleep 1; pkill -9 -f "$BIN_DIR/tern " 2>/dev/null
   for _ in $(seq 1 30); do
-    used=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | sort -n | tail -1)
+    used=$(nvidia-smi $GPU_QUERY --query-gpu=memory.used --format=csv,noheader,nounits | sort -n | tail -1)
     [ "${used:-0}" -lt 2000 ] && break; sleep 1
   done
   echo "----- stage $stage rc=$rc in $(( $(date +%s) - start ))s (GPU memory after: ${used:-?} MiB); last lines:"
   tail -n ${TAIL_LINES:-40} $LOGS/$stage/stdout.log
 done
 nvidia-smi --query-gpu=memory.used --format=csv,noheader
-tar -C /tmp -czf $FINAL_OUT/logs.tgz tern-logs
+tar -C /tmp -czf $FINAL_OUT/logs$LANE.tgz tern-logs$LANE

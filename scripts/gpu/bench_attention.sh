@@ -8,7 +8,7 @@
 #      128 heads, 512 + 64), KV bytes / time as a fraction of the copy bandwidth; causal prefill
 #      8×4k and 1×32k in TFLOP/s; MLA (absorbed, tern_mla_attention) prefill 8×4k       ~60 s
 #   2a. MLA decode (bf16/fp8, batch 1-256 × 1k-32k) and 8×4k MLA prefill again with
-#       TERN_CUDA_MLA_ATTN=v2 (tern_mla_decode_v2), lines prefixed [mla-v2]            ~30 s
+#       TERN_CUDA_MLA_ATTN=ldsm (the earlier MLA kernel), lines prefixed [mla-ldsm]            ~30 s
 #   2b. the prefill benchmark again with TERN_CUDA_PREFILL_ATTN=w8 and =old           ~25 s
 #   3. PyTorch SDPA (flash backend) on the same prefill shapes                          ~15 s
 # Logs to $OUT; the summary is printed at the end.
@@ -28,9 +28,9 @@ timeout 150 "$BIN" bench-attention --repeats 8 --prefill-shapes gqa-llama8b 2>&1
 echo "== bench-attention MLA prefill/extend in the absorbed form (8×4k)"
 timeout 60 "$BIN" bench-attention --shapes "" --prefill-shapes mla-dsv3 --prefill 8x4096 --repeats 6 2>&1 | tee "$OUT/bench_attention_mla_prefill.log"; stamp
 
-echo "== MLA decode kernel v2 (TERN_CUDA_MLA_ATTN=v2: tern_mla_decode_v2) beside the default above"
-TERN_CUDA_MLA_ATTN=v2 timeout 60 "$BIN" bench-attention --shapes mla-dsv3 --prefill-shapes mla-dsv3 --prefill 8x4096 --repeats 6 2>&1 \
-  | grep -E "^(decode|prefill) " | sed "s/^/[mla-v2] /" | tee "$OUT/bench_attention_mla_v2.log"; stamp
+echo "== MLA kernel ldsm (TERN_CUDA_MLA_ATTN=ldsm: tern_mla_attention_ldsm) beside the default (v2) above"
+TERN_CUDA_MLA_ATTN=ldsm timeout 60 "$BIN" bench-attention --shapes mla-dsv3 --prefill-shapes mla-dsv3 --prefill 8x4096 --repeats 6 2>&1 \
+  | grep -E "^(decode|prefill) " | sed "s/^/[mla-ldsm] /" | tee "$OUT/bench_attention_mla_ldsm.log"; stamp
 
 echo "== prefill kernel variants (TERN_CUDA_PREFILL_ATTN: default w4, w8, old)"
 for v in w8 old; do
@@ -45,7 +45,7 @@ echo "== summary"
 [ -f "$OUT/selftest.log" ] && { grep -E "passed, .* failed" "$OUT/selftest.log"; grep FAIL "$OUT/selftest.log" | head -20; }
 grep -vE "^JSON" "$OUT/bench_attention.log" | tail -n 60
 grep -E "^prefill" "$OUT/bench_attention_mla_prefill.log"
-cat "$OUT/bench_attention_mla_v2.log" 2>/dev/null
+cat "$OUT/bench_attention_mla_ldsm.log" 2>/dev/null
 cat "$OUT/bench_attention_variants.log" 2>/dev/null
 cat "$OUT/sdpa.log"
 echo "total $(( SECONDS - t0 )) s"

@@ -4,7 +4,8 @@
 # pool holds (pool tokens / (input + output), from the server's ready line; at most MAX_CONC), one wave
 # of that many requests. Prints output tok/s and median TPOT per cache type.
 # Expected GPU time: ~5 min at 1k/8k (two start-ups of ~12 s, ~8,200 decode steps each); OUTLEN=2048
-# makes it ~1.5 min. Env: IN (1024), OUTLEN (8192), MAX_CONC (512), SERVE_MODEL, PORT.
+# makes it ~1.5 min. Env: IN (1024), OUTLEN (8192), MAX_CONC (512), SERVE_MODEL, PORT, KV_TYPES
+# ("bf16 fp8_e4m3"; one of them runs that half alone).
 # CPU dry run: TERN_BIN=.build/debug/tern SERVE_MODEL="--device cpu --model fixtures/models/llama" IN=16 OUTLEN=16 MAX_CONC=4
 source "$(dirname "$0")/common.sh"   # cd to the repo root, $BIN, $OUT, kernel folders, header line
 IN=${IN:-1024}; OUTLEN=${OUTLEN:-8192}; MAX_CONC=${MAX_CONC:-512}; PORT=${PORT:-30000}
@@ -13,7 +14,7 @@ rm -f "$OUT/kv_fp8.jsonl"
 server_pid=
 stop_server() { [ -n "$server_pid" ] && kill $server_pid 2>/dev/null && wait $server_pid 2>/dev/null; server_pid=; }
 trap stop_server EXIT
-for kv in bf16 fp8_e4m3; do
+for kv in ${KV_TYPES:-bf16 fp8_e4m3}; do
   echo "== $kv KV cache"
   "$BIN" serve $SERVE_MODEL --skip-tokenizer-init --context-length $((IN + OUTLEN)) --kv-cache-dtype $kv \
     --max-running-requests $MAX_CONC --port $PORT > "$OUT/serve_$kv.log" 2>&1 &

@@ -7,7 +7,8 @@ extension OpSuite {
     /// DeepSeek-V3's 128 heads (two 64-head blocks per token) at lengths 1/17/1000/5000 (split-KV up
     /// to the 128-key minimum per split), mixed batches, bf16 and fp8 caches, pages 1/16/64, prefill
     /// and extend rows, the worst-case plan of a decode graph, and 16 heads (four tokens per block).
-    /// Each case also checks that v2 ran rather than declining to the default kernel.
+    /// Each case also checks that v2 ran rather than declining to the ldsm kernel; then the same cases
+    /// run forced through the ldsm kernel.
     mutating func mlaDecodeV2Variants() {
         let e4m3 = DType.f8e4m3
         let cases = [
@@ -35,6 +36,17 @@ extension OpSuite {
                 let before = CUDABackend.mlaDecodeV2Launches
                 try s.attention(c)
                 s.record("attention", c.name + " (v2 ran)", error: CUDABackend.mlaDecodeV2Launches > before ? 0 : 1, tolerance: 0)
+            }
+        }
+        // v2 is the default, so the other MLA cases run it: keep the ldsm kernel (TERN_CUDA_MLA_ATTN=ldsm,
+        // the fallback) covered on the same cases.
+        CUDABackend.mlaAttentionOverride = "ldsm"
+        for c in cases {
+            let name = c.name.replacingOccurrences(of: "mla v2", with: "mla ldsm")
+            check("attention", name) { s in
+                let before = CUDABackend.mlaDecodeV2Launches
+                try s.attention(c)
+                s.record("attention", name + " (ldsm ran)", error: CUDABackend.mlaDecodeV2Launches == before ? 0 : 1, tolerance: 0)
             }
         }
     }
