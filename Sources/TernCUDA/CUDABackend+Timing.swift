@@ -9,17 +9,7 @@ extension CUDABackend {
     /// Milliseconds `body` keeps the stream busy, from events recorded around it.
     public func time(_ body: () throws -> Void) throws -> Double {
         try bind()
-        var start: TernCUevent?, end: TernCUevent?
-        try driver.check(driver.cuEventCreate(&start, UInt32(TERN_CU_EVENT_DEFAULT)), "cuEventCreate")
-        try driver.check(driver.cuEventCreate(&end, UInt32(TERN_CU_EVENT_DEFAULT)), "cuEventCreate")
-        defer { _ = driver.cuEventDestroy(start); _ = driver.cuEventDestroy(end) }
-        try driver.check(driver.cuEventRecord(start, stream), "cuEventRecord")
-        try body()
-        try driver.check(driver.cuEventRecord(end, stream), "cuEventRecord")
-        try driver.check(driver.cuEventSynchronize(end), "cuEventSynchronize")
-        var ms: Float = 0
-        try driver.check(driver.cuEventElapsedTime(&ms, start, end), "cuEventElapsedTime")
-        return Double(ms)
+        return try EventTimer(driver: driver).milliseconds(on: stream, body)
     }
 
     /// Bytes read + written per second by device-to-device copies of `bytes` (median of runs).

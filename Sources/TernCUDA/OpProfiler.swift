@@ -8,26 +8,18 @@ final class OpProfiler: @unchecked Sendable {
     struct Entry { var calls = 0; var milliseconds = 0.0 }
     private var entries: [String: Entry] = [:]
     private let lock = NSLock()
-    private let driver: CUDADriver
-    private var start: TernCUevent?, end: TernCUevent?
+    private let timer: EventTimer
 
     init(driver: CUDADriver) throws {
-        self.driver = driver
-        try driver.check(driver.cuEventCreate(&start, UInt32(TERN_CU_EVENT_DEFAULT)), "cuEventCreate")
-        try driver.check(driver.cuEventCreate(&end, UInt32(TERN_CU_EVENT_DEFAULT)), "cuEventCreate")
+        timer = try EventTimer(driver: driver)
     }
 
     func measure(_ name: String, stream: TernCUstream?, _ body: () throws -> Void) throws {
         lock.lock()
         defer { lock.unlock() }
-        try driver.check(driver.cuEventRecord(start, stream), "cuEventRecord")
-        try body()
-        try driver.check(driver.cuEventRecord(end, stream), "cuEventRecord")
-        try driver.check(driver.cuEventSynchronize(end), "cuEventSynchronize")
-        var ms: Float = 0
-        try driver.check(driver.cuEventElapsedTime(&ms, start, end), "cuEventElapsedTime")
+        let ms = try timer.milliseconds(on: stream, body)
         entries[name, default: Entry()].calls += 1
-        entries[name, default: Entry()].milliseconds += Double(ms)
+        entries[name, default: Entry()].milliseconds += ms
     }
 
     func totals() -> [String: Double] { lock.lock(); defer { lock.unlock() }; return entries.mapValues(\.milliseconds) }
