@@ -112,3 +112,24 @@ __device__ __forceinline__ float block_max(float v) {
     __syncthreads();
     return total;
 }
+
+/// Merges one output row's split-KV partials (running max m in the log2 domain, l the row sum):
+/// out = Σ_s 2^(m_s − M) O_s / Σ_s 2^(m_s − M) l_s; splits that saw no key (m = −∞) weigh nothing and
+/// a row with no key at all becomes zeros. `ml` is the row's [splits][2] (m, l), `o` its [splits][width]
+/// partial outputs; the block's threads stride over the width. Shared by every split-KV combine kernel.
+__device__ inline void merge_split_partials(const float *ml, const float *o, int splits, int width, u16 *out) {
+    float M = -INFINITY;
+    for (int s = 0; s < splits; s++) M = fmaxf(M, ml[2 * s]);
+    float sum = 0.0f;
+    for (int s = 0; s < splits; s++)
+        if (ml[2 * s] != -INFINITY) sum += ml[2 * s + 1] * exp2f(ml[2 * s] - M);
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    for (int d = threadIdx.x; d < width; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int s = 0; s < splits; s++) {
+            const float m = ml[2 * s];
+            if (m != -INFINITY) acc += o[(long long)s * width + d] * exp2f(m - M);
+        }
+        out[d] = float_to_bf16(acc * inv);
+    }
+}

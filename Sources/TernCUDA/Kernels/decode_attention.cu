@@ -362,20 +362,6 @@ extern "C" __global__ void tern_decode_combine(const float *partialO, const floa
 #endif
     const int token = blockIdx.x, head = blockIdx.y, heads = gridDim.y;
     const long long base = ((long long)token * heads + head) * splits;
-    const float *ml = partialML + base * 2;
-    float M = -INFINITY;
-    for (int s = 0; s < splits; s++) M = fmaxf(M, ml[2 * s]);
-    float sum = 0.0f;
-    for (int s = 0; s < splits; s++)
-        if (ml[2 * s] != -INFINITY) sum += ml[2 * s + 1] * exp2f(ml[2 * s] - M);
-    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-    u16 *row = out + (long long)token * outStride + (long long)head * headDim;
-    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
-        float acc = 0.0f;
-        for (int s = 0; s < splits; s++) {
-            const float m = ml[2 * s];
-            if (m != -INFINITY) acc += partialO[(base + s) * headDim + d] * exp2f(m - M);
-        }
-        row[d] = float_to_bf16(acc * inv);
-    }
+    merge_split_partials(partialML + base * 2, partialO + base * headDim, splits, headDim,
+                         out + (long long)token * outStride + (long long)head * headDim);
 }

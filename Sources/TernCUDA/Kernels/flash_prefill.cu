@@ -404,20 +404,7 @@ extern "C" __global__ void tern_flash_prefill_combine(const float *partialO, con
     for (int r = 0; r < FP_ROWS; r++) {
         int tok = r / group;
         if (tok >= tokenCount) break;
-        const float *ml = partialML + (base + r) * splits * 2;
-        float M = -INFINITY;
-        for (int s = 0; s < splits; s++) M = fmaxf(M, ml[2 * s]);
-        float L = 0.0f;
-        for (int s = 0; s < splits; s++) L += ml[2 * s] == -INFINITY ? 0.0f : ml[2 * s + 1] * exp2f(ml[2 * s] - M);
-        float inv = L > 0.0f ? 1.0f / L : 0.0f;
-        u16 *row = out + (long long)(tokenStart + tok) * outStride + (long long)(kvHead * group + r % group) * headDim;
-        for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
-            float acc = 0.0f;
-            for (int s = 0; s < splits; s++) {
-                float w = ml[2 * s] == -INFINITY ? 0.0f : exp2f(ml[2 * s] - M);
-                acc += partialO[((base + r) * splits + s) * headDim + d] * w;
-            }
-            row[d] = float_to_bf16(acc * inv);
-        }
+        merge_split_partials(partialML + (base + r) * splits * 2, partialO + (base + r) * splits * headDim, splits, headDim,
+                             out + (long long)(tokenStart + tok) * outStride + (long long)(kvHead * group + r % group) * headDim);
     }
 }
