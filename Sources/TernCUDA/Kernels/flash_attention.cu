@@ -3,51 +3,20 @@
 // one KV head: its 64 rows are (token, query head of the GQA group) pairs, so each K/V tile is read
 // once for the whole group. K/V tiles of 64 keys go through shared memory; an online softmax per
 // row keeps the running max and sum in registers. Causal by position, optional sliding window.
-#include "common.cuh"
+#include "mma.cuh"
 
 #define FA_ROWS 64
 #define FA_KEYS 64
 
-__device__ __forceinline__ void fa_mma(float *c, u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ u32 fa_pack(float lo, float hi) {
-    return (u32)float_to_bf16(lo) | ((u32)float_to_bf16(hi) << 16);
-}
-
 struct __align__(16) uint4_ { u32 x, y, z, w; };
-
-// 16-byte global → shared copy that bypasses registers (cp.async), zero-filling when !valid, so
-// every K/V load of a tile is in flight at once.
-__device__ __forceinline__ void fa_copy16(u16 *smem, const u16 *gmem, bool valid) {
-    u32 s;
-    asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(s) : "l"(smem));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
-}
-
-// e4m3fn code → bf16 bits, exactly (every e4m3 value is a bf16 value). Normal codes rebias the
-// exponent (7 → 127) and widen the mantissa; subnormals (m · 2^-9) go through float.
-__device__ __forceinline__ u32 fa_e4m3_to_bf16(u32 b) {
-    u32 em = b & 0x7Fu;
-    u32 magnitude = em >= 8u ? (em + 960u) << 4 : (__float_as_uint((float)em * 0.001953125f) >> 16);
-    return ((b & 0x80u) << 8) | magnitude;
-}
-
-// Two adjacent e4m3 codes (low byte first) → a bf16 pair.
-__device__ __forceinline__ u32 fa_e4m3x2_to_bf16x2(u32 two) {
-    return fa_e4m3_to_bf16(two & 0xFFu) | (fa_e4m3_to_bf16((two >> 8) & 0xFFu) << 16);
-}
 
 // Eight e4m3 codes (8 bytes) → eight bf16 (16 bytes).
 __device__ __forceinline__ uint4_ fa_e4m3x8_to_bf16x8(uint2 v) {
     uint4_ r;
-    r.x = fa_e4m3x2_to_bf16x2(v.x & 0xFFFFu);
-    r.y = fa_e4m3x2_to_bf16x2(v.x >> 16);
-    r.z = fa_e4m3x2_to_bf16x2(v.y & 0xFFFFu);
-    r.w = fa_e4m3x2_to_bf16x2(v.y >> 16);
+    r.x = e4m3x2_to_bf16x2(v.x & 0xFFFFu);
+    r.y = e4m3x2_to_bf16x2(v.x >> 16);
+    r.z = e4m3x2_to_bf16x2(v.y & 0xFFFFu);
+    r.w = e4m3x2_to_bf16x2(v.y >> 16);
     return r;
 }
 
@@ -130,8 +99,8 @@ __device__ void flash_attention(
                 *(uint4_ *)(ks + r * LD + c * 8) = fa_e4m3x8_to_bf16x8(kb);
                 *(uint4_ *)(vs + r * LD + c * 8) = fa_e4m3x8_to_bf16x8(vb);
             } else {
-                fa_copy16(ks + r * LD + c * 8, (const u16 *)keys + keyAt, valid);
-                fa_copy16(vs + r * LD + c * 8, (const u16 *)values + valueAt, valid);
+                cp_async16(ks + r * LD + c * 8, (const u16 *)keys + keyAt, valid);
+                cp_async16(vs + r * LD + c * 8, (const u16 *)values + valueAt, valid);
             }
         }
         asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;" ::: "memory");
@@ -144,7 +113,7 @@ __device__ void flash_attention(
             const u16 *krow = ks + (nt * 8 + g) * LD + 2 * t;
 #pragma unroll
             for (int kc = 0; kc < HD / 16; kc++)
-                fa_mma(s[nt], qa[kc][0], qa[kc][1], qa[kc][2], qa[kc][3],
+                mma_bf16_16816(s[nt], qa[kc][0], qa[kc][1], qa[kc][2], qa[kc][3],
                        *(const u32 *)(krow + kc * 16), *(const u32 *)(krow + kc * 16 + 8));
         }
         // Scale (log2 domain), mask, row maxima over the quad.
@@ -182,15 +151,15 @@ __device__ void flash_attention(
         // O += P · V, P's accumulator layout reused as the A operand.
 #pragma unroll
         for (int kc = 0; kc < FA_KEYS / 16; kc++) {
-            u32 a0 = fa_pack(s[2 * kc][0], s[2 * kc][1]), a1 = fa_pack(s[2 * kc][2], s[2 * kc][3]);
-            u32 a2 = fa_pack(s[2 * kc + 1][0], s[2 * kc + 1][1]), a3 = fa_pack(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+            u32 a0 = pack_bf16x2(s[2 * kc][0], s[2 * kc][1]), a1 = pack_bf16x2(s[2 * kc][2], s[2 * kc][3]);
+            u32 a2 = pack_bf16x2(s[2 * kc + 1][0], s[2 * kc + 1][1]), a3 = pack_bf16x2(s[2 * kc + 1][2], s[2 * kc + 1][3]);
             const u16 *v0 = vs + (kc * 16 + 2 * t) * LD + g;
 #pragma unroll
             for (int dn = 0; dn < HD / 8; dn++) {
                 const u16 *v = v0 + dn * 8;
                 u32 bb0 = (u32)v[0] | ((u32)v[LD] << 16);
                 u32 bb1 = (u32)v[8 * LD] | ((u32)v[9 * LD] << 16);
-                fa_mma(o[dn], a0, a1, a2, a3, bb0, bb1);
+                mma_bf16_16816(o[dn], a0, a1, a2, a3, bb0, bb1);
             }
         }
     }
@@ -221,12 +190,12 @@ __device__ void flash_attention(
     if (tok0 < tokenCount) {
         u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)(kvHead * group + r0 % group) * HD + 2 * t;
 #pragma unroll
-        for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = fa_pack(o[dn][0] * inv0, o[dn][1] * inv0);
+        for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = pack_bf16x2(o[dn][0] * inv0, o[dn][1] * inv0);
     }
     if (tok1 < tokenCount) {
         u16 *row = out + (long long)(tokenStart + tok1) * outStride + (long long)(kvHead * group + r1 % group) * HD + 2 * t;
 #pragma unroll
-        for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = fa_pack(o[dn][2] * inv1, o[dn][3] * inv1);
+        for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = pack_bf16x2(o[dn][2] * inv1, o[dn][3] * inv1);
     }
 }
 
@@ -276,19 +245,6 @@ extern "C" __global__ void tern_flash_combine(const float *partialO, const float
 #define MLA_ROWS 64
 #define MLA_KEYS 32
 #define MLA_LD (MLA_D + 8)
-
-// ldmatrix: four 8×8 bf16 matrices whose row addresses lanes 8i..8i+7 give (matrix i); thread T
-// receives row T/4, elements 2(T%4), 2(T%4)+1 of each (.trans: of the transpose).
-__device__ __forceinline__ void fa_ldsm_x4(u32 *r, const u16 *p) {
-    u32 a = (u32)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
-}
-__device__ __forceinline__ void fa_ldsm_x4_trans(u32 *r, const u16 *p) {
-    u32 a = (u32)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
-}
 
 // LDSM: operand fragments through ldmatrix (one instruction per 4 registers: Q and K non-transposed,
 // V transposed) instead of 32-bit/16-bit shared loads; MLA_LD rows (1168 bytes ≡ 4 words mod 32)
@@ -347,7 +303,7 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
                 if (valid) b = *(const uint2 *)((const u8 *)cache + at);
                 *(uint4_ *)(ks + r * MLA_LD + c * 8) = fa_e4m3x8_to_bf16x8(b);
             } else {
-                fa_copy16(ks + r * MLA_LD + c * 8, (const u16 *)cache + at, valid);
+                cp_async16(ks + r * MLA_LD + c * 8, (const u16 *)cache + at, valid);
             }
         }
         if constexpr (!FP8) asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;" ::: "memory");
@@ -363,12 +319,12 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
 #pragma unroll 4
             for (int kc = 0; kc < MLA_D / 16; kc++) {
                 u32 a[4], b[4];
-                fa_ldsm_x4(a, qa + kc * 16);
+                ldsm_x4(a, qa + kc * 16);
 #pragma unroll
                 for (int np = 0; np < MLA_KEYS / 16; np++) {
-                    fa_ldsm_x4(b, kb + np * 16 * MLA_LD + kc * 16);
-                    fa_mma(s[2 * np], a[0], a[1], a[2], a[3], b[0], b[1]);
-                    fa_mma(s[2 * np + 1], a[0], a[1], a[2], a[3], b[2], b[3]);
+                    ldsm_x4(b, kb + np * 16 * MLA_LD + kc * 16);
+                    mma_bf16_16816(s[2 * np], a[0], a[1], a[2], a[3], b[0], b[1]);
+                    mma_bf16_16816(s[2 * np + 1], a[0], a[1], a[2], a[3], b[2], b[3]);
                 }
             }
         } else
@@ -379,7 +335,7 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
 #pragma unroll
             for (int nt = 0; nt < MLA_KEYS / 8; nt++) {
                 const u16 *krow = ks + (nt * 8 + g) * MLA_LD + kc * 16 + 2 * t;
-                fa_mma(s[nt], a0, a1, a2, a3, *(const u32 *)krow, *(const u32 *)(krow + 8));
+                mma_bf16_16816(s[nt], a0, a1, a2, a3, *(const u32 *)krow, *(const u32 *)(krow + 8));
             }
         }
         float mx0 = -INFINITY, mx1 = -INFINITY;
@@ -415,17 +371,17 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
         // O += P · V over this block's value half (the latent's columns half·256 ..< half·256 + 256).
 #pragma unroll
         for (int kc = 0; kc < MLA_KEYS / 16; kc++) {
-            u32 a0 = fa_pack(s[2 * kc][0], s[2 * kc][1]), a1 = fa_pack(s[2 * kc][2], s[2 * kc][3]);
-            u32 a2 = fa_pack(s[2 * kc + 1][0], s[2 * kc + 1][1]), a3 = fa_pack(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+            u32 a0 = pack_bf16x2(s[2 * kc][0], s[2 * kc][1]), a1 = pack_bf16x2(s[2 * kc][2], s[2 * kc][3]);
+            u32 a2 = pack_bf16x2(s[2 * kc + 1][0], s[2 * kc + 1][1]), a3 = pack_bf16x2(s[2 * kc + 1][2], s[2 * kc + 1][3]);
             if constexpr (LDSM) {
                 // Transposed: m0/m1 = keys +0/+8 of column block dn, m2/m3 the same of dn + 1.
                 const u16 *vb = ks + (kc * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * MLA_LD + half * MLA_VH + (lane >> 4) * 8;
 #pragma unroll
                 for (int dp = 0; dp < MLA_VH / 16; dp++) {
                     u32 b[4];
-                    fa_ldsm_x4_trans(b, vb + dp * 16);
-                    fa_mma(o[2 * dp], a0, a1, a2, a3, b[0], b[1]);
-                    fa_mma(o[2 * dp + 1], a0, a1, a2, a3, b[2], b[3]);
+                    ldsm_x4_trans(b, vb + dp * 16);
+                    mma_bf16_16816(o[2 * dp], a0, a1, a2, a3, b[0], b[1]);
+                    mma_bf16_16816(o[2 * dp + 1], a0, a1, a2, a3, b[2], b[3]);
                 }
             } else {
             const u16 *v0 = ks + (kc * 16 + 2 * t) * MLA_LD + half * MLA_VH + g;
@@ -434,7 +390,7 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
                 const u16 *v = v0 + dn * 8;
                 u32 bb0 = (u32)v[0] | ((u32)v[MLA_LD] << 16);
                 u32 bb1 = (u32)v[8 * MLA_LD] | ((u32)v[9 * MLA_LD] << 16);
-                fa_mma(o[dn], a0, a1, a2, a3, bb0, bb1);
+                mma_bf16_16816(o[dn], a0, a1, a2, a3, bb0, bb1);
             }
             }
         }
@@ -467,12 +423,12 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
     if (tok0 < tokenCount) {
         u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)h0 * MLA_V + half * MLA_VH + 2 * t;
 #pragma unroll
-        for (int dn = 0; dn < MLA_VH / 8; dn++) *(u32 *)(row + dn * 8) = fa_pack(o[dn][0] * inv0, o[dn][1] * inv0);
+        for (int dn = 0; dn < MLA_VH / 8; dn++) *(u32 *)(row + dn * 8) = pack_bf16x2(o[dn][0] * inv0, o[dn][1] * inv0);
     }
     if (tok1 < tokenCount) {
         u16 *row = out + (long long)(tokenStart + tok1) * outStride + (long long)h1 * MLA_V + half * MLA_VH + 2 * t;
 #pragma unroll
-        for (int dn = 0; dn < MLA_VH / 8; dn++) *(u32 *)(row + dn * 8) = fa_pack(o[dn][2] * inv1, o[dn][3] * inv1);
+        for (int dn = 0; dn < MLA_VH / 8; dn++) *(u32 *)(row + dn * 8) = pack_bf16x2(o[dn][2] * inv1, o[dn][3] * inv1);
     }
 }
 

@@ -14,42 +14,11 @@
 // tiles past its own last row, and only tiles that straddle a row's position (or the sliding
 // window's lower edge) are masked. Optional split-KV (grid.z) with tern_flash_prefill_combine.
 // Grid (KV heads, tiles, splits): the host orders tiles longest first.
-#include "common.cuh"
+#include "mma.cuh"
 
 #define FP_ROWS 128
 #define FP_KEYS 64
 #define FP_THREADS 256
-
-__device__ __forceinline__ void fp_mma(float *c, const u32 *a, u32 b0, u32 b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ u32 fp_pack(float lo, float hi) {
-    return (u32)float_to_bf16(lo) | ((u32)float_to_bf16(hi) << 16);
-}
-
-__device__ __forceinline__ u32 fp_smem_addr(const void *p) {
-    u32 s;
-    asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(s) : "l"(p));
-    return s;
-}
-
-__device__ __forceinline__ void fp_ldsm4(u32 addr, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr) : "memory");
-}
-
-__device__ __forceinline__ void fp_ldsm4_trans(u32 addr, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr) : "memory");
-}
-
-// 16-byte global → shared copy (cp.async, L2 only), zero-filling when !valid.
-__device__ __forceinline__ void fp_copy16(u32 saddr, const void *gmem, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(saddr), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
-}
 
 struct __align__(16) fp_u4 { u32 x, y, z, w; };
 
@@ -96,7 +65,7 @@ __device__ __forceinline__ void flash_prefill(
     // Stage s: K at fp_shared + 2·s·TILE, V right after. MT = 1: Q first goes through stage 1
     // (128 rows = 2 tiles of 64) before any K/V tile is written there; MT = 2: Q after the stages.
     constexpr int Q_AT = MT == 1 ? 2 * TILE : 4 * TILE;
-    const u32 sbase = fp_smem_addr(fp_shared);
+    const u32 sbase = smem_u32(fp_shared);
 
     const int kvHead = blockIdx.x;
     const int *tile = tiles + blockIdx.y * 4;
@@ -111,7 +80,7 @@ __device__ __forceinline__ void flash_prefill(
             int r = i / CHUNKS, c = i % CHUNKS;
             int tok = r / group, h = kvHead * group + r % group;
             const u16 *src = q + (long long)(tokenStart + (tok < tokenCount ? tok : 0)) * qStride + (long long)h * HD + c * 8;
-            fp_copy16(fp_smem_addr(qs + r * LD + c * 8), src, tok < tokenCount);
+            cp_async16(smem_u32(qs + r * LD + c * 8), src, tok < tokenCount);
         }
         asm volatile("cp.async.commit_group;" ::: "memory");
     }
@@ -154,8 +123,8 @@ __device__ __forceinline__ void flash_prefill(
                 kraw[i] = valid ? *(const uint2 *)((const u8 *)keys + keyAt + i * 8) : make_uint2(0, 0);
                 vraw[i] = valid ? *(const uint2 *)((const u8 *)values + valueAt + i * 8) : make_uint2(0, 0);
             } else {
-                fp_copy16(ks + i * 16, (const u16 *)keys + keyAt + i * 8, valid);
-                fp_copy16(ks + TILE * 2 + i * 16, (const u16 *)values + valueAt + i * 8, valid);
+                cp_async16(ks + i * 16, (const u16 *)keys + keyAt + i * 8, valid);
+                cp_async16(ks + TILE * 2 + i * 16, (const u16 *)values + valueAt + i * 8, valid);
             }
         }
     };
@@ -184,7 +153,7 @@ __device__ __forceinline__ void flash_prefill(
     u32 qa[MT == 1 ? HD / 16 : 1][4];
     if constexpr (MT == 1) {
 #pragma unroll
-        for (int kc = 0; kc < HD / 16; kc++) fp_ldsm4(qLane + kc * 32, qa[kc][0], qa[kc][1], qa[kc][2], qa[kc][3]);
+        for (int kc = 0; kc < HD / 16; kc++) ldsm_x4(qLane + kc * 32, qa[kc][0], qa[kc][1], qa[kc][2], qa[kc][3]);
     }
 
     float o[MT][HD / 8][4];
@@ -228,9 +197,9 @@ __device__ __forceinline__ void flash_prefill(
 #pragma unroll
                     for (int kc = 0; kc < HD / 16; kc += 2) {
                         u32 b0, b1, b2, b3;
-                        fp_ldsm4(kBase + (u32)((nt * 8 * LD + kc * 16) * 2), b0, b1, b2, b3);
-                        fp_mma(s[0][nt], qa[kc], b0, b1);
-                        fp_mma(s[0][nt], qa[kc + 1], b2, b3);
+                        ldsm_x4(kBase + (u32)((nt * 8 * LD + kc * 16) * 2), b0, b1, b2, b3);
+                        mma_bf16_16816(s[0][nt], qa[kc], b0, b1);
+                        mma_bf16_16816(s[0][nt], qa[kc + 1], b2, b3);
                     }
                 }
             } else {
@@ -239,15 +208,15 @@ __device__ __forceinline__ void flash_prefill(
                     u32 qf[MT][4];
 #pragma unroll
                     for (int mt = 0; mt < MT; mt++)
-                        fp_ldsm4(qLane + (u32)((mt * 16 * LD + kc * 16) * 2), qf[mt][0], qf[mt][1], qf[mt][2], qf[mt][3]);
+                        ldsm_x4(qLane + (u32)((mt * 16 * LD + kc * 16) * 2), qf[mt][0], qf[mt][1], qf[mt][2], qf[mt][3]);
 #pragma unroll
                     for (int nt = 0; nt < FP_KEYS / 8; nt += 2) {
                         u32 b0, b1, b2, b3;
-                        fp_ldsm4(kBase2 + (u32)((nt * 8 * LD + kc * 16) * 2), b0, b1, b2, b3);
+                        ldsm_x4(kBase2 + (u32)((nt * 8 * LD + kc * 16) * 2), b0, b1, b2, b3);
 #pragma unroll
                         for (int mt = 0; mt < MT; mt++) {
-                            fp_mma(s[mt][nt], qf[mt], b0, b1);
-                            fp_mma(s[mt][nt + 1], qf[mt], b2, b3);
+                            mma_bf16_16816(s[mt][nt], qf[mt], b0, b1);
+                            mma_bf16_16816(s[mt][nt + 1], qf[mt], b2, b3);
                         }
                     }
                 }
@@ -303,19 +272,19 @@ __device__ __forceinline__ void flash_prefill(
                 u32 a[MT][4];
 #pragma unroll
                 for (int mt = 0; mt < MT; mt++) {
-                    a[mt][0] = fp_pack(s[mt][2 * kc][0], s[mt][2 * kc][1]);
-                    a[mt][1] = fp_pack(s[mt][2 * kc][2], s[mt][2 * kc][3]);
-                    a[mt][2] = fp_pack(s[mt][2 * kc + 1][0], s[mt][2 * kc + 1][1]);
-                    a[mt][3] = fp_pack(s[mt][2 * kc + 1][2], s[mt][2 * kc + 1][3]);
+                    a[mt][0] = pack_bf16x2(s[mt][2 * kc][0], s[mt][2 * kc][1]);
+                    a[mt][1] = pack_bf16x2(s[mt][2 * kc][2], s[mt][2 * kc][3]);
+                    a[mt][2] = pack_bf16x2(s[mt][2 * kc + 1][0], s[mt][2 * kc + 1][1]);
+                    a[mt][3] = pack_bf16x2(s[mt][2 * kc + 1][2], s[mt][2 * kc + 1][3]);
                 }
 #pragma unroll
                 for (int dn = 0; dn < HD / 8; dn += 2) {
                     u32 b0, b1, b2, b3;
-                    fp_ldsm4_trans(vBase + (u32)((kc * 16 * LD + dn * 8) * 2), b0, b1, b2, b3);
+                    ldsm_x4_trans(vBase + (u32)((kc * 16 * LD + dn * 8) * 2), b0, b1, b2, b3);
 #pragma unroll
                     for (int mt = 0; mt < MT; mt++) {
-                        fp_mma(o[mt][dn], a[mt], b0, b1);
-                        fp_mma(o[mt][dn + 1], a[mt], b2, b3);
+                        mma_bf16_16816(o[mt][dn], a[mt], b0, b1);
+                        mma_bf16_16816(o[mt][dn + 1], a[mt], b2, b3);
                     }
                 }
             }
@@ -365,12 +334,12 @@ __device__ __forceinline__ void flash_prefill(
         if (tok0 < tokenCount) {
             u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)(kvHead * group + r0 % group) * HD + 2 * t;
 #pragma unroll
-            for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = fp_pack(o[mt][dn][0] * inv0, o[mt][dn][1] * inv0);
+            for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = pack_bf16x2(o[mt][dn][0] * inv0, o[mt][dn][1] * inv0);
         }
         if (tok1 < tokenCount) {
             u16 *row = out + (long long)(tokenStart + tok1) * outStride + (long long)(kvHead * group + r1 % group) * HD + 2 * t;
 #pragma unroll
-            for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = fp_pack(o[mt][dn][2] * inv1, o[mt][dn][3] * inv1);
+            for (int dn = 0; dn < HD / 8; dn++) *(u32 *)(row + dn * 8) = pack_bf16x2(o[mt][dn][2] * inv1, o[mt][dn][3] * inv1);
         }
     }
 }

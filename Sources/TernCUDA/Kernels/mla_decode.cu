@@ -21,7 +21,7 @@
 // stages hold the raw e4m3 rows ([32][576] bytes, 55,296 B) and each tile is decoded once into
 // one bf16 tile buffer (37,376 B): 173,568 B; the key scale is folded into `scale` by the caller,
 // the value scale multiplies O once at the end.
-#include "common.cuh"
+#include "mma.cuh"
 
 #define MD_D 576
 #define MD_V 512
@@ -32,38 +32,6 @@
 #define MD_STAGES 3
 
 struct __align__(16) md_u4 { u32 x, y, z, w; };
-
-__device__ __forceinline__ void md_mma(float *c, const u32 *a, u32 b0, u32 b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ u32 md_pack(float lo, float hi) { return (u32)float_to_bf16(lo) | ((u32)float_to_bf16(hi) << 16); }
-__device__ __forceinline__ u32 md_smem(const void *p) { return (u32)__cvta_generic_to_shared(p); }
-__device__ __forceinline__ void md_ldsm_x4(u32 *r, const u16 *p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(md_smem(p)));
-}
-__device__ __forceinline__ void md_ldsm_x4_trans(u32 *r, const u16 *p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(md_smem(p)));
-}
-// 16-byte global → shared copy (zero-filled when !valid).
-__device__ __forceinline__ void md_copy16(void *smem, const void *gmem, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(md_smem(smem)), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
-}
-__device__ __forceinline__ void md_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N> __device__ __forceinline__ void md_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
-
-// e4m3fn code → bf16 bits, exactly (normal codes rebias the exponent, subnormals go through float).
-__device__ __forceinline__ u32 md_e4m3_to_bf16(u32 b) {
-    u32 em = b & 0x7Fu;
-    u32 magnitude = em >= 8u ? (em + 960u) << 4 : (__float_as_uint((float)em * 0.001953125f) >> 16);
-    return ((b & 0x80u) << 8) | magnitude;
-}
-__device__ __forceinline__ u32 md_e4m3x2_to_bf16x2(u32 two) {
-    return md_e4m3_to_bf16(two & 0xFFu) | (md_e4m3_to_bf16((two >> 8) & 0xFFu) << 16);
-}
 
 template <bool FP8>
 __device__ void mla_decode_v2(const u16 *q, long long qStride, const void *cache, long long cacheStride, u16 *out,
@@ -101,9 +69,9 @@ __device__ void mla_decode_v2(const u16 *q, long long qStride, const void *cache
             bool valid = j < kvEnd;
             long long slot = valid ? (long long)pages[j / pageSize] * pageSize + j % pageSize : 0;
             if constexpr (FP8)
-                md_copy16((u8 *)dst + r * MD_D + k * 16, (const u8 *)cache + slot * cacheStride + k * 16, valid);
+                cp_async16((u8 *)dst + r * MD_D + k * 16, (const u8 *)cache + slot * cacheStride + k * 16, valid);
             else
-                md_copy16(dst + r * MD_LD + k * 8, (const u16 *)cache + slot * cacheStride + k * 8, valid);
+                cp_async16(dst + r * MD_LD + k * 8, (const u16 *)cache + slot * cacheStride + k * 8, valid);
         }
     };
 
@@ -113,12 +81,12 @@ __device__ void mla_decode_v2(const u16 *q, long long qStride, const void *cache
         int tok = r / group, h = headBlock * group + r % group;
         bool valid = tok < tokenCount;
         const u16 *src = q + (valid ? (long long)(tokenStart + tok) * qStride + (long long)h * MD_D + k * 8 : 0);
-        md_copy16(qs + r * MD_LD + k * 8, src, valid);
+        cp_async16(qs + r * MD_LD + k * 8, src, valid);
     }
 #pragma unroll
     for (int i = 0; i < MD_STAGES - 1; i++) {
         if (i < myTiles) load(i);
-        md_commit();
+        cp_async_commit();
     }
 
     int r0 = rg * 16 + g, r1 = r0 + 8;
@@ -139,8 +107,8 @@ __device__ void mla_decode_v2(const u16 *q, long long qStride, const void *cache
 
     for (int i = 0; i < myTiles; i++) {
         if (i + MD_STAGES - 1 < myTiles) load(i + MD_STAGES - 1);
-        md_commit();
-        md_wait<MD_STAGES - 1>();  // tile i (and Q) landed for this thread
+        cp_async_commit();
+        cp_async_wait<MD_STAGES - 1>();  // tile i (and Q) landed for this thread
         __syncthreads();           // ... and for every thread
         const u16 *kv;
         if constexpr (FP8) {
@@ -150,10 +118,10 @@ __device__ void mla_decode_v2(const u16 *q, long long qStride, const void *cache
                 int r = c / (MD_D / 8), k = c % (MD_D / 8);
                 uint2 b = *(const uint2 *)(raw + r * MD_D + k * 8);
                 md_u4 v;
-                v.x = md_e4m3x2_to_bf16x2(b.x & 0xFFFFu);
-                v.y = md_e4m3x2_to_bf16x2(b.x >> 16);
-                v.z = md_e4m3x2_to_bf16x2(b.y & 0xFFFFu);
-                v.w = md_e4m3x2_to_bf16x2(b.y >> 16);
+                v.x = e4m3x2_to_bf16x2(b.x & 0xFFFFu);
+                v.y = e4m3x2_to_bf16x2(b.x >> 16);
+                v.z = e4m3x2_to_bf16x2(b.y & 0xFFFFu);
+                v.w = e4m3x2_to_bf16x2(b.y >> 16);
                 *(md_u4 *)(decoded + r * MD_LD + k * 8) = v;
             }
             __syncthreads();
@@ -169,10 +137,10 @@ __device__ void mla_decode_v2(const u16 *q, long long qStride, const void *cache
 #pragma unroll 6
         for (int kc = 0; kc < MD_D / 16; kc++) {
             u32 a[4], b[4];
-            md_ldsm_x4(a, qa + kc * 16);
-            md_ldsm_x4(b, kb + kc * 16);
-            md_mma(s[0], a, b[0], b[1]);
-            md_mma(s[1], a, b[2], b[3]);
+            ldsm_x4(a, qa + kc * 16);
+            ldsm_x4(b, kb + kc * 16);
+            mma_bf16_16816(s[0], a, b[0], b[1]);
+            mma_bf16_16816(s[1], a, b[2], b[3]);
         }
         float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
@@ -206,8 +174,8 @@ __device__ void mla_decode_v2(const u16 *q, long long qStride, const void *cache
             l0 += s[nt][0] + s[nt][1];
             l1 += s[nt][2] + s[nt][3];
             int col = half * 16 + nt * 8 + 2 * t;
-            *(u32 *)(ps + r0 * MD_PLD + col) = md_pack(s[nt][0], s[nt][1]);
-            *(u32 *)(ps + r1 * MD_PLD + col) = md_pack(s[nt][2], s[nt][3]);
+            *(u32 *)(ps + r0 * MD_PLD + col) = pack_bf16x2(s[nt][0], s[nt][1]);
+            *(u32 *)(ps + r1 * MD_PLD + col) = pack_bf16x2(s[nt][2], s[nt][3]);
         }
 #pragma unroll
         for (int d = 0; d < MD_V / 2 / 8; d++) { o[d][0] *= c0; o[d][1] *= c0; o[d][2] *= c1; o[d][3] *= c1; }
@@ -217,19 +185,19 @@ __device__ void mla_decode_v2(const u16 *q, long long qStride, const void *cache
 #pragma unroll
         for (int kc = 0; kc < MD_KEYS / 16; kc++) {
             u32 a[4];
-            md_ldsm_x4(a, pa + kc * 16);
+            ldsm_x4(a, pa + kc * 16);
             const u16 *vb = kv + kc * 16 * MD_LD + vbOff;
 #pragma unroll
             for (int dp = 0; dp < MD_V / 2 / 16; dp++) {
                 u32 b[4];
-                md_ldsm_x4_trans(b, vb + dp * 16);
-                md_mma(o[2 * dp], a, b[0], b[1]);
-                md_mma(o[2 * dp + 1], a, b[2], b[3]);
+                ldsm_x4_trans(b, vb + dp * 16);
+                mma_bf16_16816(o[2 * dp], a, b[0], b[1]);
+                mma_bf16_16816(o[2 * dp + 1], a, b[2], b[3]);
             }
         }
         __syncthreads();  // this stage, the decoded tile, P and the maxima are free for the next tile
     }
-    md_wait<0>();  // no copy may still target shared memory at exit (splits without tiles)
+    cp_async_wait<0>();  // no copy may still target shared memory at exit (splits without tiles)
 
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
@@ -263,12 +231,12 @@ __device__ void mla_decode_v2(const u16 *q, long long qStride, const void *cache
     if (tok0 < tokenCount) {
         u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)h0 * MD_V + col0;
 #pragma unroll
-        for (int d = 0; d < MD_V / 2 / 8; d++) *(u32 *)(row + d * 8) = md_pack(o[d][0] * inv0, o[d][1] * inv0);
+        for (int d = 0; d < MD_V / 2 / 8; d++) *(u32 *)(row + d * 8) = pack_bf16x2(o[d][0] * inv0, o[d][1] * inv0);
     }
     if (tok1 < tokenCount) {
         u16 *row = out + (long long)(tokenStart + tok1) * outStride + (long long)h1 * MD_V + col0;
 #pragma unroll
-        for (int d = 0; d < MD_V / 2 / 8; d++) *(u32 *)(row + d * 8) = md_pack(o[d][2] * inv1, o[d][3] * inv1);
+        for (int d = 0; d < MD_V / 2 / 8; d++) *(u32 *)(row + d * 8) = pack_bf16x2(o[d][2] * inv1, o[d][3] * inv1);
     }
 }
 

@@ -1,0 +1,63 @@
+// Warp-level tensor-core and async-copy primitives shared by the attention kernels (mma.sync
+// m16n8k16 with fp32 accumulators, ldmatrix, cp.async with zero fill, exact e4m3 → bf16). One copy
+// here instead of one per kernel file; Hopper's warpgroup MMA lives in wgmma.cuh.
+#pragma once
+#include "common.cuh"
+
+// D += A·B, A 16×16 row-major (4 registers of bf16 pairs), B 16×8 column-major (2 registers).
+__device__ __forceinline__ void mma_bf16_16816(float *c, u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void mma_bf16_16816(float *c, const u32 *a, u32 b0, u32 b1) {
+    mma_bf16_16816(c, a[0], a[1], a[2], a[3], b0, b1);
+}
+// The same with f16 operands.
+__device__ __forceinline__ void mma_f16_16816(float *c, const u32 *a, u32 b0, u32 b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two floats → a bf16 pair (lo in the low half), round to nearest even.
+__device__ __forceinline__ u32 pack_bf16x2(float lo, float hi) {
+    return (u32)float_to_bf16(lo) | ((u32)float_to_bf16(hi) << 16);
+}
+
+// Shared-memory address of a generic pointer into shared memory.
+__device__ __forceinline__ u32 smem_u32(const void *p) { return (u32)__cvta_generic_to_shared(p); }
+
+// ldmatrix: four 8×8 b16 matrices whose row addresses lanes 8i..8i+7 give (matrix i); thread T
+// receives row T/4, elements 2(T%4), 2(T%4)+1 of each (.trans: of the transpose).
+__device__ __forceinline__ void ldsm_x4(u32 addr, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_trans(u32 addr, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4(u32 *r, const void *p) { ldsm_x4(smem_u32(p), r[0], r[1], r[2], r[3]); }
+__device__ __forceinline__ void ldsm_x4_trans(u32 *r, const void *p) { ldsm_x4_trans(smem_u32(p), r[0], r[1], r[2], r[3]); }
+
+// 16-byte global → shared copy that bypasses registers (cp.async.cg, L2 only), zero-filling the
+// destination when !valid, so every load of a tile can be in flight at once.
+__device__ __forceinline__ void cp_async16(u32 saddr, const void *gmem, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(saddr), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
+}
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool valid) { cp_async16(smem_u32(smem), gmem, valid); }
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
+// e4m3fn code → bf16 bits, exactly (every e4m3 value is a bf16 value): normal codes rebias the
+// exponent (7 → 127) and widen the mantissa; subnormals (m · 2^-9) go through float.
+__device__ __forceinline__ u32 e4m3_to_bf16_bits(u32 b) {
+    u32 em = b & 0x7Fu;
+    u32 magnitude = em >= 8u ? (em + 960u) << 4 : (__float_as_uint((float)em * 0.001953125f) >> 16);
+    return ((b & 0x80u) << 8) | magnitude;
+}
+// Two adjacent e4m3 codes (low byte first) → a bf16 pair.
+__device__ __forceinline__ u32 e4m3x2_to_bf16x2(u32 two) {
+    return e4m3_to_bf16_bits(two & 0xFFu) | (e4m3_to_bf16_bits((two >> 8) & 0xFFu) << 16);
+}
