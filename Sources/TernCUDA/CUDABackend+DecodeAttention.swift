@@ -12,13 +12,42 @@ extension CUDABackend {
     /// (TERN_CUDA_DECODE_TARGET_BLOCKS overrides; 0 never splits).
     static let decodeTargetBlocks = Int(ProcessInfo.processInfo.environment["TERN_CUDA_DECODE_TARGET_BLOCKS"] ?? "") ?? 1056
 
+    /// Fewest keys per split (TERN_CUDA_DECODE_MIN_SPLIT, a multiple of 64, default 128; 256 was the
+    /// rule before): at batch 1 × 1k context the 8 KV heads made 32 blocks of 4 tiles (two round
+    /// trips each through the 3-stage pipeline); with 2-tile splits 64 blocks issue all their copies
+    /// at once (the prologue's two stages). Not measured yet.
+    static let decodeMinSplitKeys: Int = {
+        let value = ProcessInfo.processInfo.environment["TERN_CUDA_DECODE_MIN_SPLIT"].flatMap { Int($0) } ?? 128
+        return max(64, value / 64 * 64)
+    }()
+    /// How split-KV partials are merged, TERN_CUDA_DECODE_COMBINE: `onepass` (default) — the last
+    /// block of each (token, KV head) to finish merges them inside the attention kernel (per-pair
+    /// counters in `decodeCounters`), no combine launch; `wide` — `tern_decode_combine_w`;
+    /// `old` — the sequential `tern_decode_combine`.
+    static let decodeCombineMode: String = {
+        let value = ProcessInfo.processInfo.environment["TERN_CUDA_DECODE_COMBINE"] ?? "onepass"
+        return ["onepass", "wide", "old"].contains(value) ? value : "onepass"
+    }()
+    /// Selftest only: forces a combine mode ("onepass", "wide", "old") for the calls that follow.
+    nonisolated(unsafe) static var decodeCombineOverride: String?
+    /// Split-KV decode launches per combine mode (selftest: which path ran).
+    nonisolated(unsafe) static var decodeCombineLaunches: [String: Int] = [:]
+    /// (token, KV head) counters of the one-pass decode attention (4 bytes each).
+    static let decodeCounterCount = 65536
+    /// The decode attention kernel and its combine as programmatic dependents (TERN_CUDA_DECODE_PDL=0
+    /// turns it off; TERN_CUDA_PDL=0 too): the attention kernel's blocks start while
+    /// `tern_rope_store_kv` runs and read positions and page table (host uploads) before
+    /// `griddepcontrol.wait`; the combine's blocks start while the attention runs.
+    static let decodePDL = programmaticGEMV && ProcessInfo.processInfo.environment["TERN_CUDA_DECODE_PDL"] != "0"
+
     /// Keys per split and split count for a decode launch over `span` keys at most: splits only
-    /// while blocks are short of the target, each split at least 4 tiles of 64 keys, at most 128.
-    static func decodeSplits(blocks: Int, span: Int, target: Int) -> (splits: Int, chunk: Int) {
-        let span = max(span, 1)
+    /// while blocks are short of the target, each split at least `minKeys` keys (tiles of 64), at
+    /// most 128 splits.
+    static func decodeSplits(blocks: Int, span: Int, target: Int, minKeys: Int = decodeMinSplitKeys) -> (splits: Int, chunk: Int) {
+        let span = max(span, 1), minKeys = max(64, minKeys / 64 * 64)
         var splits = 1
         if blocks < target {
-            splits = min((target + blocks - 1) / blocks, (span + 255) / 256, 128)
+            splits = min((target + blocks - 1) / blocks, (span + minKeys - 1) / minKeys, 128)
             splits = max(splits, 1)
         }
         let chunk = ((span + splits - 1) / splits + 63) / 64 * 64
@@ -49,6 +78,9 @@ extension CUDABackend {
         let span = p.slidingWindow.map { $0 > 0 ? min($0, state.maxKVLength) : state.maxKVLength } ?? state.maxKVLength
         let (splits, chunk) = Self.decodeSplits(blocks: tokens * p.kvHeads, span: span, target: Self.decodeTargetBlocks)
         var partialO: Tensor?, partialML: Tensor?
+        // tern_decode_combine_w and the one-pass merge take at most 128 splits (decodeSplits' cap).
+        let mode = Self.decodeCombineOverride ?? Self.decodeCombineMode
+        let onePass = splits > 1 && splits <= 128 && mode == "onepass" && tokens * p.kvHeads <= Self.decodeCounterCount
         if splits > 1 {
             partialO = try allocateScratch([tokens * p.heads * splits, d], dtype: .f32)
             partialML = try allocateScratch([tokens * p.heads * splits, 2], dtype: .f32)
@@ -57,14 +89,18 @@ extension CUDABackend {
         let kRow = fp8 ? d + 32 : 2 * d + 64, vRow = d * e + 16
         let shared = 3 * 64 * (kRow + vRow)
         try launch(fp8 ? "tern_decode_attention_fp8_d\(d)" : "tern_decode_attention_d\(d)", grid: (p.kvHeads, tokens, splits),
-                   block: 128, sharedBytes: shared,
+                   block: 128, sharedBytes: shared, programmaticDependency: Self.decodePDL,
                    [ptr(query), .int64(Int64(query.rowStride)), ptr(keys), ptr(values),
                     .int64(Int64(keys.rowStride)), .int64(Int64(keyHeadStride)), .int64(Int64(values.rowStride)), .int64(Int64(valueHeadStride)),
                     ptr(out), .int64(Int64(out.rowStride)), .int(Int32(group)), .float(p.scale * keyScale), .float(valueScale),
                     .int(Int32(p.slidingWindow ?? 0)), ptr(state.tokenPositions), ptr(state.tokenPageStarts), ptr(state.pageTable),
-                    .int(Int32(batch.batch.pageSize)), .int(Int32(chunk)), ptr(partialO), ptr(partialML)])
-        if let partialO, let partialML {
-            try launch("tern_decode_combine", grid: (tokens, p.heads, 1), block: d,
+                    .int(Int32(batch.batch.pageSize)), .int(Int32(chunk)), ptr(partialO), ptr(partialML),
+                    .pointer(onePass ? decodeCounters : 0)])
+        if splits > 1 { Self.decodeCombineLaunches[onePass ? "onepass" : mode == "old" || splits > 128 ? "old" : "wide", default: 0] += 1 }
+        if !onePass, let partialO, let partialML {
+            let wide = mode != "old" && splits <= 128
+            try launch(wide ? "tern_decode_combine_w" : "tern_decode_combine", grid: (tokens, p.heads, 1), block: d,
+                       programmaticDependency: wide && Self.decodePDL,
                        [ptr(partialO), ptr(partialML), .int(Int32(splits)), .int(Int32(d)), ptr(out), .int64(Int64(out.rowStride))])
         }
         return true

@@ -22,6 +22,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     var fixedPrepared: PreparedBatch?
     /// Weight descriptor tables of the MoE / quantized-linear kernels (CUDABackend+MoE.swift).
     let matrixTables = MatrixTableCache()
+    /// Zeroed once here: the one-pass split-KV decode attention's per-(token, KV head) counters,
+    /// which its kernel leaves at 0 (CUDABackend+DecodeAttention.swift).
+    let decodeCounters: UInt64
     var driver: CUDADriver { context.driver }
     public var deviceInfo: CUDADeviceInfo { context.info }
     /// NVRTC's messages from kernels compiled (not loaded from the cache) by this backend.
@@ -37,6 +40,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         kernels = try KernelLibrary(context: context, compiler: try NVRTCCompiler())
         let workspaceBytes = 64 << 20
         blas = try CublasLt(workspace: try allocator.allocate(workspaceBytes), workspaceBytes: workspaceBytes)
+        decodeCounters = try allocator.allocate(Self.decodeCounterCount * 4)
+        try context.driver.check(context.driver.cuMemsetD8Async(decodeCounters, 0, Self.decodeCounterCount * 4, stream), "cuMemsetD8Async")
     }
 
     /// Binds the context to the calling thread; every entry point calls it (the engine may step

@@ -21,6 +21,7 @@
 #define DA_KEYS 64    // keys per pipeline stage (16 per warp)
 #define DA_STAGES 3
 #define DA_THREADS 128
+#define DA_COMBINE_MAX_SPLITS 128  // splits a one-pass launch or tern_decode_combine_w merges
 
 struct __align__(16) da_u4 { u32 x, y, z, w; };
 
@@ -106,41 +107,36 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
                                  long long keyHeadStride, long long valueStride, long long valueHeadStride, u16 *out,
                                  long long outStride, int group, float scale, float valueScale, int window,
                                  const int *positions, const int *pageStarts, const int *pageTable, int pageSize, int chunk,
-                                 float *partialO, float *partialML) {
+                                 float *partialO, float *partialML, int *counters) {
     using L = DecodeLayout<HD, FP8>;
     extern __shared__ __align__(16) u8 da_shared[];
+    __shared__ int da_last;
     const int kvHead = blockIdx.x, token = blockIdx.y, split = blockIdx.z, splits = gridDim.z;
     const int heads = gridDim.x * group;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
 
+#if __CUDA_ARCH__ >= 900
+    // Launched as a programmatic dependent (TERN_CUDA_DECODE_PDL, after tern_rope_store_kv): the
+    // combine (or o_proj GEMV) after this one may start its blocks now; they wait for this grid.
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
+    // Before griddepcontrol.wait only what no kernel writes is read (positions, page starts and the
+    // page table come from host uploads), and nothing is written; q and K/V (tern_rope_store_kv's
+    // output) and the partials (read by an earlier combine) only after it.
     const int kvLen = positions[token] + 1;
     const int lo = window > 0 ? max(0, kvLen - window) : 0;
     const int kBegin = lo + split * chunk, kEnd = min(kvLen, kBegin + chunk);
     const int tiles = kBegin < kEnd ? (kEnd - kBegin + DA_KEYS - 1) / DA_KEYS : 0;
-    if (tiles == 0 && splits > 1) {
-        // An empty split (a decode graph plans for the longest sequence): (−inf, 0) tells the
-        // combine to skip it without reading its O.
-        for (int r = tid; r < group; r += DA_THREADS) {
-            const long long at = ((long long)token * heads + kvHead * group + r) * splits + split;
-            partialML[at * 2] = -INFINITY;
-            partialML[at * 2 + 1] = 0.0f;
-        }
-        return;
-    }
     const int *pages = pageTable + pageStarts[token];
     const bool pow2 = (pageSize & (pageSize - 1)) == 0;
     const int shift = __ffs(pageSize) - 1;
-    const u8 *kBase = keys + (long long)kvHead * keyHeadStride * L::ES;
-    const u8 *vBase = values + (long long)kvHead * valueHeadStride * L::ES;
 
-    // A tile's copies: this thread's rows' page-table entries are all read first (independent
-    // loads, in flight together), then the 16-byte copies are issued.
+    // A tile's copies: this thread's rows' cache slots (page-table reads, independent loads in
+    // flight together), then the 16-byte copies.
     constexpr int PER = DA_KEYS * L::CHUNKS / DA_THREADS;
     static_assert(PER * DA_THREADS == DA_KEYS * L::CHUNKS, "copies per thread");
-    auto load = [&](int tile, int stage) {
-        u8 *ks = da_shared + stage * L::STAGE, *vs = ks + DA_KEYS * L::KLD;
+    auto slotsOf = [&](int tile, long long *slot) {
         const int first = kBegin + tile * DA_KEYS;
-        long long slot[PER];
 #pragma unroll
         for (int k = 0; k < PER; k++) {
             const int j = first + (tid + k * DA_THREADS) / L::CHUNKS;
@@ -150,6 +146,89 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
                 slot[k] = (long long)pages[page] * pageSize + (j - page * pageSize);
             }
         }
+    };
+    // The first DA_STAGES − 1 tiles' slots before the wait.
+    long long pre[DA_STAGES - 1][PER];
+#pragma unroll
+    for (int s = 0; s < DA_STAGES - 1; s++)
+        if (s < tiles) slotsOf(s, pre[s]);
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+    // One pass (counters non-null, splits > 1, splits ≤ DA_COMBINE_MAX_SPLITS): every block of a
+    // (token, KV head) counts itself done in counters[token · KV heads + KV head] once its partials
+    // are written and fenced; the block that counts last merges the group's splits as
+    // tern_decode_combine_w does (weights 2^(m_s − M) in shared memory, O read past L1) and puts the
+    // counter back to 0 for the next launch. No tern_decode_combine launch then.
+    auto finish = [&]() {
+        if (counters == nullptr || splits == 1) return;
+        int *counter = counters + ((long long)token * gridDim.x + kvHead);
+        __threadfence();  // this thread's partial writes, visible device-wide before the count
+        __syncthreads();
+        if (tid == 0) da_last = atomicAdd(counter, 1) == splits - 1;
+        __syncthreads();
+        if (!da_last) return;
+        __threadfence();  // the other blocks' partials, counted before, are read after this
+        float *wgt = (float *)da_shared;                     // [16 rows][DA_COMBINE_MAX_SPLITS]
+        float *rowInv = wgt + 16 * DA_COMBINE_MAX_SPLITS;    // [16 rows]
+        for (int r = warp; r < group; r += DA_THREADS / 32) {
+            const long long rowAt = ((long long)token * heads + kvHead * group + r) * splits;
+            float mv[DA_COMBINE_MAX_SPLITS / 32], lv[DA_COMBINE_MAX_SPLITS / 32];
+            float M = -INFINITY;
+#pragma unroll
+            for (int i = 0; i < DA_COMBINE_MAX_SPLITS / 32; i++) {
+                const int sp = lane + 32 * i;
+                mv[i] = -INFINITY;
+                lv[i] = 0.0f;
+                if (sp < splits) {
+                    mv[i] = __ldcg(partialML + (rowAt + sp) * 2);
+                    lv[i] = __ldcg(partialML + (rowAt + sp) * 2 + 1);
+                }
+                M = fmaxf(M, mv[i]);
+            }
+            M = warp_max(M);
+            float sum = 0.0f;
+#pragma unroll
+            for (int i = 0; i < DA_COMBINE_MAX_SPLITS / 32; i++) {
+                const int sp = lane + 32 * i;
+                const float f = mv[i] == -INFINITY ? 0.0f : exp2f(mv[i] - M);
+                sum += lv[i] * f;
+                if (sp < splits) wgt[r * DA_COMBINE_MAX_SPLITS + sp] = f;
+            }
+            sum = warp_sum(sum);
+            if (lane == 0) rowInv[r] = sum > 0.0f ? 1.0f / sum : 0.0f;
+        }
+        __syncthreads();
+        for (int i = tid; i < group * HD; i += DA_THREADS) {
+            const int r = i / HD, d = i % HD;
+            const long long rowAt = ((long long)token * heads + kvHead * group + r) * splits;
+            const float *w = wgt + r * DA_COMBINE_MAX_SPLITS;
+            float acc = 0.0f;
+#pragma unroll 8
+            for (int sp = 0; sp < splits; sp++) {
+                const float f = w[sp];
+                if (f != 0.0f) acc += __ldcg(partialO + (rowAt + sp) * HD + d) * f;
+            }
+            out[(long long)token * outStride + (long long)(kvHead * group + r) * HD + d] = float_to_bf16(acc * rowInv[r]);
+        }
+        if (tid == 0) *counter = 0;
+    };
+    if (tiles == 0 && splits > 1) {
+        // An empty split (a decode graph plans for the longest sequence): (−inf, 0) tells the
+        // combine to skip it without reading its O.
+        for (int r = tid; r < group; r += DA_THREADS) {
+            const long long at = ((long long)token * heads + kvHead * group + r) * splits + split;
+            partialML[at * 2] = -INFINITY;
+            partialML[at * 2 + 1] = 0.0f;
+        }
+        finish();
+        return;
+    }
+    const u8 *kBase = keys + (long long)kvHead * keyHeadStride * L::ES;
+    const u8 *vBase = values + (long long)kvHead * valueHeadStride * L::ES;
+
+    auto issue = [&](const long long *slot, int stage) {
+        u8 *ks = da_shared + stage * L::STAGE, *vs = ks + DA_KEYS * L::KLD;
 #pragma unroll
         for (int k = 0; k < PER; k++) {
             const int i = tid + k * DA_THREADS, r = i / L::CHUNKS, c = i % L::CHUNKS;
@@ -159,11 +238,16 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
             da_copy16(vs + r * L::VLD + c * 16, vBase + at * valueStride * L::ES + c * 16, valid);
         }
     };
+    auto load = [&](int tile, int stage) {
+        long long slot[PER];
+        slotsOf(tile, slot);
+        issue(slot, stage);
+    };
 
     // Start the pipeline before the query loads so their latencies overlap.
 #pragma unroll
     for (int s = 0; s < DA_STAGES - 1; s++) {
-        if (s < tiles) load(s, s);
+        if (s < tiles) issue(pre[s], s);
         asm volatile("cp.async.commit_group;" ::: "memory");
     }
 
@@ -332,6 +416,8 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
             if (d == 0) { partialML[at * 2] = M; partialML[at * 2 + 1] = sum; }
         }
     }
+    __syncthreads();  // every thread is done with the shared merge buffers before finish() reuses them
+    finish();
 }
 
 #define DA_ENTRY(NAME, HD, FP8, MINB)                                                                                    \
@@ -339,10 +425,10 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
         const u16 *q, long long qStride, const u8 *keys, const u8 *values, long long keyStride, long long keyHeadStride, \
         long long valueStride, long long valueHeadStride, u16 *out, long long outStride, int group, float scale,       \
         float valueScale, int window, const int *positions, const int *pageStarts, const int *pageTable, int pageSize, \
-        int chunk, float *partialO, float *partialML) {                                                               \
+        int chunk, float *partialO, float *partialML, int *counters) {                                                \
         decode_attention<HD, FP8>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride,    \
                                   out, outStride, group, scale, valueScale, window, positions, pageStarts, pageTable, \
-                                  pageSize, chunk, partialO, partialML);                                              \
+                                  pageSize, chunk, partialO, partialML, counters);                                    \
     }
 // Resident blocks per SM the register budget must allow (shared memory allows 2 for bf16 d128, 3
 // or more for the others).
@@ -364,4 +450,68 @@ extern "C" __global__ void tern_decode_combine(const float *partialO, const floa
     const long long base = ((long long)token * heads + head) * splits;
     merge_split_partials(partialML + base * 2, partialO + base * headDim, splits, headDim,
                          out + (long long)token * outStride + (long long)head * headDim);
+}
+
+// tern_decode_combine with the split loop made short (TERN_CUDA_DECODE_COMBINE, default): the
+// kernel above walks the splits three times one after another per thread (max, sum, output), each
+// step a dependent global load. Here every warp reads up to 4 splits' (max, sum) per lane in one
+// go and reduces them with shuffles (every warp the same way, so every warp holds the same M and
+// sum), warp 0 parks the splits' weights 2^(m_s − M) in shared memory (0 for empty splits), and
+// the output loop's loads of O_s no longer wait on a global (max, sum) load: unrolled, 8 splits'
+// O values are in flight together. Same formula, same summation order of the output as above;
+// only the denominator's order differs (tree instead of sequential).
+// Grid (tokens, heads), block a multiple of 32 threads (≥ headDim is best), splits ≤ 128;
+// partials laid out [token][head][split]. Launched as a programmatic dependent (TERN_CUDA_DECODE_PDL)
+// after the attention kernel: nothing is read before griddepcontrol.wait.
+extern "C" __global__ void tern_decode_combine_w(const float *partialO, const float *partialML, int splits, int headDim,
+                                                 u16 *out, long long outStride) {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+    __shared__ float weight[DA_COMBINE_MAX_SPLITS];
+    const int token = blockIdx.x, head = blockIdx.y, heads = gridDim.y, lane = threadIdx.x & 31;
+    const long long base = ((long long)token * heads + head) * splits;
+    const float *ml = partialML + base * 2;
+    float m[DA_COMBINE_MAX_SPLITS / 32], l[DA_COMBINE_MAX_SPLITS / 32];
+    float M = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < DA_COMBINE_MAX_SPLITS / 32; i++) {
+        const int s = lane + 32 * i;
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+        if (s < splits) {
+            const float2 v = *(const float2 *)(ml + 2 * s);
+            m[i] = v.x;
+            l[i] = v.y;
+        }
+        M = fmaxf(M, m[i]);
+    }
+    M = warp_max(M);
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < DA_COMBINE_MAX_SPLITS / 32; i++) {
+        const float f = m[i] == -INFINITY ? 0.0f : exp2f(m[i] - M);
+        m[i] = f;
+        sum += l[i] * f;
+    }
+    sum = warp_sum(sum);
+    if (threadIdx.x < 32) {
+#pragma unroll
+        for (int i = 0; i < DA_COMBINE_MAX_SPLITS / 32; i++)
+            if (lane + 32 * i < splits) weight[lane + 32 * i] = m[i];
+    }
+    __syncthreads();
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    u16 *row = out + (long long)token * outStride + (long long)head * headDim;
+    const float *po = partialO + base * headDim;
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+        float acc = 0.0f;
+#pragma unroll 8
+        for (int s = 0; s < splits; s++) {
+            const float w = weight[s];
+            if (w != 0.0f) acc += po[(long long)s * headDim + d] * w;
+        }
+        row[d] = float_to_bf16(acc * inv);
+    }
 }

@@ -77,6 +77,13 @@ extension OpSuite {
                           headDim: 128, valueDim: 128, window: 100),
             AttentionCase(name: "decode kernel graph plan 64k, len 1/17/1000", sequences: [(0, 1), (16, 1), (999, 1)], heads: 32, kvHeads: 8,
                           headDim: 128, valueDim: 128, planKVLength: 65536),
+            // Batch 1 as in the Llama-8B decode bench (2-tile splits, tern_decode_combine_w over 9
+            // splits), and a batch-1 graph plan of 64k keys: 128 splits (the wide combine's limit),
+            // all but 8 of them empty.
+            AttentionCase(name: "decode kernel batch 1 GQA 32/8, len 1024", sequences: [(1023, 1)], heads: 32, kvHeads: 8,
+                          headDim: 128, valueDim: 128),
+            AttentionCase(name: "decode kernel batch 1 graph plan 64k, len 1000", sequences: [(999, 1)], heads: 32, kvHeads: 8,
+                          headDim: 128, valueDim: 128, planKVLength: 65536),
             AttentionCase(name: "fp8 decode kernel G1 d128 page 1, len 1/17/1000", sequences: [(0, 1), (16, 1), (999, 1)], heads: 4, kvHeads: 4,
                           headDim: 128, valueDim: 128, pageSize: 1, cacheDType: e4m3, keyScale: 0.5, valueScale: 0.25),
             AttentionCase(name: "fp8 decode kernel G4 d64 page 64, len 1/17/1000/33000", sequences: [(0, 1), (16, 1), (999, 1), (32999, 1)],
@@ -93,6 +100,7 @@ extension OpSuite {
         for c in cases + fp8Cases + decodeCases + Self.flashPrefillCases { check("attention", c.name) { s in try s.attention(c) } }
         flashPrefillVariants()
         mlaDecodeV2Variants()
+        decodeCombineVariants(decodeCases)
     }
 
     mutating func attention(_ c: AttentionCase) throws {
