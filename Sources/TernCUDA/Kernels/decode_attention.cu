@@ -3,7 +3,8 @@
 // the group's query rows (padded to the 16 rows of an mma tile) against K/V tiles of 64 keys that
 // stream through a 3-stage cp.async pipeline (16-byte copies, zero-filled past the split's end).
 // Each of the 4 warps takes 16 keys of every tile with its own online softmax; the warps' states
-// are merged through shared memory at the end (and splits by tern_decode_combine).
+// are merged through shared memory at the end, and splits by the launch's last block per (token, KV
+// head) (one pass, default) or by tern_decode_combine_w / tern_decode_combine.
 //
 // Fragment layouts. Scores S = Q·Kᵀ and O = P·V on mma.sync m16n8k16 (bf16, or f16 for FP8 caches:
 // e4m3 → f16 is exact and cvt.rn.f16x2.e4m3x2 converts two codes per instruction). Because a dot
@@ -83,6 +84,52 @@ __device__ __forceinline__ u32 da_e4m3x2_to_f16x2(u32 two) {
 __device__ __forceinline__ void da_copy16(void *smem, const void *gmem, bool valid) {
     u32 s = (u32)__cvta_generic_to_shared(smem);
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
+}
+
+// Merging split-KV partials with the per-split weights in shared memory (the one-pass decode
+// launch and tern_decode_combine_w; merge_split_partials in common.cuh is the sequential form).
+// da_split_weights, one warp: w[s] = 2^(m_s − M) for the row's splits s < splits ≤
+// DA_COMBINE_MAX_SPLITS (0 for a split that saw no key), 4 splits' (m, l) per lane loaded together;
+// returns 1 / Σ_s w_s l_s (0 when no split saw a key) to every lane. Loads go past L1 (__ldcg): the
+// one-pass launch reads partials that other blocks of the same grid wrote.
+__device__ __forceinline__ float da_split_weights(const float *ml, int splits, float *w) {
+    const int lane = threadIdx.x & 31;
+    float m[DA_COMBINE_MAX_SPLITS / 32], l[DA_COMBINE_MAX_SPLITS / 32];
+    float M = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < DA_COMBINE_MAX_SPLITS / 32; i++) {
+        const int s = lane + 32 * i;
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+        if (s < splits) {
+            m[i] = __ldcg(ml + 2 * s);
+            l[i] = __ldcg(ml + 2 * s + 1);
+        }
+        M = fmaxf(M, m[i]);
+    }
+    M = warp_max(M);
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < DA_COMBINE_MAX_SPLITS / 32; i++) {
+        const int s = lane + 32 * i;
+        const float f = m[i] == -INFINITY ? 0.0f : exp2f(m[i] - M);
+        sum += l[i] * f;
+        if (s < splits) w[s] = f;
+    }
+    sum = warp_sum(sum);
+    return sum > 0.0f ? 1.0f / sum : 0.0f;
+}
+
+// Σ_s w[s] · o[s · width + d] over the splits of nonzero weight, in split order; unrolled so that
+// 8 splits' loads are in flight together (none waits on a global (m, l) load any more).
+__device__ __forceinline__ float da_weighted_sum(const float *o, const float *w, int splits, int width, int d) {
+    float acc = 0.0f;
+#pragma unroll 8
+    for (int s = 0; s < splits; s++) {
+        const float f = w[s];
+        if (f != 0.0f) acc += __ldcg(o + (long long)s * width + d) * f;
+    }
+    return acc;
 }
 
 template <int HD, bool FP8> struct DecodeLayout {
@@ -171,44 +218,15 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
         __threadfence();  // the other blocks' partials, counted before, are read after this
         float *wgt = (float *)da_shared;                     // [16 rows][DA_COMBINE_MAX_SPLITS]
         float *rowInv = wgt + 16 * DA_COMBINE_MAX_SPLITS;    // [16 rows]
+        const long long row0 = ((long long)token * heads + kvHead * group) * splits;  // the group's first row
         for (int r = warp; r < group; r += DA_THREADS / 32) {
-            const long long rowAt = ((long long)token * heads + kvHead * group + r) * splits;
-            float mv[DA_COMBINE_MAX_SPLITS / 32], lv[DA_COMBINE_MAX_SPLITS / 32];
-            float M = -INFINITY;
-#pragma unroll
-            for (int i = 0; i < DA_COMBINE_MAX_SPLITS / 32; i++) {
-                const int sp = lane + 32 * i;
-                mv[i] = -INFINITY;
-                lv[i] = 0.0f;
-                if (sp < splits) {
-                    mv[i] = __ldcg(partialML + (rowAt + sp) * 2);
-                    lv[i] = __ldcg(partialML + (rowAt + sp) * 2 + 1);
-                }
-                M = fmaxf(M, mv[i]);
-            }
-            M = warp_max(M);
-            float sum = 0.0f;
-#pragma unroll
-            for (int i = 0; i < DA_COMBINE_MAX_SPLITS / 32; i++) {
-                const int sp = lane + 32 * i;
-                const float f = mv[i] == -INFINITY ? 0.0f : exp2f(mv[i] - M);
-                sum += lv[i] * f;
-                if (sp < splits) wgt[r * DA_COMBINE_MAX_SPLITS + sp] = f;
-            }
-            sum = warp_sum(sum);
-            if (lane == 0) rowInv[r] = sum > 0.0f ? 1.0f / sum : 0.0f;
+            const float inv = da_split_weights(partialML + (row0 + (long long)r * splits) * 2, splits, wgt + r * DA_COMBINE_MAX_SPLITS);
+            if (lane == 0) rowInv[r] = inv;
         }
         __syncthreads();
         for (int i = tid; i < group * HD; i += DA_THREADS) {
             const int r = i / HD, d = i % HD;
-            const long long rowAt = ((long long)token * heads + kvHead * group + r) * splits;
-            const float *w = wgt + r * DA_COMBINE_MAX_SPLITS;
-            float acc = 0.0f;
-#pragma unroll 8
-            for (int sp = 0; sp < splits; sp++) {
-                const float f = w[sp];
-                if (f != 0.0f) acc += __ldcg(partialO + (rowAt + sp) * HD + d) * f;
-            }
+            const float acc = da_weighted_sum(partialO + (row0 + (long long)r * splits) * HD, wgt + r * DA_COMBINE_MAX_SPLITS, splits, HD, d);
             out[(long long)token * outStride + (long long)(kvHead * group + r) * HD + d] = float_to_bf16(acc * rowInv[r]);
         }
         if (tid == 0) *counter = 0;
@@ -452,14 +470,13 @@ extern "C" __global__ void tern_decode_combine(const float *partialO, const floa
                          out + (long long)token * outStride + (long long)head * headDim);
 }
 
-// tern_decode_combine with the split loop made short (TERN_CUDA_DECODE_COMBINE, default): the
-// kernel above walks the splits three times one after another per thread (max, sum, output), each
-// step a dependent global load. Here every warp reads up to 4 splits' (max, sum) per lane in one
-// go and reduces them with shuffles (every warp the same way, so every warp holds the same M and
-// sum), warp 0 parks the splits' weights 2^(m_s − M) in shared memory (0 for empty splits), and
-// the output loop's loads of O_s no longer wait on a global (max, sum) load: unrolled, 8 splits'
-// O values are in flight together. Same formula, same summation order of the output as above;
-// only the denominator's order differs (tree instead of sequential).
+// tern_decode_combine with the split loop made short (TERN_CUDA_DECODE_COMBINE=wide; the default
+// merges inside the attention launch with the same helpers): merge_split_partials walks the splits
+// three times one after another per thread (max, sum, output), each step a dependent global load.
+// Here warp 0 reads 4 splits' (max, sum) per lane at once, reduces with shuffles and parks the
+// weights 2^(m_s − M) in shared memory (da_split_weights), so the output loop's loads of O_s no
+// longer wait on a global (max, sum) load (da_weighted_sum: 8 in flight). Same formula and output
+// summation order; only the denominator's order differs (tree instead of sequential).
 // Grid (tokens, heads), block a multiple of 32 threads (≥ headDim is best), splits ≤ 128;
 // partials laid out [token][head][split]. Launched as a programmatic dependent (TERN_CUDA_DECODE_PDL)
 // after the attention kernel: nothing is read before griddepcontrol.wait.
@@ -470,48 +487,15 @@ extern "C" __global__ void tern_decode_combine_w(const float *partialO, const fl
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
     __shared__ float weight[DA_COMBINE_MAX_SPLITS];
-    const int token = blockIdx.x, head = blockIdx.y, heads = gridDim.y, lane = threadIdx.x & 31;
+    __shared__ float inv;
+    const int token = blockIdx.x, head = blockIdx.y, heads = gridDim.y;
     const long long base = ((long long)token * heads + head) * splits;
-    const float *ml = partialML + base * 2;
-    float m[DA_COMBINE_MAX_SPLITS / 32], l[DA_COMBINE_MAX_SPLITS / 32];
-    float M = -INFINITY;
-#pragma unroll
-    for (int i = 0; i < DA_COMBINE_MAX_SPLITS / 32; i++) {
-        const int s = lane + 32 * i;
-        m[i] = -INFINITY;
-        l[i] = 0.0f;
-        if (s < splits) {
-            const float2 v = *(const float2 *)(ml + 2 * s);
-            m[i] = v.x;
-            l[i] = v.y;
-        }
-        M = fmaxf(M, m[i]);
-    }
-    M = warp_max(M);
-    float sum = 0.0f;
-#pragma unroll
-    for (int i = 0; i < DA_COMBINE_MAX_SPLITS / 32; i++) {
-        const float f = m[i] == -INFINITY ? 0.0f : exp2f(m[i] - M);
-        m[i] = f;
-        sum += l[i] * f;
-    }
-    sum = warp_sum(sum);
     if (threadIdx.x < 32) {
-#pragma unroll
-        for (int i = 0; i < DA_COMBINE_MAX_SPLITS / 32; i++)
-            if (lane + 32 * i < splits) weight[lane + 32 * i] = m[i];
+        const float v = da_split_weights(partialML + base * 2, splits, weight);
+        if (threadIdx.x == 0) inv = v;
     }
     __syncthreads();
-    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
     u16 *row = out + (long long)token * outStride + (long long)head * headDim;
-    const float *po = partialO + base * headDim;
-    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
-        float acc = 0.0f;
-#pragma unroll 8
-        for (int s = 0; s < splits; s++) {
-            const float w = weight[s];
-            if (w != 0.0f) acc += po[(long long)s * headDim + d] * w;
-        }
-        row[d] = float_to_bf16(acc * inv);
-    }
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x)
+        row[d] = float_to_bf16(da_weighted_sum(partialO + base * headDim, weight, splits, headDim, d) * inv);
 }
