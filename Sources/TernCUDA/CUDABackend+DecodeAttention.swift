@@ -30,7 +30,8 @@ extension CUDABackend {
     }()
     /// Selftest only: forces a combine mode ("onepass", "wide", "old") for the calls that follow.
     nonisolated(unsafe) static var decodeCombineOverride: String?
-    /// Split-KV decode launches per combine mode (selftest: which path ran).
+    /// Split-KV decode launches per combine mode while an override is set (selftest: which path ran;
+    /// never touched otherwise, so concurrent backends do not race on it).
     nonisolated(unsafe) static var decodeCombineLaunches: [String: Int] = [:]
     /// (token, KV head) counters of the one-pass decode attention (4 bytes each).
     static let decodeCounterCount = 65536
@@ -96,7 +97,9 @@ extension CUDABackend {
                     .int(Int32(p.slidingWindow ?? 0)), ptr(state.tokenPositions), ptr(state.tokenPageStarts), ptr(state.pageTable),
                     .int(Int32(batch.batch.pageSize)), .int(Int32(chunk)), ptr(partialO), ptr(partialML),
                     .pointer(onePass ? decodeCounters : 0)])
-        if splits > 1 { Self.decodeCombineLaunches[onePass ? "onepass" : mode == "old" || splits > 128 ? "old" : "wide", default: 0] += 1 }
+        if splits > 1, Self.decodeCombineOverride != nil {
+            Self.decodeCombineLaunches[onePass ? "onepass" : mode == "old" || splits > 128 ? "old" : "wide", default: 0] += 1
+        }
         if !onePass, let partialO, let partialML {
             let wide = mode != "old" && splits <= 128
             try launch(wide ? "tern_decode_combine_w" : "tern_decode_combine", grid: (tokens, p.heads, 1), block: d,
