@@ -32,6 +32,12 @@ extension CUDABackend {
     /// which the H200 measured at 0.96 of copy bandwidth for k = 14336). Needs k % 256 == 0, k ≤ 16384.
     static let gemvT1SMaxK: Int = ProcessInfo.processInfo.environment["TERN_CUDA_GEMV_T1S_MAX_K"].flatMap { Int($0) } ?? 8192
 
+    /// Smallest output width served by `tern_gemv_bf16_t1s` at T = 1 by default
+    /// (TERN_CUDA_GEMV_T1S_MIN_N, default 16384; 0 also sends Llama-8B's qkv and o to it, whose whole
+    /// first weight batch then loads before griddepcontrol.wait under PDL — an A/B knob for the
+    /// decode chain, where that overlap may matter more than in bench-gemv's isolated calls).
+    static let gemvT1SMinN: Int = ProcessInfo.processInfo.environment["TERN_CUDA_GEMV_T1S_MIN_N"].flatMap { Int($0) } ?? 16384
+
     /// Rows per block of `tern_gemv_bf16_t1s` for width k (nil: the kernel does not take it): as many
     /// as fill 8 loads of 16 bytes per thread, at most 8.
     static func gemvT1SRows(k: Int, maxK: Int = gemvT1SMaxK) -> Int? {
@@ -56,7 +62,7 @@ extension CUDABackend {
         // By default the flat kernel only for wide outputs: bench-gemv on the H200 (bb242a7) had it ahead
         // for n = 28672 / 128256 (0.973 / 1.055 of copy bandwidth vs 0.943 / 1.012) but behind the
         // warp-per-row kernel for n = 6144 / 4096 (0.726 / 0.670 vs 0.772 / 0.732).
-        if t == 1, flat == true || (flat == nil && n >= 16384),
+        if t == 1, flat == true || (flat == nil && n >= Self.gemvT1SMinN),
            let rows = Self.gemvT1SRows(k: k, maxK: flat == true ? 16384 : Self.gemvT1SMaxK) {
             try launch("tern_gemv_bf16_t1s", grid: ((n + rows - 1) / rows, 1, 1), block: 256,
                        programmaticDependency: Self.programmaticGEMV,
