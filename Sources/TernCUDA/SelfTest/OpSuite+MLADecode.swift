@@ -3,12 +3,12 @@ import TernBackend
 import TernCore
 
 extension OpSuite {
-    /// `tern_mla_decode_v2[_fp8]` forced (whatever TERN_CUDA_MLA_ATTN says) against the CPU backend:
-    /// DeepSeek-V3's 128 heads (two 64-head blocks per token) at lengths 1/17/1000/5000 (split-KV up
-    /// to the 128-key minimum per split), mixed batches, bf16 and fp8 caches, pages 1/16/64, prefill
-    /// and extend rows, the worst-case plan of a decode graph, and 16 heads (four tokens per block).
-    /// Each case also checks that v2 ran rather than declining to the ldsm kernel; then the same cases
-    /// run forced through the ldsm kernel.
+    /// `tern_mla_decode_v3[_fp8]` (wgmma), `tern_mla_decode_v2[_fp8]` and the ldsm kernel, each forced (whatever
+    /// TERN_CUDA_MLA_ATTN says), against the CPU backend: DeepSeek-V3's 128 heads (two 64-head blocks per token)
+    /// at lengths 1/17/1000/5000 (split-KV up to the 128-key minimum per split), lengths on both sides of v3's
+    /// 64-key tiles, mixed batches, bf16 and fp8 caches, pages 1/16/64, prefill and extend rows, the worst-case
+    /// plan of a decode graph, and 16 heads (four tokens per block). Each case also checks that the forced
+    /// kernel ran rather than declining (v3 only where the GPU is sm_90; elsewhere v3 falls back to v2).
     mutating func mlaDecodeV2Variants() {
         let e4m3 = DType.f8e4m3
         let cases = [
@@ -30,23 +30,24 @@ extension OpSuite {
                           heads: 128, kvHeads: 1, headDim: 576, valueDim: 512, valuesInKeys: true, pageSize: 64, cacheDType: e4m3, keyScale: 0.5),
         ]
         defer { CUDABackend.mlaAttentionOverride = nil }
-        CUDABackend.mlaAttentionOverride = "v2"
-        for c in cases {
-            check("attention", c.name) { s in
-                let before = CUDABackend.mlaDecodeV2Launches
-                try s.attention(c)
-                s.record("attention", c.name + " (v2 ran)", error: CUDABackend.mlaDecodeV2Launches > before ? 0 : 1, tolerance: 0)
-            }
-        }
-        // v2 is the default, so the other MLA cases run it: keep the ldsm kernel (TERN_CUDA_MLA_ATTN=ldsm,
-        // the fallback) covered on the same cases.
-        CUDABackend.mlaAttentionOverride = "ldsm"
-        for c in cases {
-            let name = c.name.replacingOccurrences(of: "mla v2", with: "mla ldsm")
-            check("attention", name) { s in
-                let before = CUDABackend.mlaDecodeV2Launches
-                try s.attention(c)
-                s.record("attention", name + " (ldsm ran)", error: CUDABackend.mlaDecodeV2Launches == before ? 0 : 1, tolerance: 0)
+        // v3 is the default, so the other MLA cases run it (on sm_90): keep v2 and the ldsm kernel
+        // (TERN_CUDA_MLA_ATTN=v2 / =ldsm, the fallbacks) covered on the same cases.
+        let hopper = gpu.deviceInfo.computeMajor == 9 && gpu.deviceInfo.computeMinor == 0
+        for kernel in ["v3", "v2", "ldsm"] {
+            CUDABackend.mlaAttentionOverride = kernel
+            for c in cases {
+                let name = c.name.replacingOccurrences(of: "mla v2", with: "mla " + kernel)
+                check("attention", name) { s in
+                    let v2 = CUDABackend.mlaDecodeV2Launches, v3 = CUDABackend.mlaDecodeV3Launches
+                    try s.attention(c)
+                    let ranV2 = CUDABackend.mlaDecodeV2Launches > v2, ranV3 = CUDABackend.mlaDecodeV3Launches > v3
+                    let expected = switch kernel {
+                    case "v3": hopper ? ranV3 && !ranV2 : ranV2 && !ranV3
+                    case "v2": ranV2 && !ranV3
+                    default: !ranV2 && !ranV3
+                    }
+                    s.record("attention", name + " (\(kernel) ran)", error: expected ? 0 : 1, tolerance: 0)
+                }
             }
         }
     }
