@@ -4,11 +4,13 @@ import TernBackend
 import TernCore
 
 extension CUDABackend {
-    /// Prefill / extend kernel (TERN_CUDA_PREFILL_ATTN): `w4` (default) `tern_flash_prefill_w4_*`,
-    /// 4 warps × 32 rows, Q in shared memory, 2 blocks per SM (bf16 caches; FP8 caches always take
-    /// the w8 kernel); `w8` `tern_flash_prefill_*`, 8 warps × 16 rows, Q in registers, 1 block per
-    /// SM; `old` the older `tern_flash_attention_*` kernel.
-    static let flashPrefillSetting = ProcessInfo.processInfo.environment["TERN_CUDA_PREFILL_ATTN"] ?? "w4"
+    /// Prefill / extend kernel (TERN_CUDA_PREFILL_ATTN): `wgmma` (default) `tern_flash_prefill_wgmma3_d128`,
+    /// Hopper warpgroup MMA, 2 warpgroups × 64 rows, K/V tiles of 128 keys in a 3-deep cp.async ring
+    /// (`wgmma2`: 2-deep), on sm_90 with a bf16 cache and head width 128 (otherwise it falls back to
+    /// `w4`); `w4` `tern_flash_prefill_w4_*`, 4 warps × 32 rows, Q in shared memory, 2 blocks per SM
+    /// (bf16 caches; FP8 caches always take the w8 kernel); `w8` `tern_flash_prefill_*`, 8 warps ×
+    /// 16 rows, Q in registers, 1 block per SM; `old` the older `tern_flash_attention_*` kernel.
+    static let flashPrefillSetting = ProcessInfo.processInfo.environment["TERN_CUDA_PREFILL_ATTN"] ?? "wgmma"
     /// Selftest override of `flashPrefillSetting` (both variants are checked in one process).
     nonisolated(unsafe) static var flashPrefillOverride: String?
     /// Rows (token, query head) per block of the prefill kernel.
@@ -69,21 +71,45 @@ extension CUDABackend {
             partialO = try allocateScratch([blocks * rows * splits, d], dtype: .f32)
             partialML = try allocateScratch([blocks * rows * splits, 2], dtype: .f32)
         }
-        let w4 = variant != "w8" && !fp8
-        // Two stages of K and V tiles; Q passes through stage 1 (w8) or has its own 128 rows (w4).
-        let shared = (w4 ? 6 : 4) * 64 * (d + 8) * 2
-        let kernel = fp8 ? "tern_flash_prefill_fp8_d\(d)" : w4 ? "tern_flash_prefill_w4_d\(d)" : "tern_flash_prefill_d\(d)"
-        try launch(kernel, grid: (p.kvHeads, tileCount, splits), block: w4 ? 128 : 256, sharedBytes: shared,
-                   [ptr(query), .int64(Int64(query.rowStride)), ptr(keys), ptr(values), .int64(Int64(keys.rowStride)),
-                    .int64(Int64(keyHeadStride)), .int64(Int64(values.rowStride)), .int64(Int64(valueHeadStride)),
-                    ptr(out), .int64(Int64(out.rowStride)), .int(Int32(group)), .float(p.scale * keyScale), .int(Int32(p.slidingWindow ?? 0)),
-                    ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(partialO), ptr(partialML),
-                    .float(valueScale)])
+        var arguments: [KernelArgument] = [
+            ptr(query), .int64(Int64(query.rowStride)), ptr(keys), ptr(values), .int64(Int64(keys.rowStride)),
+            .int64(Int64(keyHeadStride)), .int64(Int64(values.rowStride)), .int64(Int64(valueHeadStride)),
+            ptr(out), .int64(Int64(out.rowStride)), .int(Int32(group)), .float(p.scale * keyScale), .int(Int32(p.slidingWindow ?? 0)),
+            ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(partialO), ptr(partialML)]
+        if let stages = wgmmaPrefillStages(variant: variant, headDim: d, fp8: fp8) {
+            // 1024 bytes of alignment slack, Q (128 rows × 128), `stages` × K and V tiles (128 keys × 128).
+            try launch("tern_flash_prefill_wgmma\(stages)_d128", grid: (p.kvHeads, tileCount, splits), block: 256,
+                       sharedBytes: Self.wgmmaPrefillSharedBytes(stages: stages), arguments)
+        } else {
+            let w4 = variant != "w8" && !fp8
+            // Two stages of K and V tiles; Q passes through stage 1 (w8) or has its own 128 rows (w4).
+            let shared = (w4 ? 6 : 4) * 64 * (d + 8) * 2
+            let kernel = fp8 ? "tern_flash_prefill_fp8_d\(d)" : w4 ? "tern_flash_prefill_w4_d\(d)" : "tern_flash_prefill_d\(d)"
+            arguments.append(.float(valueScale))
+            try launch(kernel, grid: (p.kvHeads, tileCount, splits), block: w4 ? 128 : 256, sharedBytes: shared, arguments)
+        }
         if let partialO, let partialML {
             try launch("tern_flash_prefill_combine", grid: (p.kvHeads, tileCount, 1), block: d,
                        [ptr(partialO), ptr(partialML), .int(Int32(splits)), .int(Int32(d)), .int(Int32(group)), ptr(tiles),
                         ptr(out), .int64(Int64(out.rowStride))])
         }
         return true
+    }
+
+    /// Shared memory of `tern_flash_prefill_wgmma{2,3}_d128`.
+    static func wgmmaPrefillSharedBytes(stages: Int) -> Int { 1024 + 128 * 256 + stages * 2 * 128 * 256 }
+
+    /// Ring depth of the wgmma prefill kernel for this call, nil where it does not apply (another
+    /// variant selected, FP8 cache, head width other than 128, not sm_90, too little shared memory).
+    func wgmmaPrefillStages(variant: String, headDim: Int, fp8: Bool) -> Int? {
+        let stages: Int
+        switch variant {
+        case "wgmma", "wgmma3": stages = 3
+        case "wgmma2": stages = 2
+        default: return nil
+        }
+        guard !fp8, headDim == 128, deviceInfo.computeMajor == 9,
+              deviceInfo.maxSharedPerBlock >= Self.wgmmaPrefillSharedBytes(stages: stages) else { return nil }
+        return stages
     }
 }

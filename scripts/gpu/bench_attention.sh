@@ -9,7 +9,7 @@
 #      8×4k and 1×32k in TFLOP/s; MLA (absorbed, tern_mla_attention) prefill 8×4k       ~60 s
 #   2a. MLA decode (bf16/fp8, batch 1-256 × 1k-32k) and 8×4k MLA prefill again with
 #       TERN_CUDA_MLA_ATTN=ldsm (the earlier MLA kernel), lines prefixed [mla-ldsm]            ~30 s
-#   2b. the prefill benchmark again with TERN_CUDA_PREFILL_ATTN=w8 and =old           ~25 s
+#   2b. the prefill benchmark again with TERN_CUDA_PREFILL_ATTN=w4, =w8 and =old      ~35 s
 #   3. PyTorch SDPA (flash backend) on the same prefill shapes                          ~15 s
 # Logs to $OUT; the summary is printed at the end.
 source "$(dirname "$0")/common.sh"   # cd to the repo root, $BIN, $OUT, kernel folders, header line
@@ -32,8 +32,8 @@ echo "== MLA kernel ldsm (TERN_CUDA_MLA_ATTN=ldsm: tern_mla_attention_ldsm) besi
 TERN_CUDA_MLA_ATTN=ldsm timeout 60 "$BIN" bench-attention --shapes mla-dsv3 --prefill-shapes mla-dsv3 --prefill 8x4096 --repeats 6 2>&1 \
   | grep -E "^(decode|prefill) " | sed "s/^/[mla-ldsm] /" | tee "$OUT/bench_attention_mla_ldsm.log"; stamp
 
-echo "== prefill kernel variants (TERN_CUDA_PREFILL_ATTN: default w4, w8, old)"
-for v in w8 old; do
+echo "== prefill kernel variants (TERN_CUDA_PREFILL_ATTN: default wgmma, w4, w8, old)"
+for v in w4 w8 old; do
   TERN_CUDA_PREFILL_ATTN=$v timeout 60 "$BIN" bench-attention --shapes "" --prefill-shapes gqa-llama8b --repeats 8 2>&1 \
     | grep -E "^prefill" | sed "s/^/[$v] /" | tee -a "$OUT/bench_attention_variants.log"
 done; stamp

@@ -6,14 +6,17 @@ extension OpSuite {
     /// the CUDA backend takes the prefill kernels unless TERN_CUDA_PREFILL_ATTN=old): lengths around
     /// the 64-key tile, long causal prefill (split-KV), cached prefixes 17 and 32800 (split-KV),
     /// mixed batches with enough blocks not to split, GQA groups 1/4/8, d 64/128, sliding window,
-    /// FP8 KV with per-layer scales.
+    /// FP8 KV with per-layer scales; "fa3" cases around the wgmma kernel's 128-key tiles (page sizes 1,
+    /// 16, 64, prefixes, MHA, window).
     /// The bf16 cases again with the variant(s) of the bf16 kernel that TERN_CUDA_PREFILL_ATTN did
-    /// not select (w4: tern_flash_prefill_w4_*, the default; w8: tern_flash_prefill_*).
+    /// not select (wgmma: tern_flash_prefill_wgmma3_d128, the default; wgmma2: its 2-stage ring;
+    /// w4: tern_flash_prefill_w4_*; w8: tern_flash_prefill_*). The wgmma kernels only take bf16
+    /// head width 128 (elsewhere they fall back to w4, which is checked on its own).
     mutating func flashPrefillVariants() {
         defer { CUDABackend.flashPrefillOverride = nil }
-        for variant in ["w4", "w8"] where variant != CUDABackend.flashPrefillSetting {
+        for variant in ["wgmma", "wgmma2", "w4", "w8"] where variant != CUDABackend.flashPrefillSetting {
             CUDABackend.flashPrefillOverride = variant
-            for c in Self.flashPrefillCases where c.cacheDType == .bf16 {
+            for c in Self.flashPrefillCases where c.cacheDType == .bf16 && (!variant.hasPrefix("wgmma") || c.headDim == 128) {
                 check("attention", c.name + " [\(variant)]") { s in try s.attention(c) }
             }
         }
@@ -37,6 +40,18 @@ extension OpSuite {
             AttentionCase(name: "fa2 40 sequences (no split), GQA 32/4 d128", sequences: many, heads: 32, kvHeads: 4, headDim: 128, valueDim: 128),
             AttentionCase(name: "fa2 sliding window 100, 0+300, 50+70, GQA 8/2 d64", sequences: [(0, 300), (50, 70)], heads: 8, kvHeads: 2,
                           headDim: 64, valueDim: 64, window: 100),
+            // Around the wgmma kernel's 128-key tiles and 128-row blocks (bf16, d128).
+            AttentionCase(name: "fa3 lengths 1/127/128/129/200, GQA 32/8 d128", sequences: [(0, 1), (0, 127), (0, 128), (0, 129), (0, 200)],
+                          heads: 32, kvHeads: 8, headDim: 128, valueDim: 128),
+            // 19 + 16 tiles × 8 KV heads = 280 blocks: no split.
+            AttentionCase(name: "fa3 prefill 600 + 500 (no split), GQA 32/8 d128", sequences: [(0, 600), (0, 500)], heads: 32, kvHeads: 8,
+                          headDim: 128, valueDim: 128),
+            AttentionCase(name: "fa3 prefixes 300+77, 5+1, 129+129, 1000+3, MHA 8/8 d128 page 1", sequences: [(300, 77), (5, 1), (129, 129), (1000, 3)],
+                          heads: 8, kvHeads: 8, headDim: 128, valueDim: 128, pageSize: 1),
+            AttentionCase(name: "fa3 prefix 250+300, GQA 32/4 d128 page 64", sequences: [(250, 300)], heads: 32, kvHeads: 4, headDim: 128,
+                          valueDim: 128, pageSize: 64),
+            AttentionCase(name: "fa3 sliding window 200, 0+500, 100+90, GQA 8/2 d128", sequences: [(0, 500), (100, 90)], heads: 8, kvHeads: 2,
+                          headDim: 128, valueDim: 128, window: 200),
             AttentionCase(name: "fa2 fp8 prefill 1000, GQA 8/2 d128", sequences: [(0, 1000)], heads: 8, kvHeads: 2, headDim: 128, valueDim: 128,
                           cacheDType: e4m3, keyScale: 0.5, valueScale: 0.25),
             AttentionCase(name: "fa2 fp8 lengths 1/63/64/65, prefix 17, GQA 32/4 d64", sequences: [(0, 1), (0, 63), (0, 64), (17, 65)], heads: 32,

@@ -1,0 +1,312 @@
+// Prefill / extend attention on Hopper warpgroup MMA (wgmma), bf16 q/out and a bf16 paged K/V cache,
+// head width 128 (FlashAttention-3 style math without warp specialisation).
+//
+// A block serves 128 query rows of one sequence and one KV head (rows are (token, query head of the
+// GQA group) pairs, as in tern_flash_prefill, and the same tiles / split-KV partials / combine) with
+// two warpgroups of 64 rows. Q, K and V live in shared memory in the 128-byte-swizzled layout that
+// wgmma descriptors read: an operand of R rows × 128 columns is two column halves of R rows × 128
+// bytes, 16-byte chunk c of row r stored at chunk c ^ (r & 7) (every half 1024-byte aligned).
+// S = Q·Kᵀ: m64n128k16 with A = Q (K-major) and B = K tile (128 keys, K-major), 8 k-steps over the
+// head. O += P·V: m64n128k16 with A = P from registers (the S accumulator converted to bf16 in place:
+// its layout is the A fragment's) and B = V tile read N-major (imm-trans-b), 8 k-steps of 16 keys.
+// K/V tiles of 128 keys are loaded by all 256 threads with cp.async into a STAGES-deep ring (one
+// page-table lookup per thread per tile), so STAGES − 1 tiles are in flight while one is computed.
+// Online softmax in the log2 domain (exp2 of the score pre-scaled by scale·log2 e). Causal by
+// position: key tiles past the block's last position are never loaded, a warpgroup skips tiles past
+// its own last row, and only tiles that straddle a row's position (or the window's lower edge) are
+// masked.
+#include "common.cuh"
+
+// wgmma exists only on sm_90a; elsewhere the entry points are empty and the host never picks them.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define F3_ENABLED 1
+#else
+#define F3_ENABLED 0
+#endif
+
+#define F3_ROWS 128
+#define F3_KEYS 128
+#define F3_THREADS 256
+#define F3_HD 128
+// Bytes of one swizzled operand of 128 rows × 128 bf16 (Q, one K tile, one V tile).
+#define F3_OPERAND (128 * 256)
+
+__device__ __forceinline__ u32 f3_smem_addr(const void *p) {
+    u32 s;
+    asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(s) : "l"(p));
+    return s;
+}
+
+__device__ __forceinline__ void f3_copy16(u32 saddr, const void *gmem, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(saddr), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
+}
+
+// Two floats → bf16x2 (lo in the low half), one instruction.
+__device__ __forceinline__ u32 f3_pack(float lo, float hi) {
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+// Byte offset of 16-byte chunk c (0…15) of row r in a swizzled operand of `rows` rows.
+__device__ __forceinline__ u32 f3_swizzle(int r, int c, int rows) {
+    return (u32)((c >> 3) * rows * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+}
+
+// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading byte offset (unused for
+// K-major, the distance between the two 64-column halves for N-major), stride byte offset (1024: the
+// next group of 8 rows).
+__device__ __forceinline__ unsigned long long f3_desc(u32 addr, u32 leading) {
+    return (unsigned long long)((addr & 0x3FFFF) >> 4) | ((unsigned long long)((leading & 0x3FFFF) >> 4) << 16)
+         | ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ void f3_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void f3_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void f3_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+// Keeps the compiler from moving accumulator reads / writes across the asynchronous MMAs.
+__device__ __forceinline__ void f3_pin(float *d) {
+#pragma unroll
+    for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+#if F3_ENABLED
+// D(64×128, f32) (+)= A(64×16, smem, K-major) · B(16×128 as 128 rows × 16, smem, K-major).
+__device__ __forceinline__ void f3_wgmma_ss(float *d, unsigned long long descA, unsigned long long descB, int accumulate) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(descA), "l"(descB), "r"(accumulate));
+}
+
+// D(64×128, f32) += A(64×16, registers, bf16x2 ×4) · B(16×128, smem, N-major: imm-trans-b = 1).
+__device__ __forceinline__ void f3_wgmma_rs(float *d, const u32 *a, unsigned long long descB) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(1));
+}
+
+// Arguments as tern_flash_prefill (bf16 caches; keyStride / valueStride / head strides in elements).
+template <int STAGES>
+__device__ __forceinline__ void flash_prefill_wgmma(
+    const u16 *q, long long qStride, const u16 *keys, const u16 *values,
+    long long keyStride, long long keyHeadStride, long long valueStride, long long valueHeadStride,
+    u16 *out, long long outStride, int group, float scale, int window,
+    const int *tiles, const int *pageTable, int pageSize, float *partialO, float *partialML) {
+    extern __shared__ __align__(16) unsigned char f3_shared[];
+    // 1024-byte aligned base (the swizzle pattern repeats every 1024 bytes): Q, then STAGES × (K, V).
+    const u32 raw = f3_smem_addr(f3_shared);
+    const u32 sQ = (raw + 1023u) & ~1023u;
+    auto sK = [&](int stage) { return sQ + (u32)F3_OPERAND * (1 + 2 * stage); };
+
+    const int kvHead = blockIdx.x;
+    const int *tile = tiles + blockIdx.y * 4;
+    const int tokenStart = tile[0], tokenCount = tile[1], firstPosition = tile[2];
+    const int *pages = pageTable + tile[3];
+    const int tid = threadIdx.x, lane = tid & 31, g = lane >> 2, t = lane & 3;
+    const int wg = tid >> 7, wq = (tid >> 5) & 3;  // warpgroup, warp within it
+
+    // Loader mapping (Q, K and V alike): row tid / 2, 16-byte chunks 2i + (tid & 1), i = 0…7 (a thread
+    // pair reads whole 32-byte sectors per copy instruction; one page-table lookup per thread per tile).
+    const int lr = tid >> 1, lc = tid & 1;
+
+    // ---- Q → shared (its own cp.async group).
+    {
+        const int tok = lr / group, h = kvHead * group + lr % group;
+        const bool valid = tok < tokenCount;
+        const u16 *src = q + (long long)(tokenStart + (valid ? tok : 0)) * qStride + (long long)h * F3_HD;
+#pragma unroll
+        for (int i = 0; i < 8; i++) f3_copy16(sQ + f3_swizzle(lr, 2 * i + lc, F3_ROWS), src + (2 * i + lc) * 8, valid);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+
+    auto rowPos = [&](int r) { int k = r / group; return k < tokenCount ? firstPosition + k : -1; };
+    // This warpgroup's first / last valid row positions (last −1: no valid row, no math at all).
+    const int wgFirstTok = (wg * 64) / group;
+    const int wgLastTok = min(tokenCount - 1, (wg * 64 + 63) / group);
+    const int wgLastPos = wgFirstTok < tokenCount ? firstPosition + wgLastTok : -1;
+    const int wgFirstPos = firstPosition + wgFirstTok;
+
+    const int kvEnd = firstPosition + tokenCount;
+    int kvBegin = window > 0 ? max(0, firstPosition + 1 - window) : 0;
+    kvBegin = kvBegin / F3_KEYS * F3_KEYS;
+    const int splits = gridDim.z, split = blockIdx.z;
+    const int keyTiles = (kvEnd - kvBegin + F3_KEYS - 1) / F3_KEYS, perSplit = (keyTiles + splits - 1) / splits;
+    const int myBegin = kvBegin + split * perSplit * F3_KEYS;
+    const int myEnd = min(kvEnd, myBegin + perSplit * F3_KEYS);
+    const int nTiles = myBegin < myEnd ? (myEnd - myBegin + F3_KEYS - 1) / F3_KEYS : 0;
+    const float log2Scale = scale * 1.4426950408889634f;
+
+    // Issues the cp.async copies of the K and V rows of key tile `index` into ring slot `stage`.
+    auto issue = [&](int index, int stage) {
+        const int j = myBegin + index * F3_KEYS + lr;
+        const bool valid = j < kvEnd;
+        const long long slot = valid ? (long long)pages[j / pageSize] * pageSize + j % pageSize : 0;
+        const u16 *k = keys + slot * keyStride + kvHead * keyHeadStride;
+        const u16 *v = values + slot * valueStride + kvHead * valueHeadStride;
+        const u32 ks = sK(stage), vs = ks + F3_OPERAND;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const u32 off = f3_swizzle(lr, 2 * i + lc, F3_KEYS);
+            f3_copy16(ks + off, k + (2 * i + lc) * 8, valid);
+            f3_copy16(vs + off, v + (2 * i + lc) * 8, valid);
+        }
+    };
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < nTiles) issue(s, s);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+
+    float o[64], sc[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) o[i] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+    // Rows of this thread's accumulator fragments (block rows).
+    const int r0 = wg * 64 + wq * 16 + g, r1 = r0 + 8;
+    const int p0 = rowPos(r0), p1 = rowPos(r1);
+    const u32 qBase = sQ + (u32)(wg * 64 * 128);  // this warpgroup's 64 rows of both halves
+
+    for (int it = 0; it < nTiles; it++) {
+        // Tile `it` (and Q) landed for this thread's copies; make them visible to the async proxy
+        // (wgmma reads shared memory through it) and to every thread. The barrier also means every
+        // warpgroup is done with the slot of tile it − 1, which the next issue overwrites.
+        asm volatile("cp.async.wait_group %0;" ::"n"(STAGES - 2) : "memory");
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        __syncthreads();
+        if (it + STAGES - 1 < nTiles) issue(it + STAGES - 1, (it + STAGES - 1) % STAGES);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+
+        const int kt = myBegin + it * F3_KEYS;
+        if (kt > wgLastPos || (window > 0 && kt + F3_KEYS - 1 <= wgFirstPos - window)) continue;  // warpgroup-uniform
+        const u32 kBase = sK(it % STAGES), vBase = kBase + F3_OPERAND;
+
+        // ---- S = Q · Kᵀ (64 rows × 128 keys per warpgroup).
+        f3_fence();
+#pragma unroll
+        for (int kc = 0; kc < F3_HD / 16; kc++) {
+            const u32 off = (u32)((kc >> 2) * (F3_OPERAND / 2) + (kc & 3) * 32);
+            f3_wgmma_ss(sc, f3_desc(qBase + off, 16), f3_desc(kBase + off, 16), kc > 0);
+        }
+        f3_commit();
+        f3_wait0();
+        f3_pin(sc);
+
+        // Mask only where some row of the warpgroup can see a masked key in this tile.
+        const bool needMask = kt + F3_KEYS - 1 > wgFirstPos || kt + F3_KEYS - 1 >= kvEnd
+            || (window > 0 && kt <= wgLastPos - window);
+        if (needMask) {
+#pragma unroll
+            for (int nb = 0; nb < F3_KEYS / 8; nb++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int key = kt + nb * 8 + 2 * t + (e & 1);
+                    const int p = e < 2 ? p0 : p1;
+                    const bool ok = key <= p && (window <= 0 || key > p - window);
+                    if (!ok) sc[nb * 4 + e] = -INFINITY;
+                }
+            }
+        }
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int nb = 0; nb < F3_KEYS / 8; nb++) {
+            mx0 = fmaxf(mx0, fmaxf(sc[nb * 4], sc[nb * 4 + 1]));
+            mx1 = fmaxf(mx1, fmaxf(sc[nb * 4 + 2], sc[nb * 4 + 3]));
+        }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        // Maxima in raw score units; exponents as exp2(s·log2Scale − m·log2Scale).
+        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+        const float b0 = n0 == -INFINITY ? 0.0f : n0 * log2Scale, b1 = n1 == -INFINITY ? 0.0f : n1 * log2Scale;
+        const float c0 = exp2f(m0 * log2Scale - b0), c1 = exp2f(m1 * log2Scale - b1);
+        m0 = n0; m1 = n1;
+        l0 *= c0; l1 *= c1;
+#pragma unroll
+        for (int i = 0; i < 16; i++) { o[4 * i] *= c0; o[4 * i + 1] *= c0; o[4 * i + 2] *= c1; o[4 * i + 3] *= c1; }
+        u32 pa[32];
+#pragma unroll
+        for (int nb = 0; nb < F3_KEYS / 8; nb++) {
+            const float e0 = exp2f(fmaf(sc[nb * 4], log2Scale, -b0)), e1 = exp2f(fmaf(sc[nb * 4 + 1], log2Scale, -b0));
+            const float e2 = exp2f(fmaf(sc[nb * 4 + 2], log2Scale, -b1)), e3 = exp2f(fmaf(sc[nb * 4 + 3], log2Scale, -b1));
+            l0 += e0 + e1;
+            l1 += e2 + e3;
+            // A fragment of k-step nb / 2: (row g, keys 2t..) (row g+8, 2t..) (row g, 2t+8..) (row g+8, 2t+8..).
+            pa[(nb >> 1) * 4 + (nb & 1) * 2] = f3_pack(e0, e1);
+            pa[(nb >> 1) * 4 + (nb & 1) * 2 + 1] = f3_pack(e2, e3);
+        }
+
+        // ---- O += P · V (V tile read N-major: 16 keys × 128 columns per k-step).
+        f3_pin(o);
+        f3_fence();
+#pragma unroll
+        for (int kc = 0; kc < F3_KEYS / 16; kc++) f3_wgmma_rs(o, pa + 4 * kc, f3_desc(vBase + kc * 2048, F3_OPERAND / 2));
+        f3_commit();
+        f3_wait0();
+        f3_pin(o);
+    }
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const int tok0 = r0 / group, tok1 = r1 / group;
+    if (splits > 1) {
+        // Partials in the log2 domain (m·log2Scale), as tern_flash_prefill_combine expects.
+        const long long base = ((long long)blockIdx.y * gridDim.x + kvHead) * F3_ROWS;
+        const long long i0 = (base + r0) * splits + split, i1 = (base + r1) * splits + split;
+        const float lm0 = m0 == -INFINITY ? -INFINITY : m0 * log2Scale;
+        const float lm1 = m1 == -INFINITY ? -INFINITY : m1 * log2Scale;
+        if (tok0 < tokenCount) {
+#pragma unroll
+            for (int dn = 0; dn < 16; dn++)
+                *(float2 *)(partialO + i0 * F3_HD + dn * 8 + 2 * t) = make_float2(o[4 * dn], o[4 * dn + 1]);
+            if (t == 0) { partialML[i0 * 2] = lm0; partialML[i0 * 2 + 1] = l0; }
+        }
+        if (tok1 < tokenCount) {
+#pragma unroll
+            for (int dn = 0; dn < 16; dn++)
+                *(float2 *)(partialO + i1 * F3_HD + dn * 8 + 2 * t) = make_float2(o[4 * dn + 2], o[4 * dn + 3]);
+            if (t == 0) { partialML[i1 * 2] = lm1; partialML[i1 * 2 + 1] = l1; }
+        }
+        return;
+    }
+    const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+    if (tok0 < tokenCount) {
+        u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)(kvHead * group + r0 % group) * F3_HD + 2 * t;
+#pragma unroll
+        for (int dn = 0; dn < 16; dn++) *(u32 *)(row + dn * 8) = f3_pack(o[4 * dn] * inv0, o[4 * dn + 1] * inv0);
+    }
+    if (tok1 < tokenCount) {
+        u16 *row = out + (long long)(tokenStart + tok1) * outStride + (long long)(kvHead * group + r1 % group) * F3_HD + 2 * t;
+#pragma unroll
+        for (int dn = 0; dn < 16; dn++) *(u32 *)(row + dn * 8) = f3_pack(o[4 * dn + 2] * inv1, o[4 * dn + 3] * inv1);
+    }
+}
+
+#define F3_CALL(STAGES)                                                                                        \
+    flash_prefill_wgmma<STAGES>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride, \
+                                out, outStride, group, scale, window, tiles, pageTable, pageSize, partialO, partialML)
+#else
+#define F3_CALL(STAGES) ((void)0)
+#endif  // F3_ENABLED
+
+#define F3_ENTRY(NAME, STAGES)                                                                                     \
+    extern "C" __global__ void __launch_bounds__(F3_THREADS, 1) NAME(                                             \
+        const u16 *q, long long qStride, const u16 *keys, const u16 *values, long long keyStride,                 \
+        long long keyHeadStride, long long valueStride, long long valueHeadStride, u16 *out, long long outStride, \
+        int group, float scale, int window, const int *tiles, const int *pageTable, int pageSize, float *partialO, \
+        float *partialML) {                                                                                       \
+        if (F3_ENABLED)                                                                                          \
+            F3_CALL(STAGES);                                                                                       \
+    }
+// Shared memory: 1024 (alignment) + 32 KiB (Q) + STAGES × 64 KiB (K and V tiles of 128 keys).
+F3_ENTRY(tern_flash_prefill_wgmma2_d128, 2)
+F3_ENTRY(tern_flash_prefill_wgmma3_d128, 3)
