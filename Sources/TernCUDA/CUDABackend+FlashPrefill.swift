@@ -13,6 +13,9 @@ extension CUDABackend {
     static let flashPrefillSetting = ProcessInfo.processInfo.environment["TERN_CUDA_PREFILL_ATTN"] ?? "wgmma"
     /// Selftest override of `flashPrefillSetting` (both variants are checked in one process).
     nonisolated(unsafe) static var flashPrefillOverride: String?
+    /// Launches of `tern_flash_prefill_wgmma*`, counted only while the selftest forces a variant (it
+    /// checks that the wgmma kernel ran rather than declining).
+    nonisolated(unsafe) static var flashPrefillWgmmaLaunches = 0
     /// Rows (token, query head) per block of the prefill kernel.
     static let flashPrefillRows = 128
 
@@ -78,6 +81,7 @@ extension CUDABackend {
             ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(partialO), ptr(partialML)]
         if let stages = wgmmaPrefillStages(variant: variant, headDim: d, fp8: fp8) {
             // 1024 bytes of alignment slack, Q (128 rows × 128), `stages` × K and V tiles (128 keys × 128).
+            if Self.flashPrefillOverride != nil { Self.flashPrefillWgmmaLaunches += 1 }
             try launch("tern_flash_prefill_wgmma\(stages)_d128", grid: (p.kvHeads, tileCount, splits), block: 256,
                        sharedBytes: Self.wgmmaPrefillSharedBytes(stages: stages), arguments)
         } else {

@@ -12,12 +12,24 @@ extension OpSuite {
     /// not select (wgmma: tern_flash_prefill_wgmma3_d128, the default; wgmma2: its 2-stage ring;
     /// w4: tern_flash_prefill_w4_*; w8: tern_flash_prefill_*). The wgmma kernels only take bf16
     /// head width 128 (elsewhere they fall back to w4, which is checked on its own).
+    /// The fa3 cases also run forced through wgmma when it is the default, and every wgmma case checks
+    /// that the wgmma kernel ran (on sm_90; elsewhere that it did not).
     mutating func flashPrefillVariants() {
         defer { CUDABackend.flashPrefillOverride = nil }
-        for variant in ["wgmma", "wgmma2", "w4", "w8"] where variant != CUDABackend.flashPrefillSetting {
+        let hopper = gpu.deviceInfo.computeMajor == 9
+        for variant in ["wgmma", "wgmma2", "w4", "w8"] {
+            let isDefault = variant == CUDABackend.flashPrefillSetting
+            guard !isDefault || variant.hasPrefix("wgmma") else { continue }
             CUDABackend.flashPrefillOverride = variant
-            for c in Self.flashPrefillCases where c.cacheDType == .bf16 && (!variant.hasPrefix("wgmma") || c.headDim == 128) {
-                check("attention", c.name + " [\(variant)]") { s in try s.attention(c) }
+            for c in Self.flashPrefillCases where c.cacheDType == .bf16 {
+                let wgmma = variant.hasPrefix("wgmma")
+                guard !wgmma || (c.headDim == 128 && (!isDefault || c.name.hasPrefix("fa3"))) else { continue }
+                check("attention", c.name + " [\(variant)]") { s in
+                    let before = CUDABackend.flashPrefillWgmmaLaunches
+                    try s.attention(c)
+                    let ran = CUDABackend.flashPrefillWgmmaLaunches > before
+                    if wgmma { s.record("attention", c.name + " [\(variant) ran]", error: ran == hopper ? 0 : 1, tolerance: 0) }
+                }
             }
         }
     }
