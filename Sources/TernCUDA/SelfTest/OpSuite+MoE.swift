@@ -85,6 +85,21 @@ extension OpSuite {
         cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 224, inner: 96, tokens: 100))
         cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 256, inner: 32, tokens: 90))
         cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 256, inner: 160, tokens: 150, skewed: true))
+        // Hopper wgmma GEMMs (tern_moe_wgmma, tern_moe_wgmma_dq, tern_moe_wgmma_fp8; the default on
+        // sm_90, TERN_MOE_GEMM_KERNEL=tc selects the older ones), which also run every GEMM case
+        // above. Top-1 with every token on expert 0: one expert of 150 rows (a full 128-row tile and
+        // one of 22 rows, whose second warpgroup issues no MMA), seven experts with no rows. 288/160:
+        // columns past the 256- and 128-wide tiles, depths 4.5 and 2.5 steps of 64 (zero-filled
+        // tails); FP8 288/160 dequantizes to bf16 (not 128-deep), 384/256 runs w8a8.
+        for format in [ExpertFormat.bf16, .nvfp4, .fp8] {
+            cases.append(GroupedMoECase(format: format, experts: 8, topK: 1, hidden: 288, inner: 160, tokens: 150, skewed: true, remote: false))
+        }
+        cases.append(GroupedMoECase(format: .fp8, experts: 8, topK: 1, hidden: 384, inner: 256, tokens: 150, skewed: true, remote: false))
+        // DeepSeek-V3 expert shapes (hidden 7168, inner 2048: gate/up n 2048 k 7168, down n 7168
+        // k 2048): expert 0 takes all 136 tokens (tiles of 128 and 8 rows), expert 1 none.
+        for format in [ExpertFormat.bf16, .fp8, .nvfp4] {
+            cases.append(GroupedMoECase(format: format, experts: 2, topK: 1, hidden: 7168, inner: 2048, tokens: 136, skewed: true, remote: false))
+        }
         for c in cases {
             check("moe grouped", c.name) { s in
                 var cpuExperts: [ExpertMLP] = [], gpuExperts: [ExpertMLP] = []

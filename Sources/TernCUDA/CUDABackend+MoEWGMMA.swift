@@ -1,0 +1,32 @@
+import Foundation
+
+extension CUDABackend {
+    /// TERN_MOE_GEMM_KERNEL selects the prefill-size MoE / quantized-linear GEMM: unset (or "wgmma")
+    /// the Hopper warpgroup-MMA kernels of Kernels/moe_wgmma.cu on sm_90 (tern_moe_wgmma,
+    /// tern_moe_wgmma_dq, tern_moe_wgmma_fp8), "tc" the mma.sync pipelined tern_moe_gemm_tc(_fp8),
+    /// "old" the 64 × 64 tern_moe_gemm(_fp8) kernels.
+    static let moeGemmKernelSetting = ProcessInfo.processInfo.environment["TERN_MOE_GEMM_KERNEL"]
+
+    /// Dynamic shared memory of every moe_wgmma.cu kernel: a 192 KiB ring (bf16: 4 stages of 128 +
+    /// 256 rows × 128 bytes; dequantized and w8a8: 6 stages of 128 + 128 rows) + 1 KiB for its alignment.
+    static let wgmmaGemmShared = 6 * 256 * 128 + 1024
+
+    /// Whether the wgmma kernels run here: Hopper (sm_90a wgmma), room for their shared memory,
+    /// and not switched off by TERN_MOE_GEMM_KERNEL.
+    var wgmmaGemmEnabled: Bool {
+        Self.pipelinedGemmEnabled && Self.moeGemmKernelSetting != "tc" && deviceInfo.computeMajor == 9
+            && deviceInfo.maxSharedPerBlock >= Self.wgmmaGemmShared
+    }
+
+    /// The pipelined GEMM with bf16 activations for weights of `code` (arguments of
+    /// tern_moe_gemm_tc; tiles of 128 rows): kernel, columns per block, dynamic shared memory.
+    func pipelinedGemmKernel(_ code: WeightCode) -> (name: String, tileN: Int, shared: Int) {
+        guard wgmmaGemmEnabled else { return ("tern_moe_gemm_tc", 128, Self.pipelinedGemmShared) }
+        return code == .bf16 ? ("tern_moe_wgmma", 256, Self.wgmmaGemmShared) : ("tern_moe_wgmma_dq", 128, Self.wgmmaGemmShared)
+    }
+
+    /// The pipelined FP8 w8a8 GEMM (arguments of tern_moe_gemm_tc_fp8; tiles of 128 rows).
+    func pipelinedFP8GemmKernel() -> (name: String, tileN: Int, shared: Int) {
+        wgmmaGemmEnabled ? ("tern_moe_wgmma_fp8", 128, Self.wgmmaGemmShared) : ("tern_moe_gemm_tc_fp8", 128, Self.pipelinedGemmShared)
+    }
+}

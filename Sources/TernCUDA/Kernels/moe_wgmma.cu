@@ -1,0 +1,374 @@
+// Hopper grouped GEMM for MoE prefill: warpgroup MMA (wgmma) from 128B-swizzled shared memory,
+// the successor of tern_moe_gemm_tc / tern_moe_gemm_tc_fp8 (moe_gemm.cu) with the same arguments,
+// tile table and output conventions, selected by CUDABackend+MoE.swift (TERN_MOE_GEMM_KERNEL=tc
+// or old selects the older kernels).
+//
+// CTA = 256 threads = 2 consumer warpgroups; tile 128 rows × BN columns, warpgroup w computes rows
+// [64w, 64w + 64) × all BN columns with m64nBNk16 (bf16) or m64n128k32 (e4m3) wgmma. Every thread
+// also loads: each k-step is 128 bytes of K per row (64 bf16 or 128 e4m3 values), A rows gathered
+// through rowToken (the permutation of tern_moe_permute) and weight rows, both with cp.async into a
+// STAGES-deep ring of 128B-swizzled tiles (see wgmma.cuh); quantized weights (FP8 block-scaled or
+// NVFP4 dequantized to bf16) are loaded to registers one step ahead and stored dequantized into
+// the stage. Loads run STAGES − 2 steps ahead of the MMA and one wgmma group stays in flight:
+// at step s the ring slot of step s − 2 is refilled, which every warpgroup has finished reading
+// (wgmma.wait_group 1 after issuing step s − 1) before the barrier of step s.
+// A warpgroup whose 64 rows are all past the tile's end issues no MMA (tiles of ≤ 64 rows cost
+// half the tensor time). FP8 w8a8: each step is one 128-deep scale block: the MMA result of the
+// step goes to a second register set and is added to the accumulators × weight block scale ×
+// the row's activation scale (per token and 128 columns) after wgmma.wait_group 0.
+//
+// Tiles: blockIdx.y is a tile of the tile table (tileSlot[y] = slot or −1, rows
+// [tileStart[y], tileEnd[y]) ≤ 128 rows), or with tileSlot == null rows [128y, min(128y + 128,
+// rows)) of matrix 0 (a dense linear). blockIdx.x: columns [BN·x, BN·x + BN) of n. blockIdx.z
+// selects matrix which + z and writes columns [z·n, (z+1)·n) of out (gate and up side by side).
+// Requires k % 8 == 0 (chunks past k are zero-filled), 16-byte aligned activation rows and bf16
+// weight rows; w8a8: k % 128 == 0, weight blocks 128 × 128, 16-byte aligned code rows.
+// Dynamic shared memory: STAGES × (128 + BN) × 128 bytes + 1024 (alignment of the ring).
+#include "wgmma.cuh"
+
+#define WGQ_BF16 0
+#define WGQ_FP8 1
+#define WGQ_NVFP4 2
+
+// Same layout as moe_gemm.cu's MatDesc (one weight matrix of one expert).
+struct WgMatDesc {
+    u64 weight;         // bf16 [n, k] | e4m3 [n, k] | packed e2m1 u8 [n, k/2]
+    u64 scales;         // fp8: f32 [ceil(n/br), ceil(k/bc)]; nvfp4: e4m3 [n, k/16]
+    long long wStride;  // elements (bf16, fp8) or bytes (nvfp4) per weight row
+    long long sStride;  // scale elements per scale row
+    float global;       // nvfp4 global scale
+    int blockRows, blockColumns;
+    int pad;
+};
+
+#define WG_M 128
+#define WG_ROW_BYTES 128
+
+__device__ __forceinline__ void wg_cp_async16(u32 dst, const void *src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0) : "memory");
+}
+__device__ __forceinline__ void wg_cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wg_cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
+__device__ __forceinline__ u32 wg_pack_bf16(float lo, float hi) {
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+// Raw quantized weight chunk: 8 values of one row (FP8: 8 codes; NVFP4: 4 bytes) and its scale.
+struct WgRaw {
+    uint2 bits;
+    float scale;
+};
+
+__device__ __forceinline__ WgRaw wg_load_raw(const WgMatDesc &d, int wq, long long n, int k0, bool valid) {
+    WgRaw r;
+    r.bits = make_uint2(0u, 0u);
+    r.scale = 0.0f;
+    if (!valid) return r;
+    if (wq == WGQ_FP8) {
+        r.bits = *(const uint2 *)((const u8 *)d.weight + n * d.wStride + k0);
+        r.scale = ((const float *)d.scales)[(n / d.blockRows) * d.sStride + k0 / d.blockColumns];
+    } else {
+        r.bits.x = *(const u32 *)((const u8 *)d.weight + n * d.wStride + k0 / 2);
+        r.scale = e4m3_to_float(((const u8 *)d.scales)[n * d.sStride + k0 / 16]) * d.global;
+    }
+    return r;
+}
+
+// e4m3 codes → f16x2 pairs (exact), as moe_gemm.cu's chunk_to_bf16_fast.
+__device__ __forceinline__ void wg_e4m3x4_to_f16x2(u32 w, u32 &p01, u32 &p23) {
+    asm("{\n\t.reg .b16 l, h;\n\tmov.b32 {l, h}, %2;\n\tcvt.rn.f16x2.e4m3x2 %0, l;\n\tcvt.rn.f16x2.e4m3x2 %1, h;\n\t}"
+        : "=r"(p01), "=r"(p23)
+        : "r"(w));
+}
+__device__ __forceinline__ void wg_f16x2_to_float2(u32 h, float &lo, float &hi) {
+    asm("{\n\t.reg .b16 l, h;\n\tmov.b32 {l, h}, %2;\n\tcvt.f32.f16 %0, l;\n\tcvt.f32.f16 %1, h;\n\t}" : "=f"(lo), "=f"(hi) : "r"(h));
+}
+// Four e2m1 codes (16 bits, value 0 in the low nibble) → bf16x2 (values 0, 1) and (values 2, 3), exact.
+__device__ __forceinline__ void wg_e2m1x4_to_bf16x2(u32 h, u32 &p01, u32 &p23) {
+    // bf16 of 0, 0.5, 1, 1.5, 2, 3, 4, 6: low bytes 00 00 80 C0 00 40 80 C0, high 00 3F 3F 3F 40 40 40 40.
+    u32 sel = h & 0x7777u;
+    u32 lo = __byte_perm(0xC0800000u, 0xC0804000u, sel);
+    u32 hi = __byte_perm(0x3F3F3F00u, 0x40404040u, sel);
+    p01 = __byte_perm(lo, hi, 0x5140u);
+    p23 = __byte_perm(lo, hi, 0x7362u);
+    p01 |= ((h & 0x88u) * 0x01001000u) & 0x80008000u;
+    p23 |= (((h >> 8) & 0x88u) * 0x01001000u) & 0x80008000u;
+}
+
+// Dequantized bf16 chunk: value · scale in fp32, rounded once to bf16 (the CPU reference's order).
+__device__ __forceinline__ uint4 wg_dequant(const WgRaw &r, int wq) {
+    u32 out[4];
+    if (wq == WGQ_FP8) {
+        u32 w[2] = {r.bits.x, r.bits.y};
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            u32 p01, p23;
+            wg_e4m3x4_to_f16x2(w[i], p01, p23);
+            float v0, v1, v2, v3;
+            wg_f16x2_to_float2(p01, v0, v1);
+            wg_f16x2_to_float2(p23, v2, v3);
+            out[2 * i] = wg_pack_bf16(v0 * r.scale, v1 * r.scale);
+            out[2 * i + 1] = wg_pack_bf16(v2 * r.scale, v3 * r.scale);
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            u32 p01, p23;
+            wg_e2m1x4_to_bf16x2(i == 0 ? (r.bits.x & 0xFFFFu) : (r.bits.x >> 16), p01, p23);
+            out[2 * i] = wg_pack_bf16(__uint_as_float(p01 << 16) * r.scale, __uint_as_float(p01 & 0xFFFF0000u) * r.scale);
+            out[2 * i + 1] = wg_pack_bf16(__uint_as_float(p23 << 16) * r.scale, __uint_as_float(p23 & 0xFFFF0000u) * r.scale);
+        }
+    }
+    return make_uint4(out[0], out[1], out[2], out[3]);
+}
+
+template <int BN>
+__device__ __forceinline__ void wg_mma_step(float (&acc)[BN / 2], u64 descA, u64 descB, int kk, int scaleD);
+template <>
+__device__ __forceinline__ void wg_mma_step<256>(float (&acc)[128], u64 descA, u64 descB, int kk, int scaleD) {
+    wg_mma_bf16_n256(acc, wg_desc_advance(descA, 32 * kk), wg_desc_advance(descB, 32 * kk), scaleD);
+}
+template <>
+__device__ __forceinline__ void wg_mma_step<128>(float (&acc)[64], u64 descA, u64 descB, int kk, int scaleD) {
+    wg_mma_bf16_n128(acc, wg_desc_advance(descA, 32 * kk), wg_desc_advance(descB, 32 * kk), scaleD);
+}
+
+// MODE 0: bf16 activations, bf16 weights by cp.async. MODE 1: bf16 activations, FP8 / NVFP4
+// weights dequantized through registers. MODE 2: e4m3 activations and weights (w8a8).
+template <int BN, int STAGES, int MODE>
+__device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes, const float *aScales, long long aScaleStride,
+                                               const int *rowToken, const int *tileSlot, const int *tileStart, const int *tileEnd,
+                                               int rows, const WgMatDesc *descs, int which, int wq, int n, int k, void *out,
+                                               int outType, long long outStride) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int A_BYTES = WG_M * WG_ROW_BYTES, B_BYTES = BN * WG_ROW_BYTES, STAGE_BYTES = A_BYTES + B_BYTES;
+    constexpr int B_CHUNKS = BN / 32;  // 16-byte chunks of B per thread and step
+    constexpr int KSTEP = MODE == 2 ? 128 : 64;  // values of K per step (128 bytes)
+    extern __shared__ __align__(16) u8 wgShared[];
+    int tile = blockIdx.y;
+    int slot = 0, begin, end;
+    if (tileSlot) {
+        slot = tileSlot[tile];
+        if (slot < 0) return;
+        begin = tileStart[tile];
+        end = tileEnd[tile];
+    } else {
+        begin = tile * WG_M;
+        end = min(begin + WG_M, rows);
+    }
+    if (begin >= end) return;
+    int n0 = blockIdx.x * BN;
+    const WgMatDesc d = descs[(tileSlot ? 3 * slot : 0) + which + blockIdx.z];
+    u32 ring = ((u32)__cvta_generic_to_shared(wgShared) + 1023u) & ~1023u;
+    int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31, warp = (tid >> 5) & 3;
+    bool active = begin + 64 * wg < end;
+
+    // Loader mapping: thread tid moves chunk (tid & 7) of rows (tid >> 3) + 32i.
+    int chunk = tid & 7, row0 = tid >> 3;
+    const u8 *aRow[4];
+    bool aValid[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        int r = begin + row0 + 32 * i;
+        aValid[i] = r < end;
+        int rr = aValid[i] ? r : begin;
+        aRow[i] = a + (long long)(rowToken ? rowToken[rr] : rr) * aRowBytes + chunk * 16;
+    }
+    long long wRowBytes = MODE == 0 ? d.wStride * 2 : d.wStride;  // bytes per weight row (MODE 1 reads through wg_load_raw)
+    const u8 *bRow0 = (const u8 *)d.weight + chunk * 16;
+    int steps = (k + KSTEP - 1) / KSTEP;
+
+    auto issueA = [&](int stage, int step) {
+        u32 base = ring + stage * STAGE_BYTES;
+        int kv = step * KSTEP + chunk * (KSTEP / 8);
+        bool kIn = kv < k;
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+            wg_cp_async16(base + wg_swizzle128(row0 + 32 * i, chunk), aRow[i] + (kIn ? (long long)step * WG_ROW_BYTES : 0), aValid[i] && kIn);
+    };
+    auto issueB = [&](int stage, int step) {
+        u32 base = ring + stage * STAGE_BYTES + A_BYTES;
+        int kv = step * KSTEP + chunk * (KSTEP / 8);
+        bool kIn = kv < k;
+#pragma unroll
+        for (int i = 0; i < B_CHUNKS; i++) {
+            int nn = n0 + row0 + 32 * i;
+            bool ok = nn < n && kIn;
+            const u8 *src = bRow0 + (long long)(ok ? nn : 0) * wRowBytes + (ok ? (long long)step * WG_ROW_BYTES : 0);
+            wg_cp_async16(base + wg_swizzle128(row0 + 32 * i, chunk), src, ok);
+        }
+    };
+    WgRaw raw[MODE == 1 ? B_CHUNKS : 1];
+    auto loadRaw = [&](int step) {
+        int kv = step * KSTEP + chunk * 8;
+#pragma unroll
+        for (int i = 0; i < (MODE == 1 ? B_CHUNKS : 1); i++) {
+            int nn = n0 + row0 + 32 * i;
+            raw[i] = wg_load_raw(d, wq, nn, kv, nn < n && kv < k);
+        }
+    };
+    auto storeRaw = [&](int stage) {
+        u32 base = ring + stage * STAGE_BYTES + A_BYTES;
+#pragma unroll
+        for (int i = 0; i < (MODE == 1 ? B_CHUNKS : 1); i++) {
+            uint4 v = wg_dequant(raw[i], wq);
+            asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(base + wg_swizzle128(row0 + 32 * i, chunk)), "r"(v.x), "r"(v.y),
+                         "r"(v.z), "r"(v.w)
+                         : "memory");
+        }
+    };
+
+#pragma unroll
+    for (int st = 0; st < STAGES - 2; st++) {
+        if (st < steps) {
+            issueA(st, st);
+            if constexpr (MODE == 1) {
+                loadRaw(st);
+                storeRaw(st);
+            } else {
+                issueB(st, st);
+            }
+        }
+        wg_cp_commit();
+    }
+    if (MODE == 1 && STAGES - 2 < steps) loadRaw(STAGES - 2);
+
+    constexpr int R = BN / 2;
+    float acc[R];
+#pragma unroll
+    for (int i = 0; i < R; i++) acc[i] = 0.0f;
+    float part[MODE == 2 ? R : 1];
+    // FP8: this thread's two rows (h = 0, 1) → activation-scale row offsets; weight block scales.
+    long long scaleRow[2] = {0, 0};
+    const float *wScales = nullptr;
+    if constexpr (MODE == 2) {
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int r = min(begin + 64 * wg + 16 * warp + (lane >> 2) + 8 * h, end - 1);
+            scaleRow[h] = (long long)(rowToken ? rowToken[r] : r) * aScaleStride;
+        }
+        wScales = (const float *)d.scales + (long long)(n0 / 128) * d.sStride;
+    }
+
+    u32 aOffset = 64 * wg * WG_ROW_BYTES;  // this warpgroup's 64 rows (8 KB: a multiple of 1024)
+    // Step s's loads: wait for step s, refill the slot of step s − 2 with step s + STAGES − 2.
+    auto loads = [&](int s) {
+        wg_cp_wait<STAGES - 3>();
+        wg_fence_proxy_async();
+        __syncthreads();  // step s landed everywhere; step s − 2's slot is no longer read
+        int ns = s + STAGES - 2;
+        if (ns < steps) {
+            issueA(ns % STAGES, ns);
+            if constexpr (MODE == 1) storeRaw(ns % STAGES);
+            else issueB(ns % STAGES, ns);
+        }
+        wg_cp_commit();
+        if (MODE == 1 && ns + 1 < steps) loadRaw(ns + 1);
+    };
+    if (!active) {
+        // Every 64 rows of this warpgroup are past the tile's end: loads and barriers only (the
+        // MMA loop sits in its own branch so the compiler keeps the wgmma pipeline asynchronous).
+        for (int s = 0; s < steps; s++) loads(s);
+        return;
+    }
+    for (int s = 0; s < steps; s++) {
+        loads(s);
+        u32 stage = ring + (s % STAGES) * STAGE_BYTES;
+        u64 descA = wg_desc_k128(stage + aOffset), descB = wg_desc_k128(stage + A_BYTES);
+        if constexpr (MODE == 2) {
+            float ws = __ldg(wScales + s);
+            float s0 = ws * __ldg(aScales + scaleRow[0] + s), s1 = ws * __ldg(aScales + scaleRow[1] + s);
+            wg_fence_regs(part);
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)
+                wg_mma_e4m3_n128(part, wg_desc_advance(descA, 32 * kk), wg_desc_advance(descB, 32 * kk), kk > 0);
+            wg_commit();
+            wg_wait<0>();
+            wg_fence_regs(part);
+#pragma unroll
+            for (int j = 0; j < R / 4; j++) {
+                acc[4 * j + 0] += part[4 * j + 0] * s0;
+                acc[4 * j + 1] += part[4 * j + 1] * s0;
+                acc[4 * j + 2] += part[4 * j + 2] * s1;
+                acc[4 * j + 3] += part[4 * j + 3] * s1;
+            }
+        } else {
+            wg_fence_regs(acc);
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) wg_mma_step<BN>(acc, descA, descB, kk, 1);
+            wg_commit();
+            wg_wait<1>();
+            wg_fence_regs(acc);
+        }
+    }
+    if constexpr (MODE != 2) {
+        wg_wait<0>();
+        wg_fence_regs(acc);
+    }
+
+    long long colOffset = (long long)blockIdx.z * n;
+    int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        int r = begin + 64 * wg + 16 * warp + g + 8 * h;
+        if (r >= end) continue;
+        long long rowBase = (long long)r * outStride + colOffset;
+#pragma unroll
+        for (int j = 0; j < R / 4; j++) {
+            int c = n0 + 8 * j + 2 * t;
+            float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
+            long long idx = rowBase + c;
+            if (outType == DT_BF16 && c + 1 < n && (idx & 1) == 0) {
+                *(u32 *)((u16 *)out + idx) = wg_pack_bf16(v0, v1);
+            } else {
+                if (c < n) store_from_float(out, outType, idx, v0);
+                if (c + 1 < n) store_from_float(out, outType, idx + 1, v1);
+            }
+        }
+    }
+#endif
+}
+
+#define WG_BF16_BN 256
+#define WG_BF16_STAGES 4
+#define WG_DQ_BN 128
+#define WG_DQ_STAGES 6
+#define WG_FP8_BN 128
+#define WG_FP8_STAGES 6
+
+// bf16 weights (wq must be WQ_BF16): tile 128 × 256, 4 stages, 197632 bytes of dynamic shared memory.
+// aStride in bf16 elements. Same parameters as tern_moe_gemm_tc.
+extern "C" __global__ void __launch_bounds__(256, 1) tern_moe_wgmma(const u16 *a, long long aStride, const int *rowToken,
+                                                                   const int *tileSlot, const int *tileStart, const int *tileEnd,
+                                                                   int rows, const WgMatDesc *descs, int which, int wq, int n, int k,
+                                                                   void *out, int outType, long long outStride) {
+    moe_wgmma_body<WG_BF16_BN, WG_BF16_STAGES, 0>((const u8 *)a, aStride * 2, nullptr, 0, rowToken, tileSlot, tileStart, tileEnd, rows,
+                                                  descs, which, wq, n, k, out, outType, outStride);
+}
+
+// FP8 block-scaled or NVFP4 weights dequantized to bf16 in the producer path (wq = WQ_FP8 /
+// WQ_NVFP4): tile 128 × 128, 6 stages, 197632 bytes. Same parameters as tern_moe_gemm_tc.
+extern "C" __global__ void __launch_bounds__(256) tern_moe_wgmma_dq(const u16 *a, long long aStride, const int *rowToken,
+                                                                   const int *tileSlot, const int *tileStart, const int *tileEnd,
+                                                                   int rows, const WgMatDesc *descs, int which, int wq, int n, int k,
+                                                                   void *out, int outType, long long outStride) {
+    moe_wgmma_body<WG_DQ_BN, WG_DQ_STAGES, 1>((const u8 *)a, aStride * 2, nullptr, 0, rowToken, tileSlot, tileStart, tileEnd, rows,
+                                              descs, which, wq, n, k, out, outType, outStride);
+}
+
+// w8a8: e4m3 activation codes (aStride bytes per row) with fp32 scales per token and 128 columns,
+// e4m3 weights with 128 × 128 fp32 block scales: tile 128 × 128, 6 stages, 197632 bytes.
+// Same parameters as tern_moe_gemm_tc_fp8.
+extern "C" __global__ void __launch_bounds__(256, 1) tern_moe_wgmma_fp8(const u8 *a, long long aStride, const float *aScales,
+                                                                       long long aScaleStride, const int *rowToken, const int *tileSlot,
+                                                                       const int *tileStart, const int *tileEnd, int rows,
+                                                                       const WgMatDesc *descs, int which, int n, int k, void *out,
+                                                                       int outType, long long outStride) {
+    moe_wgmma_body<WG_FP8_BN, WG_FP8_STAGES, 2>(a, aStride, aScales, aScaleStride, rowToken, tileSlot, tileStart, tileEnd, rows, descs,
+                                                which, WGQ_FP8, n, k, out, outType, outStride);
+}
