@@ -6,7 +6,7 @@ import TernCore
 extension CUDABackend {
     /// Prefill / extend kernel (TERN_CUDA_PREFILL_ATTN): `wgmma` (default) `tern_flash_prefill_wgmma3_d128`,
     /// Hopper warpgroup MMA, 2 warpgroups × 64 rows, K/V tiles of 128 keys in a 3-deep cp.async ring
-    /// (`wgmma2`: 2-deep), on sm_90 with a bf16 cache and head width 128 (otherwise it falls back to
+    /// (`wgmma2`: 2-deep; `wgmma3o`: P·V left running under the next tile's Q·Kᵀ), on sm_90 with a bf16 cache and head width 128 (otherwise it falls back to
     /// `w4`); `w4` `tern_flash_prefill_w4_*`, 4 warps × 32 rows, Q in shared memory, 2 blocks per SM
     /// (bf16 caches; FP8 caches always take the w8 kernel); `w8` `tern_flash_prefill_*`, 8 warps ×
     /// 16 rows, Q in registers, 1 block per SM; `old` the older `tern_flash_attention_*` kernel.
@@ -79,11 +79,11 @@ extension CUDABackend {
             .int64(Int64(keyHeadStride)), .int64(Int64(values.rowStride)), .int64(Int64(valueHeadStride)),
             ptr(out), .int64(Int64(out.rowStride)), .int(Int32(group)), .float(p.scale * keyScale), .int(Int32(p.slidingWindow ?? 0)),
             ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(partialO), ptr(partialML)]
-        if let stages = wgmmaPrefillStages(variant: variant, headDim: d, fp8: fp8) {
+        if let wgmma = wgmmaPrefillKernel(variant: variant, headDim: d, fp8: fp8) {
             // 1024 bytes of alignment slack, Q (128 rows × 128), `stages` × K and V tiles (128 keys × 128).
             if Self.flashPrefillOverride != nil { Self.flashPrefillWgmmaLaunches += 1 }
-            try launch("tern_flash_prefill_wgmma\(stages)_d128", grid: (p.kvHeads, tileCount, splits), block: 256,
-                       sharedBytes: Self.wgmmaPrefillSharedBytes(stages: stages), arguments)
+            try launch(wgmma.name, grid: (p.kvHeads, tileCount, splits), block: 256,
+                       sharedBytes: Self.wgmmaPrefillSharedBytes(stages: wgmma.stages), arguments)
         } else {
             let w4 = variant != "w8" && !fp8
             // Two stages of K and V tiles; Q passes through stage 1 (w8) or has its own 128 rows (w4).
@@ -103,17 +103,20 @@ extension CUDABackend {
     /// Shared memory of `tern_flash_prefill_wgmma{2,3}_d128`.
     static func wgmmaPrefillSharedBytes(stages: Int) -> Int { 1024 + 128 * 256 + stages * 2 * 128 * 256 }
 
-    /// Ring depth of the wgmma prefill kernel for this call, nil where it does not apply (another
+    /// The wgmma prefill kernel and its ring depth for this call, nil where it does not apply (another
     /// variant selected, FP8 cache, head width other than 128, not sm_90, too little shared memory).
-    func wgmmaPrefillStages(variant: String, headDim: Int, fp8: Bool) -> Int? {
-        let stages: Int
+    /// `wgmma3o`: 3 slots, the P·V MMAs of a tile left running under the next tile's barrier, loads and
+    /// Q·Kᵀ (one tile prefetched ahead instead of two).
+    func wgmmaPrefillKernel(variant: String, headDim: Int, fp8: Bool) -> (name: String, stages: Int)? {
+        let kernel: (name: String, stages: Int)
         switch variant {
-        case "wgmma", "wgmma3": stages = 3
-        case "wgmma2": stages = 2
+        case "wgmma", "wgmma3": kernel = ("tern_flash_prefill_wgmma3_d128", 3)
+        case "wgmma3o": kernel = ("tern_flash_prefill_wgmma3o_d128", 3)
+        case "wgmma2": kernel = ("tern_flash_prefill_wgmma2_d128", 2)
         default: return nil
         }
         guard !fp8, headDim == 128, deviceInfo.computeMajor == 9,
-              deviceInfo.maxSharedPerBlock >= Self.wgmmaPrefillSharedBytes(stages: stages) else { return nil }
-        return stages
+              deviceInfo.maxSharedPerBlock >= Self.wgmmaPrefillSharedBytes(stages: kernel.stages) else { return nil }
+        return kernel
     }
 }

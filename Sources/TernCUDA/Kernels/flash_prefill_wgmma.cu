@@ -11,6 +11,9 @@
 // its layout is the A fragment's) and B = V tile read N-major (imm-trans-b), 8 k-steps of 16 keys.
 // K/V tiles of 128 keys are loaded by all 256 threads with cp.async into a STAGES-deep ring (one
 // page-table lookup per thread per tile), so STAGES − 1 tiles are in flight while one is computed.
+// OVERLAP: a warpgroup does not wait for its P·V MMAs of tile i before the next tile's barrier, load
+// issue and S = Q·Kᵀ (one wait covers both), so they run under that; the ring then prefetches
+// STAGES − 2 tiles ahead (the slot of tile i may still be read by those MMAs).
 // Online softmax in the log2 domain (exp2 of the score pre-scaled by scale·log2 e). Causal by
 // position: key tiles past the block's last position are never loaded, a warpgroup skips tiles past
 // its own last row, and only tiles that straddle a row's position (or the window's lower edge) are
@@ -92,7 +95,7 @@ __device__ __forceinline__ void f3_wgmma_rs(float *d, const u32 *a, unsigned lon
 }
 
 // Arguments as tern_flash_prefill (bf16 caches; keyStride / valueStride / head strides in elements).
-template <int STAGES>
+template <int STAGES, bool OVERLAP>
 __device__ __forceinline__ void flash_prefill_wgmma(
     const u16 *q, long long qStride, const u16 *keys, const u16 *values,
     long long keyStride, long long keyHeadStride, long long valueStride, long long valueHeadStride,
@@ -157,8 +160,10 @@ __device__ __forceinline__ void flash_prefill_wgmma(
             f3_copy16(vs + off, v + (2 * i + lc) * 8, valid);
         }
     };
+    constexpr int AHEAD = OVERLAP ? STAGES - 2 : STAGES - 1;  // tiles in flight ahead of the computed one
+    static_assert(AHEAD >= 1, "the ring needs a tile in flight");
 #pragma unroll
-    for (int s = 0; s < STAGES - 1; s++) {
+    for (int s = 0; s < AHEAD; s++) {
         if (s < nTiles) issue(s, s);
         asm volatile("cp.async.commit_group;" ::: "memory");
     }
@@ -176,14 +181,20 @@ __device__ __forceinline__ void flash_prefill_wgmma(
         // Tile `it` (and Q) landed for this thread's copies; make them visible to the async proxy
         // (wgmma reads shared memory through it) and to every thread. The barrier also means every
         // warpgroup is done with the slot of tile it − 1, which the next issue overwrites.
-        asm volatile("cp.async.wait_group %0;" ::"n"(STAGES - 2) : "memory");
+        asm volatile("cp.async.wait_group %0;" ::"n"(AHEAD - 1) : "memory");
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
         __syncthreads();
-        if (it + STAGES - 1 < nTiles) issue(it + STAGES - 1, (it + STAGES - 1) % STAGES);
+        if (it + AHEAD < nTiles) issue(it + AHEAD, (it + AHEAD) % STAGES);
         asm volatile("cp.async.commit_group;" ::: "memory");
 
         const int kt = myBegin + it * F3_KEYS;
-        if (kt > wgLastPos || (window > 0 && kt + F3_KEYS - 1 <= wgFirstPos - window)) continue;  // warpgroup-uniform
+        if (kt > wgLastPos || (window > 0 && kt + F3_KEYS - 1 <= wgFirstPos - window)) {  // warpgroup-uniform
+            if (OVERLAP) {  // the previous tile's P·V must be done before its slot is refilled
+                f3_wait0();
+                f3_pin(o);
+            }
+            continue;
+        }
         const u32 kBase = sK(it % STAGES), vBase = kBase + F3_OPERAND;
 
         // ---- S = Q · Kᵀ (64 rows × 128 keys per warpgroup).
@@ -194,8 +205,9 @@ __device__ __forceinline__ void flash_prefill_wgmma(
             f3_wgmma_ss(sc, f3_desc(qBase + off, 16), f3_desc(kBase + off, 16), kc > 0);
         }
         f3_commit();
-        f3_wait0();
+        f3_wait0();  // OVERLAP: also the previous tile's P·V
         f3_pin(sc);
+        if (OVERLAP) f3_pin(o);
 
         // Mask only where some row of the warpgroup can see a masked key in this tile.
         const bool needMask = kt + F3_KEYS - 1 > wgFirstPos || kt + F3_KEYS - 1 >= kvEnd
@@ -248,6 +260,12 @@ __device__ __forceinline__ void flash_prefill_wgmma(
 #pragma unroll
         for (int kc = 0; kc < F3_KEYS / 16; kc++) f3_wgmma_rs(o, pa + 4 * kc, f3_desc(vBase + kc * 2048, F3_OPERAND / 2));
         f3_commit();
+        if (!OVERLAP) {
+            f3_wait0();
+            f3_pin(o);
+        }
+    }
+    if (OVERLAP) {
         f3_wait0();
         f3_pin(o);
     }
@@ -291,22 +309,23 @@ __device__ __forceinline__ void flash_prefill_wgmma(
     }
 }
 
-#define F3_CALL(STAGES)                                                                                        \
-    flash_prefill_wgmma<STAGES>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride, \
+#define F3_CALL(STAGES, OVERLAP)                                                                               \
+    flash_prefill_wgmma<STAGES, OVERLAP>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride, \
                                 out, outStride, group, scale, window, tiles, pageTable, pageSize, partialO, partialML)
 #else
-#define F3_CALL(STAGES) ((void)0)
+#define F3_CALL(STAGES, OVERLAP) ((void)0)
 #endif  // F3_ENABLED
 
-#define F3_ENTRY(NAME, STAGES)                                                                                     \
+#define F3_ENTRY(NAME, STAGES, OVERLAP)                                                                            \
     extern "C" __global__ void __launch_bounds__(F3_THREADS, 1) NAME(                                             \
         const u16 *q, long long qStride, const u16 *keys, const u16 *values, long long keyStride,                 \
         long long keyHeadStride, long long valueStride, long long valueHeadStride, u16 *out, long long outStride, \
         int group, float scale, int window, const int *tiles, const int *pageTable, int pageSize, float *partialO, \
         float *partialML) {                                                                                       \
         if (F3_ENABLED)                                                                                          \
-            F3_CALL(STAGES);                                                                                       \
+            F3_CALL(STAGES, OVERLAP);                                                                              \
     }
 // Shared memory: 1024 (alignment) + 32 KiB (Q) + STAGES × 64 KiB (K and V tiles of 128 keys).
-F3_ENTRY(tern_flash_prefill_wgmma2_d128, 2)
-F3_ENTRY(tern_flash_prefill_wgmma3_d128, 3)
+F3_ENTRY(tern_flash_prefill_wgmma2_d128, 2, false)
+F3_ENTRY(tern_flash_prefill_wgmma3_d128, 3, false)
+F3_ENTRY(tern_flash_prefill_wgmma3o_d128, 3, true)
