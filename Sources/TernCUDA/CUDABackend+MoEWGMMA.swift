@@ -6,6 +6,10 @@ extension CUDABackend {
     /// tern_moe_wgmma_dq, tern_moe_wgmma_fp8), "tc" the mma.sync pipelined tern_moe_gemm_tc(_fp8),
     /// "old" the 64 × 64 tern_moe_gemm(_fp8) kernels.
     static let moeGemmKernelSetting = ProcessInfo.processInfo.environment["TERN_MOE_GEMM_KERNEL"]
+    /// The selftest's override of TERN_MOE_GEMM_KERNEL ("tc" keeps the older kernels covered).
+    nonisolated(unsafe) static var moeGemmKernelOverride: String?
+    /// Launch sites that chose a wgmma kernel (the selftest checks that they ran on sm_90).
+    nonisolated(unsafe) static var moeWgmmaLaunches = 0
 
     /// Dynamic shared memory of every moe_wgmma.cu kernel: a 192 KiB ring (bf16: 4 stages of 128 +
     /// 256 rows × 128 bytes; dequantized and w8a8: 6 stages of 128 + 128 rows) + 1 KiB for its alignment.
@@ -14,7 +18,7 @@ extension CUDABackend {
     /// Whether the wgmma kernels run here: Hopper (sm_90a wgmma), room for their shared memory,
     /// and not switched off by TERN_MOE_GEMM_KERNEL.
     var wgmmaGemmEnabled: Bool {
-        Self.pipelinedGemmEnabled && Self.moeGemmKernelSetting != "tc" && deviceInfo.computeMajor == 9
+        Self.pipelinedGemmEnabled && (Self.moeGemmKernelOverride ?? Self.moeGemmKernelSetting) != "tc" && deviceInfo.computeMajor == 9
             && deviceInfo.maxSharedPerBlock >= Self.wgmmaGemmShared
     }
 
@@ -22,11 +26,14 @@ extension CUDABackend {
     /// tern_moe_gemm_tc; tiles of 128 rows): kernel, columns per block, dynamic shared memory.
     func pipelinedGemmKernel(_ code: WeightCode) -> (name: String, tileN: Int, shared: Int) {
         guard wgmmaGemmEnabled else { return ("tern_moe_gemm_tc", 128, Self.pipelinedGemmShared) }
+        Self.moeWgmmaLaunches += 1
         return code == .bf16 ? ("tern_moe_wgmma", 256, Self.wgmmaGemmShared) : ("tern_moe_wgmma_dq", 128, Self.wgmmaGemmShared)
     }
 
     /// The pipelined FP8 w8a8 GEMM (arguments of tern_moe_gemm_tc_fp8; tiles of 128 rows).
     func pipelinedFP8GemmKernel() -> (name: String, tileN: Int, shared: Int) {
-        wgmmaGemmEnabled ? ("tern_moe_wgmma_fp8", 128, Self.wgmmaGemmShared) : ("tern_moe_gemm_tc_fp8", 128, Self.pipelinedGemmShared)
+        guard wgmmaGemmEnabled else { return ("tern_moe_gemm_tc_fp8", 128, Self.pipelinedGemmShared) }
+        Self.moeWgmmaLaunches += 1
+        return ("tern_moe_wgmma_fp8", 128, Self.wgmmaGemmShared)
     }
 }

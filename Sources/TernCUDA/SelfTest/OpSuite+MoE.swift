@@ -39,8 +39,13 @@ extension OpSuite {
         var skewed = false
         /// Expert 3 belongs to another rank.
         var remote = true
+        /// TERN_MOE_GEMM_KERNEL forced for this case ("tc": the mma.sync tern_moe_gemm_tc*).
+        var gemmKernel: String? = nil
+        /// Checks that a wgmma GEMM ran (on sm_90; elsewhere that none did).
+        var expectWgmma = false
         var name: String {
             "\(format.rawValue) \(experts)e top\(topK) \(hidden)/\(inner), \(tokens) tok" + (skewed ? ", all→e0" : "") + (remote ? ", remote" : "")
+                + (gemmKernel.map { " [\($0)]" } ?? "")
         }
     }
 
@@ -92,13 +97,20 @@ extension OpSuite {
         // columns past the 256- and 128-wide tiles, depths 4.5 and 2.5 steps of 64 (zero-filled
         // tails); FP8 288/160 dequantizes to bf16 (not 128-deep), 384/256 runs w8a8.
         for format in [ExpertFormat.bf16, .nvfp4, .fp8] {
-            cases.append(GroupedMoECase(format: format, experts: 8, topK: 1, hidden: 288, inner: 160, tokens: 150, skewed: true, remote: false))
+            cases.append(GroupedMoECase(format: format, experts: 8, topK: 1, hidden: 288, inner: 160, tokens: 150, skewed: true, remote: false,
+                                        expectWgmma: true))
         }
-        cases.append(GroupedMoECase(format: .fp8, experts: 8, topK: 1, hidden: 384, inner: 256, tokens: 150, skewed: true, remote: false))
+        cases.append(GroupedMoECase(format: .fp8, experts: 8, topK: 1, hidden: 384, inner: 256, tokens: 150, skewed: true, remote: false,
+                                    expectWgmma: true))
+        // The same GEMM shapes through the older pipelined kernels (tern_moe_gemm_tc, _fp8).
+        cases.append(GroupedMoECase(format: .bf16, experts: 16, topK: 4, hidden: 256, inner: 160, tokens: 150, skewed: true, gemmKernel: "tc"))
+        cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 256, inner: 160, tokens: 150, skewed: true, gemmKernel: "tc"))
+        cases.append(GroupedMoECase(format: .fp8, experts: 8, topK: 2, hidden: 256, inner: 256, tokens: 90, gemmKernel: "tc"))
         // DeepSeek-V3 expert shapes (hidden 7168, inner 2048: gate/up n 2048 k 7168, down n 7168
         // k 2048): expert 0 takes all 136 tokens (tiles of 128 and 8 rows), expert 1 none.
         for format in [ExpertFormat.bf16, .fp8, .nvfp4] {
-            cases.append(GroupedMoECase(format: format, experts: 2, topK: 1, hidden: 7168, inner: 2048, tokens: 136, skewed: true, remote: false))
+            cases.append(GroupedMoECase(format: format, experts: 2, topK: 1, hidden: 7168, inner: 2048, tokens: 136, skewed: true, remote: false,
+                                        expectWgmma: true))
         }
         for c in cases {
             check("moe grouped", c.name) { s in
@@ -126,9 +138,16 @@ extension OpSuite {
                 try s.cpu.moe(xc, expertIDs: try s.cpu.upload(int32s: ids, shape: [c.tokens, c.topK]),
                               expertWeights: try s.cpu.upload(floats: weights, shape: [c.tokens, c.topK], as: .f32),
                               experts: ExpertSet(slotOfExpert: slots, local: cpuExperts), out: oc)
-                try s.gpu.moe(xg, expertIDs: try s.gpu.upload(int32s: ids, shape: [c.tokens, c.topK]),
-                              expertWeights: try s.gpu.upload(floats: weights, shape: [c.tokens, c.topK], as: .f32),
-                              experts: ExpertSet(slotOfExpert: slots, local: gpuExperts), out: og)
+                let gpuIDs = try s.gpu.upload(int32s: ids, shape: [c.tokens, c.topK])
+                let gpuWeights = try s.gpu.upload(floats: weights, shape: [c.tokens, c.topK], as: .f32)
+                let saved = CUDABackend.moeGemmKernelOverride, before = CUDABackend.moeWgmmaLaunches
+                CUDABackend.moeGemmKernelOverride = c.gemmKernel
+                defer { CUDABackend.moeGemmKernelOverride = saved }
+                try s.gpu.moe(xg, expertIDs: gpuIDs, expertWeights: gpuWeights, experts: ExpertSet(slotOfExpert: slots, local: gpuExperts), out: og)
+                if c.expectWgmma {
+                    let ran = CUDABackend.moeWgmmaLaunches > before, hopper = s.gpu.deviceInfo.computeMajor == 9
+                    s.record("moe grouped", c.name + " [wgmma ran]", error: ran == hopper ? 0 : 1, tolerance: 0)
+                }
                 // FP8: the GPU rounds the SiLU product to bf16 before its e4m3 activation rounding,
                 // the CPU rounds the f32 value; a few elements land on the neighbouring e4m3 code.
                 try s.compare("moe grouped", c.name, oc, og, tolerance: c.format == .fp8 ? 3e-2 : nil)
