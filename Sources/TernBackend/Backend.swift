@@ -128,6 +128,16 @@ public protocol Backend: AnyObject, Sendable {
     func gatherRows(_ x: Tensor, rows: Tensor, out: Tensor) throws
     /// Element-wise copy between tensors of the same shape (either may be a strided view).
     func copy(_ source: Tensor, to destination: Tensor) throws
+    /// One linear per head, all heads in one op (MLA's absorbed W_UK / W_UV): for every head h,
+    /// `out[:, h·outputHeadStride ..< + dOut] = x[:, h·inputHeadStride ..< + dIn] · weight[h]ᵀ`, with
+    /// `weight` `[heads, dOut, dIn]` (contiguous, plain). `x` and `out` are 2-D (strided views allowed)
+    /// whose rows hold every head's slice. The default runs one `linear` per head.
+    func headLinear(_ x: Tensor, inputHeadStride: Int, weight: Tensor, out: Tensor, outputHeadStride: Int) throws
+    /// Copies `heads` slices of `width` columns per row: for every head h,
+    /// `destination[:, h·destinationHeadStride ..< + width] = source[:, h·sourceHeadStride ..< + width]`
+    /// (`sourceHeadStride` 0 broadcasts one slice to every head). The default runs one `copy` per head.
+    func copyHeads(_ source: Tensor, sourceHeadStride: Int, to destination: Tensor, destinationHeadStride: Int,
+                   heads: Int, width: Int) throws
     /// Every cached key row of every sequence of `batch`, in sequence order, into `out`
     /// `[Σ kvLength, keyWidth]` (MLA's expanded prefill reads the latents this way).
     func gatherCachedKeys(cache: KVCache, layer: Int, batch: PreparedBatch, out: Tensor) throws
@@ -166,6 +176,38 @@ extension Backend {
         try rope(query, headDim: headDim, rotaryOffset: 0, positions: positions, table: table)
         try rope(key, headDim: headDim, rotaryOffset: 0, positions: positions, table: table)
         try storeKV(key: key, value: value, cache: cache, layer: layer, batch: batch)
+    }
+
+    public func headLinear(_ x: Tensor, inputHeadStride: Int, weight: Tensor, out: Tensor, outputHeadStride: Int) throws {
+        try perHeadLinear(x, inputHeadStride: inputHeadStride, weight: weight, out: out, outputHeadStride: outputHeadStride)
+    }
+
+    public func copyHeads(_ source: Tensor, sourceHeadStride: Int, to destination: Tensor, destinationHeadStride: Int,
+                          heads: Int, width: Int) throws {
+        try perHeadCopy(source, sourceHeadStride: sourceHeadStride, to: destination, destinationHeadStride: destinationHeadStride,
+                        heads: heads, width: width)
+    }
+
+    /// `headLinear` as one `linear` per head (the reference; the CPU backend's implementation).
+    public func perHeadLinear(_ x: Tensor, inputHeadStride: Int, weight: Tensor, out: Tensor, outputHeadStride: Int) throws {
+        precondition(weight.rank == 3 && weight.isContiguous, "headLinear: weight must be [heads, out, in], got \(weight.shape)")
+        let heads = weight.shape[0], dOut = weight.shape[1], dIn = weight.shape[2]
+        precondition(heads == 0 || ((heads - 1) * inputHeadStride + dIn <= x.rowSize && (heads - 1) * outputHeadStride + dOut <= out.rowSize),
+                     "headLinear: \(heads) heads of \(dIn) → \(dOut) do not fit \(x.shape) → \(out.shape)")
+        for h in 0..<heads {
+            let w = weight.rows(h..<(h + 1)).reshaped([dOut, dIn])
+            try linear(x.columns((h * inputHeadStride)..<(h * inputHeadStride + dIn)), Linear(weight: w),
+                       out: out.columns((h * outputHeadStride)..<(h * outputHeadStride + dOut)))
+        }
+    }
+
+    /// `copyHeads` as one `copy` per head.
+    public func perHeadCopy(_ source: Tensor, sourceHeadStride: Int, to destination: Tensor, destinationHeadStride: Int,
+                            heads: Int, width: Int) throws {
+        for h in 0..<heads {
+            try copy(source.columns((h * sourceHeadStride)..<(h * sourceHeadStride + width)),
+                     to: destination.columns((h * destinationHeadStride)..<(h * destinationHeadStride + width)))
+        }
     }
 
     /// The device's memory now, nil for backends without device memory (the CPU): the engine sizes

@@ -12,6 +12,7 @@ final class CublasLt: @unchecked Sendable {
     private let descCreate: TernPFN_cublasLtMatmulDescCreate
     private let descSet: TernPFN_cublasLtMatmulDescSetAttribute
     private let layoutCreate: TernPFN_cublasLtMatrixLayoutCreate
+    private let layoutSet: TernPFN_cublasLtMatrixLayoutSetAttribute
     private let prefCreate: TernPFN_cublasLtMatmulPreferenceCreate
     private let prefSet: TernPFN_cublasLtMatmulPreferenceSetAttribute
     private let prefDestroy: TernPFN_cublasLtMatmulPreferenceDestroy
@@ -25,6 +26,8 @@ final class CublasLt: @unchecked Sendable {
         var n: Int, t: Int, k: Int, ldw: Int, ldx: Int, ldo: Int
         var weightType: Int32, inputType: Int32, outputType: Int32
         var alignW: Int, alignX: Int, alignO: Int
+        /// Strided batch (`gemmBatched`): count and element strides between the batch's matrices.
+        var batch: Int = 1, strideW: Int = 0, strideX: Int = 0, strideO: Int = 0
     }
 
     private struct Plan {
@@ -46,6 +49,7 @@ final class CublasLt: @unchecked Sendable {
         descCreate = try l.symbol("cublasLtMatmulDescCreate", as: TernPFN_cublasLtMatmulDescCreate.self)
         descSet = try l.symbol("cublasLtMatmulDescSetAttribute", as: TernPFN_cublasLtMatmulDescSetAttribute.self)
         layoutCreate = try l.symbol("cublasLtMatrixLayoutCreate", as: TernPFN_cublasLtMatrixLayoutCreate.self)
+        layoutSet = try l.symbol("cublasLtMatrixLayoutSetAttribute", as: TernPFN_cublasLtMatrixLayoutSetAttribute.self)
         prefCreate = try l.symbol("cublasLtMatmulPreferenceCreate", as: TernPFN_cublasLtMatmulPreferenceCreate.self)
         prefSet = try l.symbol("cublasLtMatmulPreferenceSetAttribute", as: TernPFN_cublasLtMatmulPreferenceSetAttribute.self)
         prefDestroy = try l.symbol("cublasLtMatmulPreferenceDestroy", as: TernPFN_cublasLtMatmulPreferenceDestroy.self)
@@ -87,6 +91,31 @@ final class CublasLt: @unchecked Sendable {
         return true
     }
 
+    /// Enqueues `batch` GEMMs `out_b = x_b · W_bᵀ` in one call (strided batch): matrix b of each
+    /// operand starts `stride` elements after matrix b − 1. Same conventions as `gemm`.
+    func gemmBatched(batch: Int, n: Int, t: Int, k: Int, weight: UInt64, weightType: Int32, ldw: Int, strideW: Int,
+                     x: UInt64, inputType: Int32, ldx: Int, strideX: Int, out: UInt64, outputType: Int32, ldo: Int, strideO: Int,
+                     stream: TernCUstream?) throws -> Bool {
+        func size(_ type: Int32) -> Int { type == Int32(TERN_CUDA_R_32F) ? 4 : type == Int32(TERN_CUDA_R_8F_E4M3) ? 1 : 2 }
+        func align(_ address: UInt64, _ ld: Int, _ stride: Int, _ e: Int) -> Int {
+            min(Self.alignment(address, ld * e), batch > 1 ? Self.alignment(0, stride * e) : 256)
+        }
+        let key = PlanKey(n: n, t: t, k: k, ldw: ldw, ldx: ldx, ldo: ldo, weightType: weightType, inputType: inputType,
+                          outputType: outputType,
+                          alignW: align(weight, ldw, strideW, size(weightType)), alignX: align(x, ldx, strideX, size(inputType)),
+                          alignO: align(out, ldo, strideO, size(outputType)),
+                          batch: batch, strideW: strideW, strideX: strideX, strideO: strideO)
+        guard let plan = try self.plan(key) else { return false }
+        var alpha: Float = 1, beta: Float = 0
+        var algo = plan.algo
+        try check(matmul(handle, plan.desc, &alpha, UnsafeRawPointer(bitPattern: UInt(weight)), plan.a,
+                         UnsafeRawPointer(bitPattern: UInt(x)), plan.b, &beta,
+                         UnsafeRawPointer(bitPattern: UInt(out)), plan.c, UnsafeMutableRawPointer(bitPattern: UInt(out)), plan.c,
+                         &algo, UnsafeMutableRawPointer(bitPattern: UInt(workspace)), workspaceBytes, stream),
+                  "cublasLtMatmul(\(batch)×\(n)x\(t)x\(k))")
+        return true
+    }
+
     private func plan(_ key: PlanKey) throws -> Plan? {
         lock.lock()
         defer { lock.unlock() }
@@ -100,6 +129,14 @@ final class CublasLt: @unchecked Sendable {
         try check(layoutCreate(&a, key.weightType, UInt64(key.k), UInt64(key.n), Int64(key.ldw)), "cublasLtMatrixLayoutCreate(W)")
         try check(layoutCreate(&b, key.inputType, UInt64(key.k), UInt64(key.t), Int64(key.ldx)), "cublasLtMatrixLayoutCreate(x)")
         try check(layoutCreate(&c, key.outputType, UInt64(key.n), UInt64(key.t), Int64(key.ldo)), "cublasLtMatrixLayoutCreate(out)")
+        if key.batch > 1 {
+            for (layout, stride) in [(a, key.strideW), (b, key.strideX), (c, key.strideO)] {
+                var count = Int32(key.batch), offset = Int64(stride)
+                try check(layoutSet(layout, Int32(TERN_CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT), &count, 4), "cublasLtMatrixLayoutSetAttribute(batch)")
+                try check(layoutSet(layout, Int32(TERN_CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET), &offset, 8),
+                          "cublasLtMatrixLayoutSetAttribute(stride)")
+            }
+        }
         var preference: TernCublasLtMatmulPreference?
         try check(prefCreate(&preference), "cublasLtMatmulPreferenceCreate")
         defer { _ = prefDestroy(preference) }

@@ -24,9 +24,10 @@ struct MLAAttention: AttentionBlock {
     let kvANorm: Tensor
     let kvB: Linear
     let o: Linear
-    /// Per head: W_UKᵀ `[kv_lora_rank, nope]` (query side) and W_UV `[v, kv_lora_rank]` (output side).
-    let absorbedKey: [Linear]
-    let absorbedValue: [Linear]
+    /// All heads' W_UKᵀ `[heads, kv_lora_rank, nope]` (query side) and W_UV `[heads, v, kv_lora_rank]`
+    /// (output side), for `Backend.headLinear`.
+    let absorbedKey: Tensor
+    let absorbedValue: Tensor
     let rotary: RotaryTable
     let form: MLAForm
 
@@ -61,16 +62,14 @@ struct MLAAttention: AttentionBlock {
         let w = try weights.dequantizedWeight("\(p).kv_b_proj", out: c.heads * perHead, in: m.kvLoraRank)
         let r = m.kvLoraRank, nope = m.qkNopeHeadDim, v = m.vHeadDim
         let storage: DType = weights.backend.activationDType
-        var keys: [Linear] = [], values: [Linear] = []
+        var keys = [Float](repeating: 0, count: c.heads * r * nope), values: [Float] = []
+        values.reserveCapacity(c.heads * v * r)
         for h in 0..<c.heads {
-            var keyT = [Float](repeating: 0, count: r * nope)
-            for d in 0..<nope { for j in 0..<r { keyT[j * nope + d] = w[(h * perHead + d) * r + j] } }
-            keys.append(Linear(weight: try weights.backend.upload(floats: keyT, shape: [r, nope], as: storage)))
-            let valueRows = Array(w[((h * perHead + nope) * r)..<((h * perHead + nope + v) * r)])
-            values.append(Linear(weight: try weights.backend.upload(floats: valueRows, shape: [v, r], as: storage)))
+            for d in 0..<nope { for j in 0..<r { keys[(h * r + j) * nope + d] = w[(h * perHead + d) * r + j] } }
+            values += w[((h * perHead + nope) * r)..<((h * perHead + nope + v) * r)]
         }
-        absorbedKey = keys
-        absorbedValue = values
+        absorbedKey = try weights.backend.upload(floats: keys, shape: [c.heads, r, nope], as: storage)
+        absorbedValue = try weights.backend.upload(floats: values, shape: [c.heads, v, r], as: storage)
     }
 
     func forward(_ x: Tensor, layer: Int, context: StepContext, out: Tensor) throws {
@@ -109,19 +108,16 @@ struct MLAAttention: AttentionBlock {
     private func absorbed(_ q: Tensor, layer: Int, context: StepContext, out: Tensor) throws {
         let b = context.backend, t = context.tokens, m = mla, width = m.cacheWidth
         let qLatent = try context.buffer([t, heads * width])
-        for h in 0..<heads {
-            let head = q.columns((h * m.qkHeadDim)..<((h + 1) * m.qkHeadDim))
-            try b.linear(head.columns(0..<m.qkNopeHeadDim), absorbedKey[h], out: qLatent.columns((h * width)..<(h * width + m.kvLoraRank)))
-            try b.copy(head.columns(m.qkNopeHeadDim..<m.qkHeadDim), to: qLatent.columns((h * width + m.kvLoraRank)..<((h + 1) * width)))
-        }
+        // Per head: [q_nope · W_UKᵀ, q_rope], as one head-batched matmul and one strided copy.
+        try b.headLinear(q, inputHeadStride: m.qkHeadDim, weight: absorbedKey, out: qLatent, outputHeadStride: width)
+        try b.copyHeads(q.columns(m.qkNopeHeadDim..<(heads * m.qkHeadDim)), sourceHeadStride: m.qkHeadDim,
+                        to: qLatent.columns(m.kvLoraRank..<(heads * width)), destinationHeadStride: width,
+                        heads: heads, width: m.qkRopeHeadDim)
         let latentOut = try context.buffer([t, heads * m.kvLoraRank])
         try b.attention(query: qLatent, cache: context.cache, layer: layer, batch: context.batch,
                         parameters: AttentionParameters(heads: heads, kvHeads: 1, headDim: width, valueDim: m.kvLoraRank, scale: m.softmaxScale),
                         out: latentOut)
-        for h in 0..<heads {
-            try b.linear(latentOut.columns((h * m.kvLoraRank)..<((h + 1) * m.kvLoraRank)), absorbedValue[h],
-                         out: out.columns((h * m.vHeadDim)..<((h + 1) * m.vHeadDim)))
-        }
+        try b.headLinear(latentOut, inputHeadStride: m.kvLoraRank, weight: absorbedValue, out: out, outputHeadStride: m.vHeadDim)
     }
 
     /// Expands every cached latent of the step's sequences into per-head keys and values.
@@ -135,14 +131,14 @@ struct MLAAttention: AttentionBlock {
         try b.linear(cached.columns(0..<m.kvLoraRank), kvB, out: expandedKV)
         let keys = try context.buffer([total, heads * m.qkHeadDim])
         let values = try context.buffer([total, heads * m.vHeadDim])
-        for h in 0..<heads {
-            try b.copy(expandedKV.columns((h * perHead)..<(h * perHead + m.qkNopeHeadDim)),
-                       to: keys.columns((h * m.qkHeadDim)..<(h * m.qkHeadDim + m.qkNopeHeadDim)))
-            try b.copy(cached.columns(m.kvLoraRank..<m.cacheWidth),
-                       to: keys.columns((h * m.qkHeadDim + m.qkNopeHeadDim)..<((h + 1) * m.qkHeadDim)))
-            try b.copy(expandedKV.columns((h * perHead + m.qkNopeHeadDim)..<((h + 1) * perHead)),
-                       to: values.columns((h * m.vHeadDim)..<((h + 1) * m.vHeadDim)))
-        }
+        // Per head: keys [k_nope, shared k_rope], values v; three strided copies over all heads.
+        try b.copyHeads(expandedKV, sourceHeadStride: perHead, to: keys, destinationHeadStride: m.qkHeadDim,
+                        heads: heads, width: m.qkNopeHeadDim)
+        try b.copyHeads(cached.columns(m.kvLoraRank..<m.cacheWidth), sourceHeadStride: 0,
+                        to: keys.columns(m.qkNopeHeadDim..<(heads * m.qkHeadDim)), destinationHeadStride: m.qkHeadDim,
+                        heads: heads, width: m.qkRopeHeadDim)
+        try b.copyHeads(expandedKV.columns(m.qkNopeHeadDim..<(heads * perHead)), sourceHeadStride: perHead,
+                        to: values, destinationHeadStride: m.vHeadDim, heads: heads, width: m.vHeadDim)
         // The expanded rows as a one-layer cache with one-token pages, sequence after sequence.
         let layout = KVCacheLayout(layers: 1, kvHeads: heads, keyDim: m.qkHeadDim, valueDim: m.vHeadDim, dtype: keys.dtype)
         let dense = KVCache(layout: layout, pageSize: 1, pageCount: total, keys: [keys], values: [values])

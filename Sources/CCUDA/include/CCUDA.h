@@ -151,6 +151,8 @@ enum {
     TERN_CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES = 6,
     TERN_CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7,
     TERN_CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8,
+    TERN_CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT = 5,
+    TERN_CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET = 6,
 };
 
 typedef TernCublasStatus (*TernPFN_cublasLtCreate)(TernCublasLtHandle *handle);
@@ -162,6 +164,8 @@ typedef TernCublasStatus (*TernPFN_cublasLtMatmulDescSetAttribute)(TernCublasLtM
                                                                    const void *value, size_t size);
 typedef TernCublasStatus (*TernPFN_cublasLtMatrixLayoutCreate)(TernCublasLtMatrixLayout *layout, int dataType,
                                                                uint64_t rows, uint64_t columns, int64_t leadingDimension);
+typedef TernCublasStatus (*TernPFN_cublasLtMatrixLayoutSetAttribute)(TernCublasLtMatrixLayout layout, int attribute,
+                                                                     const void *value, size_t size);
 typedef TernCublasStatus (*TernPFN_cublasLtMatrixLayoutDestroy)(TernCublasLtMatrixLayout layout);
 typedef TernCublasStatus (*TernPFN_cublasLtMatmulPreferenceCreate)(TernCublasLtMatmulPreference *preference);
 typedef TernCublasStatus (*TernPFN_cublasLtMatmulPreferenceDestroy)(TernCublasLtMatmulPreference preference);

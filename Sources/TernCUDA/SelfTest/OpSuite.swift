@@ -127,6 +127,7 @@ public struct OpSuite {
         fusedRope()
         ropeStores()
         attentions()
+        mlaHeadOps()
         routing()
         mixtureOfExperts()
         groupedMixtureOfExperts()

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Runs ON the GPU machine, from the repository root, with the binary carried in gpu-bin/ (as run.sh).
+# MLA head-batched ops (issues #10 / #9): DeepSeek-V3's absorbed W_UK / W_UV as one head-batched GEMV or
+# strided-batched cuBLASLt GEMM per layer and the per-head q/k/v slices as one copy kernel, instead of
+# 128 launches each. Expected ~75 s of GPU time, at most ~100 s (TERN_MLA_BUDGET):
+#   1. op selftest, headLinear / copyHeads rows only (+ the pass/fail line)                   ~20 s
+#   2. bench-decode deepseek-v3-slice-fp8, batches 1/8/64/256, 1024 context, 4×1024 prefill  ~30 s
+#   3. the same at batch 1 profiled (TERN_CUDA_PROFILE=1), no prefill: the per-kernel table    ~15 s
+#   4. batch 1 and the prefill with the old per-head path (TERN_CUDA_MLA_HEADS=0) for comparison ~15 s
+# Logs to $OUT; the summary (step times, prefill throughput, top kernels) is printed at the end.
+source "$(dirname "$0")/common.sh"
+nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
+t0=$SECONDS
+stamp() { echo "   ($(( SECONDS - t0 )) s so far)"; }
+BUDGET=${TERN_MLA_BUDGET:-100}
+limit() { local left=$(( BUDGET - (SECONDS - t0) )); [ $left -lt 5 ] && left=5; [ $1 -lt $left ] && echo $1 || echo $left; }
+MODEL="--device cuda --model configs/deepseek-v3-slice-fp8 --load-format dummy --context-length 2048"
+
+if [ -z "$TERN_MLA_SKIP_SELFTEST" ]; then
+echo "== selftest, ops only; headLinear / copyHeads rows"
+timeout $(limit 60) "$BIN" selftest --device cuda --fixtures "" > "$OUT/selftest.log" 2>&1
+grep -E "^(headLinear|copyHeads)" "$OUT/selftest.log"; grep -E "FAIL" "$OUT/selftest.log" | head -20
+grep -E "passed, .* failed" "$OUT/selftest.log"; stamp
+fi
+
+echo "== bench-decode deepseek-v3-slice-fp8, head-batched MLA (default)"
+timeout $(limit 45) "$BIN" bench-decode $MODEL --batch-sizes 1,8,64,256 --context 1024 --steps 16 --prefill-batch 4 --prefill-length 1024 2>&1 \
+  | tee "$OUT/decode_v3_fp8.log"; stamp
+echo "== the same profiled (TERN_CUDA_PROFILE=1), batch 1, no prefill"
+TERN_CUDA_PROFILE=1 timeout $(limit 30) "$BIN" bench-decode $MODEL --batch-sizes 1 --context 1024 --steps 8 --prefill-batch 0 2>&1 \
+  | grep -v '^{' | tee "$OUT/decode_v3_fp8_profile.log"; stamp
+echo "== per-head MLA (TERN_CUDA_MLA_HEADS=0), batch 1 + 4×1024 prefill, for comparison"
+TERN_CUDA_MLA_HEADS=0 timeout $(limit 30) "$BIN" bench-decode $MODEL --batch-sizes 1 --context 1024 --steps 16 --prefill-batch 4 --prefill-length 1024 2>&1 \
+  | tee "$OUT/decode_v3_fp8_perhead.log"; stamp
+
+echo
+echo "== summary (head-batched default, then per-head TERN_CUDA_MLA_HEADS=0)"
+grep -vh '^{' "$OUT/decode_v3_fp8.log" | grep -iE "batch|prefill|ms|tok/s" | head -20
+echo "-- per-head:"
+grep -vh '^{' "$OUT/decode_v3_fp8_perhead.log" | grep -iE "batch|prefill|ms|tok/s" | head -10
+echo "-- profiled batch 1, top kernels:"
+grep -E "tern_|gemm|cublas" "$OUT/decode_v3_fp8_profile.log" | head -15
