@@ -6,7 +6,8 @@
 # only), perf → perf.sh, serving → bench_serving.sh, attention → bench_attention.sh,
 # moe → bench_moe.sh, pd → bench_pd.sh, engine → engine.sh, kvfp8 → bench_kv_fp8.sh (1k/8k with bf16 vs
 # fp8 KV), moeserving → bench_moe_serving.sh (MoE 1k/1k sweeps), dense → dense_decode.sh (batch-1 decode A/B),
-# kernels → kernels_ab.sh (new kernels vs fallbacks), selftestonly → selftest_only.sh. Limits in seconds via LIMIT_<stage>.
+# kernels → kernels_ab.sh (new kernels vs fallbacks), selftestonly → selftest_only.sh, mla → bench_mla.sh
+# (MLA head-batched ops: selftest rows, DeepSeek-V3 slice decode/prefill vs TERN_CUDA_MLA_HEADS=0). Limits in seconds via LIMIT_<stage>.
 # LANE=N (on a machine with several GPUs) runs this instance on GPU N alone, with its own binary copy,
 # port range and log archive (logsN.tgz), so two lanes can run side by side:
 #   LANE=0 STAGES="..." bash scripts/gpu/all.sh & LANE=1 STAGES="..." bash scripts/gpu/all.sh; wait
@@ -35,7 +36,7 @@ echo "== $(date -u +%FT%TZ) commit $(cat gpu-bin/COMMIT 2>/dev/null)"
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv,noheader
 declare -A SCRIPT=([selftest]=run.sh [perf]=perf.sh [serving]=bench_serving.sh [attention]=bench_attention.sh [moe]=bench_moe.sh [pd]=bench_pd.sh [engine]=engine.sh
                   [kvfp8]=bench_kv_fp8.sh [moeserving]=bench_moe_serving.sh
-                  [dense]=dense_decode.sh [kernels]=kernels_ab.sh [selftestonly]=selftest_only.sh)
+                  [dense]=dense_decode.sh [kernels]=kernels_ab.sh [selftestonly]=selftest_only.sh [mla]=bench_mla.sh)
 for stage in ${STAGES:-selftest}; do
   script=scripts/gpu/${SCRIPT[$stage]}
   limit_var=LIMIT_$stage; limit=${!limit_var:-180}

@@ -34,9 +34,9 @@ TERN_CUDA_MLA_HEADS=0 timeout $(limit 30) "$BIN" bench-decode $MODEL --batch-siz
   | tee "$OUT/decode_v3_fp8_perhead.log"; stamp
 
 echo
-echo "== summary (head-batched default, then per-head TERN_CUDA_MLA_HEADS=0)"
-grep -vh '^{' "$OUT/decode_v3_fp8.log" | grep -iE "batch|prefill|ms|tok/s" | head -20
+echo "== summary: head-batched (default), then per-head (TERN_CUDA_MLA_HEADS=0)"
+grep -hE "^batch  step|^ +[0-9]+ +[0-9.]+ +[0-9.]+ |^prefill [0-9]" "$OUT/decode_v3_fp8.log"
 echo "-- per-head:"
-grep -vh '^{' "$OUT/decode_v3_fp8_perhead.log" | grep -iE "batch|prefill|ms|tok/s" | head -10
-echo "-- profiled batch 1, top kernels:"
-grep -E "tern_|gemm|cublas" "$OUT/decode_v3_fp8_profile.log" | head -15
+grep -hE "^ +[0-9]+ +[0-9.]+ +[0-9.]+ |^prefill [0-9]" "$OUT/decode_v3_fp8_perhead.log"
+echo "-- profiled batch 1 (head-batched), top kernels:"
+grep -A12 "decode profile" "$OUT/decode_v3_fp8_profile.log"
