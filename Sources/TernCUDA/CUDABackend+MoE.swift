@@ -313,7 +313,8 @@ extension CUDABackend {
         // Every expert has the first one's shapes and formats (checked with the table).
         let w8a8 = code == .fp8 && fp8TensorCoreShape(first.gate) && fp8TensorCoreShape(first.up) && fp8TensorCoreShape(first.down)
         let pipelined = !gemv && Self.pipelinedGemmEnabled && entry.vectorAligned && hidden % 32 == 0 && inner % 32 == 0
-        let tileRows = gemv ? 8 : (pipelined ? 128 : 64)
+        let gemv2 = gemv && gemv2Usable(code: code, w8a8: w8a8, aligned: entry.vectorAligned, hidden: hidden, inner: inner)
+        let tileRows = gemv ? (gemv2 ? Self.gemv2TileRows : 8) : (pipelined ? 128 : 64)
         let maxTiles = assignments / tileRows + min(slots, assignments) + 1
         guard maxTiles < 65_536 else { return false }
         let ints = try allocateScratch([2 * assignments + 3 * maxTiles], dtype: .i32)
@@ -331,8 +332,8 @@ extension CUDABackend {
         let tiles: [KernelArgument] = [ptr(tileSlot), ptr(tileStart), ptr(tileEnd), .int(Int32(assignments)), ptr(table)]
         if gemv && Self.tensorCoreGemvEnabled && entry.vectorAligned && (code != .fp8 || w8a8) {
             let step = Self.tensorCoreGemvStep(code)
-            if hidden % step == 0 || inner % step == 0 {
-                try tensorCoreGemvMoE(x, tiles: tiles, rowToken: rowToken, assignRow: assignRow, maxTiles: maxTiles, code: code,
+            if gemv2 || hidden % step == 0 || inner % step == 0 {
+                try tensorCoreGemvMoE(x, tiles: tiles, rowToken: rowToken, assignRow: assignRow, maxTiles: maxTiles, code: code, v2: gemv2,
                                       hidden: hidden, inner: inner, group: group, downGroup: downGroup, expertWeights: expertWeights,
                                       topK: topK, out: out)
                 return true
@@ -410,13 +411,15 @@ extension CUDABackend {
         return true
     }
 
-    /// Decode-size grouped MoE through tern_moe_gemv_tc(_gate_up) (tiles of ≤ 8 rows); a
+    /// Decode-size grouped MoE through tern_moe_gemv_tc(_gate_up) (tiles of ≤ 8 rows), or with
+    /// `v2` tern_moe_gemv2_*(_gate_up) (tiles of ≤ 16 rows, both depths multiples of its step); a
     /// projection whose depth is not a multiple of the kernel's step takes tern_moe_gemv(_gate_up).
     /// FP8 (w8a8 shapes only) quantizes activations to e4m3 codes with per-token 128-group scales.
     private func tensorCoreGemvMoE(_ x: Tensor, tiles: [KernelArgument], rowToken: Tensor, assignRow: Tensor, maxTiles: Int,
-                                   code: WeightCode, hidden: Int, inner: Int, group: Int?, downGroup: Int?, expertWeights: Tensor,
-                                   topK: Int, out: Tensor) throws {
-        let assignments = assignRow.elementCount, step = Self.tensorCoreGemvStep(code)
+                                   code: WeightCode, v2: Bool, hidden: Int, inner: Int, group: Int?, downGroup: Int?,
+                                   expertWeights: Tensor, topK: Int, out: Tensor) throws {
+        let assignments = assignRow.elementCount, step = v2 ? Self.gemv2Step(code) : Self.tensorCoreGemvStep(code)
+        let formatArgument: [KernelArgument] = v2 ? [] : [.int(code.rawValue)]  // the v2 kernels are per format
         let outCode = Int32(1)  // bf16 intermediates
         /// (a, aStride, aScales, aScaleStride) for the tensor-core kernel from bf16 `input`.
         func operands(_ input: Tensor, width: Int, group: Int?) throws -> [KernelArgument] {
@@ -434,9 +437,10 @@ extension CUDABackend {
         }
         let activated = try allocateScratch([assignments, inner], dtype: .bf16)
         if hidden % step == 0 {
-            try launch("tern_moe_gemv_tc_gate_up", grid: ((inner + 15) / 16, maxTiles, 1), block: 128, label: "tern_moe_gemv_tc_gate_up [gate/up]",
+            let name = v2 ? Self.gemv2Kernel(code, fused: true) : "tern_moe_gemv_tc_gate_up"
+            try launch(name, grid: ((inner + 15) / 16, maxTiles, 1), block: 128, label: name + " [gate/up]",
                        try operands(x, width: hidden, group: group) + [ptr(rowToken)] + tiles
-                       + [.int(code.rawValue), .int(Int32(inner)), .int(Int32(hidden)), ptr(activated), .int(outCode), .int64(Int64(inner))])
+                       + formatArgument + [.int(Int32(inner)), .int(Int32(hidden)), ptr(activated), .int(outCode), .int64(Int64(inner))])
         } else {
             var input = try alignedBF16(x)
             if let group {
@@ -450,9 +454,10 @@ extension CUDABackend {
         }
         let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
         if inner % step == 0 {
-            try launch("tern_moe_gemv_tc", grid: ((hidden + 15) / 16, maxTiles, 1), block: 128, label: "tern_moe_gemv_tc [down]",
+            let name = v2 ? Self.gemv2Kernel(code, fused: false) : "tern_moe_gemv_tc"
+            try launch(name, grid: ((hidden + 15) / 16, maxTiles, 1), block: 128, label: name + " [down]",
                        try operands(activated, width: inner, group: downGroup) + [.pointer(0)] + tiles
-                       + [.int(2), .int(code.rawValue), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(outCode),
+                       + [.int(2)] + formatArgument + [.int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(outCode),
                           .int64(Int64(hidden))])
         } else {
             if let downGroup { try fakeQuantE4M3(activated, group: downGroup, out: activated) }

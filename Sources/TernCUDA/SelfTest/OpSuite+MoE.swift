@@ -64,8 +64,9 @@ extension OpSuite {
             cases.append(GroupedMoECase(format: .fp8, experts: 8, topK: 2, hidden: 256, inner: 192, tokens: tokens))
             cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 128, inner: 64, tokens: tokens, remote: false))
         }
-        // Tensor-core GEMV (tern_moe_gemv_tc*, decode sizes: ≤ 4 rows per expert on average): depths
-        // that are multiples of its step (bf16 64, FP8/NVFP4 128); T = 1, one hot expert (two tiles,
+        // Tensor-core GEMV (decode sizes: ≤ 4 rows per expert on average): depths that are multiples
+        // of its step (bf16 64, FP8/NVFP4 128). Where both depths are multiples of the v2 step (bf16,
+        // FP8 here; NVFP4 needs 256) the v2 kernels take these, tern_moe_gemv_tc* the rest; T = 1, one hot expert (two tiles,
         // the second partial), idle warps (3 steps over 4 warps), several steps per warp, column
         // tails (200, 136 not multiples of 16), and mixes with the CUDA-core GEMV for the other
         // projection (depth 200 / 136).
@@ -81,6 +82,22 @@ extension OpSuite {
             cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: 1024, inner: 256, tokens: 3))
         }
         cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 256, inner: 144, tokens: 4))  // NVFP4 depth must be a multiple of 16 (136 made the harness upload 2176 scale bytes into 2048)
+        // v2 GEMV (tern_moe_gemv2_*, the default for decode sizes when both depths are multiples of
+        // its step: bf16 64, FP8 128, NVFP4 256; tiles of ≤ 16 rows): experts with no rows, odd row
+        // counts, ~8 rows per expert (one- and two-n-block tiles side by side), one hot expert with
+        // 12 rows (two n-blocks, the second partial) and 27 rows (tiles of 16 + 11), NVFP4 at
+        // ≤ 8 rows (256-deep steps) and 9–16 rows (128-deep steps), and the real DeepSeek-V3 depths.
+        for format in [ExpertFormat.bf16, .fp8, .nvfp4] {
+            let (hidden, inner) = format == .nvfp4 ? (512, 256) : (256, 128)
+            for tokens in [1, 5, 27] { cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: hidden, inner: inner, tokens: tokens)) }
+            cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: hidden, inner: inner, tokens: 12, skewed: true))
+            cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: hidden, inner: inner, tokens: 27, skewed: true))
+            cases.append(GroupedMoECase(format: format, experts: 16, topK: 4, hidden: hidden, inner: inner, tokens: 30))
+        }
+        cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 1024, inner: 512, tokens: 9, skewed: true))
+        cases.append(GroupedMoECase(format: .nvfp4, experts: 4, topK: 2, hidden: 7168, inner: 2048, tokens: 3, remote: false))
+        cases.append(GroupedMoECase(format: .nvfp4, experts: 4, topK: 2, hidden: 7168, inner: 256, tokens: 11, skewed: true, remote: false))
+        cases.append(GroupedMoECase(format: .fp8, experts: 4, topK: 2, hidden: 7168, inner: 256, tokens: 11, skewed: true, remote: false))
         // Pipelined grouped GEMM (tern_moe_gemm_tc, prefill sizes; depths multiples of 32): column
         // tails (160, 224), a hot expert over two 128-row tiles (150 rows), 3 steps (= stages) and
         // a single step (inner 32). The FP8 256/192 and NVFP4 128/64 cases at 90 tokens above take it

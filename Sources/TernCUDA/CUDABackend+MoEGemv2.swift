@@ -1,0 +1,49 @@
+import Foundation
+
+/// Decode-size grouped MoE through tern_moe_gemv2_{bf16,fp8,nvfp4}(_gate_up) (Kernels/moe_gemv2.cu):
+/// tiles of up to 16 rows per expert (one pass over the weights for 9–16 rows), NVFP4 dequantized
+/// with a few integer operations per pair of values and 256-deep steps.
+extension CUDABackend {
+    /// TERN_MOE_GEMV_KERNEL selects the decode MoE GEMV: unset (or any other value) the v2 kernels,
+    /// `tc` the first tensor-core GEMV (tern_moe_gemv_tc*, tiles of 8 rows), `old` the CUDA-core one.
+    static let gemv2Enabled: Bool = {
+        let setting = ProcessInfo.processInfo.environment["TERN_MOE_GEMV_KERNEL"]
+        return setting != "old" && setting != "tc"
+    }()
+
+    /// TERN_MOE_GEMV2_LATE=1: the v2 variant that loads the activations (hot in L1 / L2) at the
+    /// start of each step instead of one step ahead (fewer registers: 3 blocks per SM for the NVFP4
+    /// gate/up kernel instead of 2), tern_moe_gemv2l_*.
+    static let gemv2Late = ProcessInfo.processInfo.environment["TERN_MOE_GEMV2_LATE"] == "1"
+
+    /// Rows per tile of the v2 GEMV's tile table.
+    static let gemv2TileRows = 16
+
+    /// The k of one warp step of the v2 GEMV for a weight format: both MoE depths must be multiples.
+    static func gemv2Step(_ code: WeightCode) -> Int {
+        switch code {
+        case .bf16: return 64
+        case .fp8: return 128
+        case .nvfp4: return 256
+        }
+    }
+
+    /// Kernel name of the v2 GEMV for a weight format (`fused`: gate/up with SiLU-and-mul).
+    static func gemv2Kernel(_ code: WeightCode, fused: Bool) -> String {
+        let format: String
+        switch code {
+        case .bf16: format = "bf16"
+        case .fp8: format = "fp8"
+        case .nvfp4: format = "nvfp4"
+        }
+        return (gemv2Late ? "tern_moe_gemv2l_" : "tern_moe_gemv2_") + format + (fused ? "_gate_up" : "")
+    }
+
+    /// Whether a decode-size MoE layer takes the v2 GEMV: 16-byte aligned weights, FP8 only with
+    /// w8a8 shapes (128 × 128 weight blocks), both depths multiples of the step.
+    func gemv2Usable(code: WeightCode, w8a8: Bool, aligned: Bool, hidden: Int, inner: Int) -> Bool {
+        let step = Self.gemv2Step(code)
+        return Self.gemv2Enabled && Self.tensorCoreGemvEnabled && aligned && (code != .fp8 || w8a8)
+            && hidden % step == 0 && inner % step == 0
+    }
+}
