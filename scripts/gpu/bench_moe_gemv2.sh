@@ -1,13 +1,15 @@
 #!/bin/bash
 # Runs ON the GPU machine, from the repository root, with the binary carried in gpu-bin/ (as run.sh).
 # The v2 decode MoE GEMV (Kernels/moe_gemv2.cu, issue #10: ≥ 0.70 of the bytes roofline for NVFP4 at
-# 8 / 64 tokens and for every format at 256). Expected ~75 s of GPU time (at most ~110 s: each step
+# 8 / 64 tokens and for every format at 256). Expected ~100 s of GPU time (at most ~170 s: each step
 # has its own timeout):
 #   1. the op selftest, moe / linear rows (v2 cases: all formats, 0 / odd / ~8 / 12 / 27 rows per
 #      expert, NVFP4 at the DeepSeek-V3 depths)                                      ~20 s
 #   2. bench-moe decode points with the v2 kernels (default)                          ~20 s
 #   3. the same with TERN_MOE_GEMV2_LATE=1 (activations loaded late: fewer registers)  ~20 s
 #   4. the v2 kernels profiled (TERN_CUDA_PROFILE=1), NVFP4 at 8 / 64 tokens: gate/up vs down  ~10 s
+#   5. the GEMV/GEMM crossover with 16-row tiles: 384 / 512 tokens (12 / 16 rows per expert), v2
+#      forced (TERN_MOE_GEMV=1) against the default (grouped GEMM)                         ~25 s
 # The first tensor-core GEMV (tern_moe_gemv_tc*, this morning's 0.37 / 0.41 for NVFP4) stays
 # selectable with TERN_MOE_GEMV_KERNEL=tc. Logs to $OUT; the summary is printed at the end.
 source "$(dirname "$0")/common.sh"   # cd to the repo root, $BIN, $OUT, kernel folders, header line
@@ -30,9 +32,16 @@ echo "== bench-moe profiled (TERN_CUDA_PROFILE=1), NVFP4 at 8 / 64 tokens, v2; t
 TERN_CUDA_PROFILE=1 timeout 30 "$BIN" bench-moe --formats nvfp4 --tokens 8,64 --repeats 4 2>&1 | grep -v JSON \
   | tee "$OUT/bench_moe_v2_profile.log"; stamp
 
+echo "== crossover: 384 / 512 tokens, v2 GEMV forced vs the default grouped GEMM"
+TERN_MOE_GEMV=1 timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 384,512 --repeats 8 2>&1 | grep -v JSON \
+  | tee "$OUT/bench_moe_v2_crossover_gemv.log"; stamp
+timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 384,512 --repeats 8 2>&1 | grep -v JSON \
+  | tee "$OUT/bench_moe_v2_crossover_gemm.log"; stamp
+
 echo "== summary"
 [ -f "$OUT/selftest.log" ] && { grep -E "passed, .* failed" "$OUT/selftest.log"; grep FAIL "$OUT/selftest.log" | head -20; }
 echo "-- v2 (default)"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_v2.log"
 echo "-- v2 late activations"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_v2_late.log"
 echo "-- v2 NVFP4 profiled"; grep -E "tern_moe_gemv2|^-- profile" "$OUT/bench_moe_v2_profile.log"
+echo "-- 384 / 512 tokens: v2 GEMV forced, then the default"; grep -hE "^(bf16|fp8|nvfp4) " "$OUT/bench_moe_v2_crossover_gemv.log" "$OUT/bench_moe_v2_crossover_gemm.log"
 echo "total $(( SECONDS - t0 )) s"
