@@ -36,7 +36,7 @@ echo "== $(date -u +%FT%TZ) commit $(cat gpu-bin/COMMIT 2>/dev/null)"
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv,noheader
 declare -A SCRIPT=([selftest]=run.sh [perf]=perf.sh [serving]=bench_serving.sh [attention]=bench_attention.sh [moe]=bench_moe.sh [pd]=bench_pd.sh [engine]=engine.sh
                   [kvfp8]=bench_kv_fp8.sh [moeserving]=bench_moe_serving.sh
-                  [dense]=dense_decode.sh [kernels]=kernels_ab.sh [selftestonly]=selftest_only.sh [mla]=bench_mla.sh)
+                  [dense]=dense_decode.sh [kernels]=kernels_ab.sh [selftestonly]=selftest_only.sh [mla]=bench_mla.sh [moegemv2]=bench_moe_gemv2.sh)
 for stage in ${STAGES:-selftest}; do
   script=scripts/gpu/${SCRIPT[$stage]}
   limit_var=LIMIT_$stage; limit=${!limit_var:-180}
