@@ -122,6 +122,17 @@ public protocol Backend: AnyObject, Sendable {
     /// out = siluAndMul(scratch) (`[T, n]`); backends may fuse the two and leave `scratch` unwritten.
     /// The default runs `linear`, `siluAndMul`.
     func linearSiLUAndMul(_ x: Tensor, _ gateUp: Linear, scratch: Tensor, out: Tensor) throws
+    /// A pre-norm and the projection that consumes it: residual += x (x nil: residual as it is), then
+    /// out = rmsNorm(residual) · Wᵀ, with `normed` receiving rmsNorm(residual) unless the backend fuses
+    /// the two (then it may be left unwritten). None of the tensors may alias another. The default
+    /// runs `addRMSNorm` (or `rmsNorm`) and `linear`.
+    func addRMSNormLinear(_ x: Tensor?, residual: Tensor, weight: Tensor, eps: Float, _ layer: Linear, normed: Tensor,
+                          out: Tensor) throws
+    /// The same before a SwiGLU MLP's gate/up projection: residual += x, then
+    /// `linearSiLUAndMul(rmsNorm(residual), gateUp, scratch, out)`; `normed` and `scratch` may be left
+    /// unwritten. The default runs `addRMSNorm` (or `rmsNorm`) and `linearSiLUAndMul`.
+    func addRMSNormLinearSiLUAndMul(_ x: Tensor?, residual: Tensor, weight: Tensor, eps: Float, _ gateUp: Linear, normed: Tensor,
+                                    scratch: Tensor, out: Tensor) throws
     /// out = a + b (same shapes); `out` may alias either.
     func add(_ a: Tensor, _ b: Tensor, out: Tensor) throws
     /// out[i] = x[rows[i]]
@@ -169,6 +180,27 @@ extension Backend {
     public func linearSiLUAndMul(_ x: Tensor, _ gateUp: Linear, scratch: Tensor, out: Tensor) throws {
         try linear(x, gateUp, out: scratch)
         try siluAndMul(scratch, out: out)
+    }
+
+    public func addRMSNormLinear(_ x: Tensor?, residual: Tensor, weight: Tensor, eps: Float, _ layer: Linear, normed: Tensor,
+                                 out: Tensor) throws {
+        try preNorm(x, residual: residual, weight: weight, eps: eps, out: normed)
+        try linear(normed, layer, out: out)
+    }
+
+    public func addRMSNormLinearSiLUAndMul(_ x: Tensor?, residual: Tensor, weight: Tensor, eps: Float, _ gateUp: Linear,
+                                           normed: Tensor, scratch: Tensor, out: Tensor) throws {
+        try preNorm(x, residual: residual, weight: weight, eps: eps, out: normed)
+        try linearSiLUAndMul(normed, gateUp, scratch: scratch, out: out)
+    }
+
+    /// residual += x, out = rmsNorm(residual) (`addRMSNorm`); x nil: out = rmsNorm(residual).
+    public func preNorm(_ x: Tensor?, residual: Tensor, weight: Tensor, eps: Float, out: Tensor) throws {
+        if let x {
+            try addRMSNorm(x, residual: residual, weight: weight, eps: eps, out: out)
+        } else {
+            try rmsNorm(residual, weight: weight, eps: eps, out: out)
+        }
     }
 
     public func ropeAndStoreKV(query: Tensor, key: Tensor, value: Tensor, headDim: Int, positions: Tensor, table: RotaryTable,

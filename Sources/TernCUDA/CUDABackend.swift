@@ -25,6 +25,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// Zeroed once here: the one-pass split-KV decode attention's per-(token, KV head) counters,
     /// which its kernel leaves at 0 (CUDABackend+DecodeAttention.swift).
     let decodeCounters: UInt64
+    /// Zeroed once here: the arrival counter of the norm-fused T = 1 GEMVs, which their kernels leave
+    /// at 0 (CUDABackend+NormGEMV.swift).
+    let normCounter: UInt64
     var driver: CUDADriver { context.driver }
     public var deviceInfo: CUDADeviceInfo { context.info }
     /// NVRTC's messages from kernels compiled (not loaded from the cache) by this backend.
@@ -42,6 +45,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         blas = try CublasLt(workspace: try allocator.allocate(workspaceBytes), workspaceBytes: workspaceBytes)
         decodeCounters = try allocator.allocate(Self.decodeCounterCount * 4)
         try context.driver.check(context.driver.cuMemsetD8Async(decodeCounters, 0, Self.decodeCounterCount * 4, stream), "cuMemsetD8Async")
+        normCounter = try allocator.allocate(256)
+        try context.driver.check(context.driver.cuMemsetD8Async(normCounter, 0, 256, stream), "cuMemsetD8Async")
     }
 
     /// Binds the context to the calling thread; every entry point calls it (the engine may step

@@ -126,12 +126,13 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         let x = try context.buffer([t, c.hiddenSize])
 
         try b.embedding(ids: prepared.tokenIDs, table: embedding, out: residual)
-        try b.rmsNorm(residual, weight: layers[0].inputNorm, eps: c.rmsNormEps, out: normed)
+        // Each block receives its pre-norm unapplied (residual += x, then RMSNorm) so that it can hand
+        // it to the projection that consumes it (one kernel at batch 1 on the GPU).
         for (i, layer) in layers.enumerated() {
-            if i > 0 { try b.addRMSNorm(x, residual: residual, weight: layer.inputNorm, eps: c.rmsNormEps, out: normed) }
-            try layer.attention.forward(normed, layer: i, context: context, out: x)
-            try b.addRMSNorm(x, residual: residual, weight: layer.postAttentionNorm, eps: c.rmsNormEps, out: normed)
-            try layer.feedForward.forward(normed, context: context, out: x)
+            try layer.attention.forward(PreNorm(x: i > 0 ? x : nil, residual: residual, weight: layer.inputNorm, eps: c.rmsNormEps, normed: normed),
+                                        layer: i, context: context, out: x)
+            try layer.feedForward.forward(PreNorm(x: x, residual: residual, weight: layer.postAttentionNorm, eps: c.rmsNormEps, normed: normed),
+                                          context: context, out: x)
         }
         // Only the rows whose logits are wanted go through the final norm and the LM head.
         let rows = batch.logitRows.count
@@ -140,9 +141,8 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         try b.gatherRows(x, rows: prepared.logitRows, out: lastX)
         try b.gatherRows(residual, rows: prepared.logitRows, out: lastResidual)
         let finalHidden = try context.buffer([rows, c.hiddenSize])
-        try b.addRMSNorm(lastX, residual: lastResidual, weight: finalNorm, eps: c.rmsNormEps, out: finalHidden)
         let logits = try context.buffer([rows, c.vocabSize], dtype: .f32)
-        try b.linear(finalHidden, lmHead, out: logits)
+        try b.addRMSNormLinear(lastX, residual: lastResidual, weight: finalNorm, eps: c.rmsNormEps, lmHead, normed: finalHidden, out: logits)
         return logits
     }
 }

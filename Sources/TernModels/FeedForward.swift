@@ -22,13 +22,25 @@ struct DenseMLP: FeedForwardBlock {
     }
 
     func forward(_ x: Tensor, context: StepContext, out: Tensor) throws {
+        try forward(input: .normalized(x), context: context, out: out)
+    }
+
+    /// A fused gate/up projection takes the pre-norm with it (`Backend.addRMSNormLinearSiLUAndMul`).
+    func forward(_ input: PreNorm, context: StepContext, out: Tensor) throws {
+        try forward(input: .preNorm(input), context: context, out: out)
+    }
+
+    private func forward(input: BlockInput, context: StepContext, out: Tensor) throws {
         let b = context.backend, n = intermediate
         let gateUp = try context.buffer([context.tokens, 2 * n])
         let activated = try context.buffer([context.tokens, n])
-        switch self.gateUp {
-        case let .fused(layer):
+        switch (self.gateUp, input) {
+        case let (.fused(layer), .preNorm(pre)):
+            try pre.linearSiLUAndMul(b, layer, scratch: gateUp, out: activated)
+        case let (.fused(layer), .normalized(x)):
             try b.linearSiLUAndMul(x, layer, scratch: gateUp, out: activated)
-        case let .separate(gate, up):
+        case let (.separate(gate, up), _):
+            let x = try input.normalized(b)
             try b.linear(x, gate, out: gateUp.columns(0..<n))
             try b.linear(x, up, out: gateUp.columns(n..<2 * n))
             try b.siluAndMul(gateUp, out: activated)

@@ -34,14 +34,26 @@ struct GQAAttention: AttentionBlock {
     }
 
     func forward(_ x: Tensor, layer: Int, context: StepContext, out: Tensor) throws {
+        try forward(input: .normalized(x), layer: layer, context: context, out: out)
+    }
+
+    /// A fused qkv projection takes the pre-norm with it (`Backend.addRMSNormLinear`).
+    func forward(_ input: PreNorm, layer: Int, context: StepContext, out: Tensor) throws {
+        try forward(input: .preNorm(input), layer: layer, context: context, out: out)
+    }
+
+    private func forward(input: BlockInput, layer: Int, context: StepContext, out: Tensor) throws {
         let b = context.backend, p = parameters
         let qDim = p.heads * p.headDim, kvDim = p.kvHeads * p.headDim
         let qkv = try context.buffer([context.tokens, qDim + 2 * kvDim])
         let qs = qkv.columns(0..<qDim), ks = qkv.columns(qDim..<qDim + kvDim), vs = qkv.columns(qDim + kvDim..<qDim + 2 * kvDim)
-        switch self.qkv {
-        case let .fused(layer):
+        switch (self.qkv, input) {
+        case let (.fused(layer), .preNorm(pre)):
+            try pre.linear(b, layer, out: qkv)
+        case let (.fused(layer), .normalized(x)):
             try b.linear(x, layer, out: qkv)
-        case let .separate(q, k, v):
+        case let (.separate(q, k, v), _):
+            let x = try input.normalized(b)
             try b.linear(x, q, out: qs)
             try b.linear(x, k, out: ks)
             try b.linear(x, v, out: vs)

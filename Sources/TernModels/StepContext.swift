@@ -18,15 +18,71 @@ struct StepContext {
     }
 }
 
+/// A block's input as a pre-norm not yet applied: rmsNorm(residual += x) (x nil: rmsNorm(residual)).
+/// The block uses it exactly once (each use adds x into residual): `normalized` writes the normalised
+/// rows into `normed` (blocks that read them several times), `linear` / `linearSiLUAndMul` hand the
+/// norm to the one projection that consumes it (`Backend.addRMSNormLinear`, which backends may run as
+/// one kernel).
+struct PreNorm {
+    let x: Tensor?
+    let residual: Tensor
+    let weight: Tensor
+    let eps: Float
+    /// Where the normalised rows go when they are materialized.
+    let normed: Tensor
+
+    func normalized(_ b: any Backend) throws -> Tensor {
+        try b.preNorm(x, residual: residual, weight: weight, eps: eps, out: normed)
+        return normed
+    }
+
+    func linear(_ b: any Backend, _ layer: Linear, out: Tensor) throws {
+        try b.addRMSNormLinear(x, residual: residual, weight: weight, eps: eps, layer, normed: normed, out: out)
+    }
+
+    func linearSiLUAndMul(_ b: any Backend, _ gateUp: Linear, scratch: Tensor, out: Tensor) throws {
+        try b.addRMSNormLinearSiLUAndMul(x, residual: residual, weight: weight, eps: eps, gateUp, normed: normed, scratch: scratch, out: out)
+    }
+}
+
+/// What a block reads: normalised rows, or the pre-norm that produces them.
+enum BlockInput {
+    case normalized(Tensor), preNorm(PreNorm)
+
+    /// The normalised rows (a pre-norm is applied here).
+    func normalized(_ b: any Backend) throws -> Tensor {
+        switch self {
+        case let .normalized(x): return x
+        case let .preNorm(pre): return try pre.normalized(b)
+        }
+    }
+}
+
 /// The attention part of a decoder layer (GQA or MLA).
 protocol AttentionBlock: Sendable {
     /// Reads normalised hidden states, writes the attention output `[T, hidden]` into `out`.
     func forward(_ x: Tensor, layer: Int, context: StepContext, out: Tensor) throws
+    /// The same from the layer's pre-norm; the default materializes it.
+    func forward(_ input: PreNorm, layer: Int, context: StepContext, out: Tensor) throws
+}
+
+extension AttentionBlock {
+    func forward(_ input: PreNorm, layer: Int, context: StepContext, out: Tensor) throws {
+        try forward(try input.normalized(context.backend), layer: layer, context: context, out: out)
+    }
 }
 
 /// The feed-forward part of a decoder layer (dense SwiGLU or mixture of experts).
 protocol FeedForwardBlock: Sendable {
     func forward(_ x: Tensor, context: StepContext, out: Tensor) throws
+    /// The same from the layer's post-attention pre-norm; the default materializes it.
+    func forward(_ input: PreNorm, context: StepContext, out: Tensor) throws
+}
+
+extension FeedForwardBlock {
+    func forward(_ input: PreNorm, context: StepContext, out: Tensor) throws {
+        try forward(try input.normalized(context.backend), context: context, out: out)
+    }
 }
 
 /// Values derived from the step's batch, computed by the first layer that needs them.

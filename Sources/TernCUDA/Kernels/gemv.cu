@@ -173,6 +173,177 @@ TERN_GEMV_VARIANT(4, 2, 4, 3)
 TERN_GEMV_VARIANT(8, 2, 4, 2)
 TERN_GEMV_VARIANT(16, 4, 2, 2)
 
+// ---- RMSNorm fused into the T = 1 GEMVs (tern_gemv_bf16_t1_norm, tern_gemv_bf16_t1s_norm,
+// tern_gemv_bf16_t1s_silu_norm): the GEMV's x is rmsNorm(residual (+ x)) · gamma, which every block
+// computes itself from the 2·k-byte row(s) (L2/L1 hits) into shared memory — no norm kernel and no
+// launch boundary between the norm and the projection at batch 1. Same arithmetic as
+// tern_rms_norm_bf16x8: v = bf16(residual + x), inv = rsqrt(Σv² / k + eps), x̂ = bf16(gamma · (v · inv))
+// (the sum of squares in another order, so x̂ may differ from it by a bf16 rounding, rarely).
+// residual += x must be stored once, but every block reads the old residual: the blocks count
+// their arrival after their reads (`counter`, 0 between launches), and the last one to arrive
+// writes residual and sets the counter back to 0, so the kernel is the same in every CUDA graph
+// replay. Requires k % 8 == 0, k ≤ GEMV_NORM_MAX_K, 16-byte aligned x, residual and gamma, 256 threads.
+#define GEMV_NORM_MAX_K 8192
+
+struct GemvNorm {
+    const u16 *x;          // [k] bf16 added to residual first; nullptr: the norm of residual as it is
+    u16 *residual;         // [k] bf16; written (bf16(residual + x)) by the grid's last block when counter != nullptr
+    const float *gamma;    // [k] f32 norm weight (a model weight: never written by a kernel)
+    float eps;
+    int *counter;          // arrivals of the grid's blocks; nullptr: residual is not written (x == nullptr)
+    gemv_u4 *xs;           // shared: the normalised row, k / 8 chunks of 8 bf16
+    float *red;            // shared: 8 floats (one per warp)
+    int *last;             // shared: whether this block is the last to arrive
+};
+
+__device__ __forceinline__ gemv_u4 gemv_pack(const float f[8]) {
+    gemv_u4 r;
+    r.x = (u32)float_to_bf16(f[0]) | ((u32)float_to_bf16(f[1]) << 16);
+    r.y = (u32)float_to_bf16(f[2]) | ((u32)float_to_bf16(f[3]) << 16);
+    r.z = (u32)float_to_bf16(f[4]) | ((u32)float_to_bf16(f[5]) << 16);
+    r.w = (u32)float_to_bf16(f[6]) | ((u32)float_to_bf16(f[7]) << 16);
+    return r;
+}
+
+// Before griddepcontrol.wait: gamma (never written by a kernel) into L1, one 128-byte line per thread.
+__device__ __forceinline__ void gemv_norm_prefetch(const float *gamma, int k) {
+    for (int i = threadIdx.x; i < (k + 31) >> 5; i += 256) asm volatile("prefetch.global.L1 [%0];" :: "l"(gamma + 32 * i));
+}
+
+// After the wait (`zero` from gemv_grid_wait keeps the loads below it): norm.xs = x̂. Pass 1 parks v
+// (exact in bf16) in shared memory and sums squares; pass 2 scales it in place (each thread its own
+// chunks). Ends with the block synchronised.
+__device__ __forceinline__ void gemv_norm_prologue(const GemvNorm &norm, int k, int zero) {
+    const int tid = threadIdx.x, chunks = k >> 3;
+    const gemv_u4 *r4 = (const gemv_u4 *)norm.residual + zero;
+    const gemv_u4 *x4 = norm.x ? (const gemv_u4 *)norm.x + zero : nullptr;
+    float ss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < GEMV_NORM_MAX_K / 2048; j++) {
+        const int c = tid + 256 * j;
+        if (c < chunks) {
+            float v[8];
+            gemv_unpack(gemv_load_cached(r4 + c), v);
+            if (x4) {
+                float xf[8];
+                gemv_unpack(gemv_load_cached(x4 + c), xf);
+#pragma unroll
+                for (int e = 0; e < 8; e++) v[e] = bf16_to_float(float_to_bf16(v[e] + xf[e]));
+            }
+#pragma unroll
+            for (int e = 0; e < 8; e++) ss += v[e] * v[e];
+            norm.xs[c] = gemv_pack(v);
+        }
+    }
+    ss = warp_sum(ss);
+    if ((tid & 31) == 0) norm.red[tid >> 5] = ss;
+    __syncthreads();
+    float total = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; i++) total += norm.red[i];
+    const float inv = rsqrtf(total / (float)k + norm.eps);
+#pragma unroll
+    for (int j = 0; j < GEMV_NORM_MAX_K / 2048; j++) {
+        const int c = tid + 256 * j;
+        if (c < chunks) {
+            float v[8], o[8];
+            gemv_unpack(norm.xs[c], v);
+            const gemv_u4 *g4 = (const gemv_u4 *)(norm.gamma + 8 * c);
+            const gemv_u4 ga = gemv_load_cached(g4), gb = gemv_load_cached(g4 + 1);
+            const float g[8] = {__uint_as_float(ga.x), __uint_as_float(ga.y), __uint_as_float(ga.z), __uint_as_float(ga.w),
+                                __uint_as_float(gb.x), __uint_as_float(gb.y), __uint_as_float(gb.z), __uint_as_float(gb.w)};
+#pragma unroll
+            for (int e = 0; e < 8; e++) o[e] = g[e] * (v[e] * inv);
+            norm.xs[c] = gemv_pack(o);
+        }
+    }
+    __syncthreads();
+}
+
+// The grid's last block to arrive (every other block has read residual): residual = bf16(residual + x),
+// then the counter back to 0 for the next launch (or graph replay).
+__device__ __forceinline__ void gemv_norm_write_residual(const GemvNorm &norm, int k) {
+    __threadfence();
+    gemv_u4 *r4 = (gemv_u4 *)norm.residual;
+    const gemv_u4 *x4 = (const gemv_u4 *)norm.x;
+    for (int c = threadIdx.x; c < (k >> 3); c += 256) {
+        float r[8], xf[8];
+        gemv_unpack(r4[c], r);
+        gemv_unpack(x4[c], xf);
+#pragma unroll
+        for (int e = 0; e < 8; e++) r[e] += xf[e];
+        r4[c] = gemv_pack(r);
+    }
+    if (threadIdx.x == 0) *norm.counter = 0;
+}
+
+#define GEMV_NORM_SHARED                              \
+    __shared__ gemv_u4 norm_xs[GEMV_NORM_MAX_K / 8]; \
+    __shared__ float norm_red[8];                     \
+    __shared__ int norm_last;
+
+// T = 1, one warp per weight row as tern_gemv_bf16_t1 (R = 1, U = 8, the same sums in the same
+// order), x̂ read from shared memory. The warp's first weight chunks go to L2 and gamma to L1 before
+// the wait; rows past n (last block) take part in the block's barriers and store nothing.
+// Grid: ceil(n / 8) blocks of 256 threads; x may be null (then counter must be).
+extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1_norm(const u16 *x, u16 *residual, const float *gamma,
+                                                                            float eps, int *counter, const u16 *w, long long ldw,
+                                                                            void *out, int outType, int n, int k) {
+    GEMV_NORM_SHARED
+    const GemvNorm norm = {x, residual, gamma, eps, counter, norm_xs, norm_red, &norm_last};
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
+    constexpr int U = 8;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int row = blockIdx.x * 8 + warp, chunks = k >> 3;
+    const gemv_u4 *wrow = (const gemv_u4 *)(w + (long long)min(row, n - 1) * ldw);
+#pragma unroll
+    for (int u = 0; u < U; u++)
+        if (lane + 32 * u < chunks) asm volatile("prefetch.global.L2 [%0];" :: "l"(wrow + lane + 32 * u));
+    gemv_norm_prefetch(gamma, k);
+    const int zero = gemv_grid_wait();
+    gemv_norm_prologue(norm, k, zero);
+    int arrived = 0;
+    if (counter && threadIdx.x == 0) arrived = atomicAdd(counter, 1);
+    if (row < n) {
+        float acc = 0.0f;
+        const int step = 32 * U;
+        int c0 = 0;
+        for (; c0 + step <= chunks; c0 += step) {
+            gemv_u4 wv[U];
+#pragma unroll
+            for (int u = 0; u < U; u++) wv[u] = gemv_load_stream(wrow + c0 + lane + 32 * u);
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                float wf[8], xf[8];
+                gemv_unpack(wv[u], wf);
+                gemv_unpack(norm_xs[c0 + lane + 32 * u], xf);
+#pragma unroll
+                for (int e = 0; e < 8; e++) acc = fmaf(wf[e], xf[e], acc);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int c = c0 + lane + 32 * u;
+            if (c < chunks) {
+                float wf[8], xf[8];
+                gemv_unpack(gemv_load_stream(wrow + c), wf);
+                gemv_unpack(norm_xs[c], xf);
+#pragma unroll
+                for (int e = 0; e < 8; e++) acc = fmaf(wf[e], xf[e], acc);
+            }
+        }
+        acc = warp_sum(acc);
+        if (lane == 0) store_from_float(out, outType, row, acc);
+    }
+    if (counter) {
+        if (threadIdx.x == 0) norm_last = arrived == (int)gridDim.x - 1;
+        __syncthreads();
+        if (norm_last) gemv_norm_write_residual(norm, k);
+    }
+}
+
 // T = 1 with the work of a block spread flat over its 256 threads (tern_gemv_bf16_t1s):
 // a block owns `rows` (1…8) consecutive weight rows, i.e. rows · chunks 16-byte chunks, and thread
 // i loads chunks i, i + 256, … (at most L of them, all issued before any is used: one round trip
@@ -203,9 +374,11 @@ __device__ __forceinline__ int gemv_t1s_row(int r, int rows, int n) {
     return min((int)blockIdx.x * pairs + r - (up ? pairs : 0), half - 1) + (up ? half : 0);
 }
 
-template <bool SILU>
+// NORM (tern_gemv_bf16_t1s_norm, _silu_norm): x is rmsNorm(residual (+ x)) computed by the block
+// itself into shared memory (GemvNorm below, gemv_norm_prologue); the weight batch is issued first.
+template <bool SILU, bool NORM>
 __device__ __forceinline__ void gemv_t1s_body(const u16 *x, const u16 *w, long long ldw, void *out, int outType, int n, int k,
-                                              int rows, int preload) {
+                                              int rows, int preload, GemvNorm norm = GemvNorm()) {
 #if __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;");
 #endif
@@ -218,6 +391,7 @@ __device__ __forceinline__ void gemv_t1s_body(const u16 *x, const u16 *w, long l
     // Thread tid's j-th chunk is f = tid + 256·j of the block's rows · chunks: row f / chunks,
     // column f % chunks, stepped without a division per load (256 ≥ chunks takes a few steps).
     const int r0 = tid / chunks, c0 = tid - r0 * chunks;
+    if (NORM) gemv_norm_prefetch(norm.gamma, k);
     int zero = 0;
     if (!preload) zero = gemv_grid_wait();
     gemv_u4 wv[L];
@@ -232,6 +406,11 @@ __device__ __forceinline__ void gemv_t1s_body(const u16 *x, const u16 *w, long l
     }
     if (preload) zero = gemv_grid_wait();
     x4 += zero;
+    int arrived = 0;
+    if (NORM) {
+        gemv_norm_prologue(norm, k, zero);
+        if (norm.counter && tid == 0) arrived = atomicAdd(norm.counter, 1);
+    }
     float s[L];
     {
         int c = c0;
@@ -241,7 +420,7 @@ __device__ __forceinline__ void gemv_t1s_body(const u16 *x, const u16 *w, long l
             if (tid + 256 * j < total) {
                 float wf[8], xf[8];
                 gemv_unpack(wv[j], wf);
-                gemv_unpack(gemv_load_cached(x4 + c), xf);
+                gemv_unpack(NORM ? norm.xs[c] : gemv_load_cached(x4 + c), xf);
 #pragma unroll
                 for (int e = 0; e < 8; e++) s[j] = fmaf(wf[e], xf[e], s[j]);
             }
@@ -255,7 +434,9 @@ __device__ __forceinline__ void gemv_t1s_body(const u16 *x, const u16 *w, long l
         const float v = warp_sum(s[j]);
         if (lane == 0) partial[j][warp] = v;
     }
+    if (NORM && norm.counter && tid == 0) *norm.last = arrived == (int)gridDim.x - 1;
     __syncthreads();
+    if (NORM && norm.counter && *norm.last) gemv_norm_write_residual(norm, k);
     // partial[j][wp] covers chunks 32·g … 32·g + 31 with g = 8·j + wp, its flat index: local row r
     // owns g in [r · chunks/32, (r + 1) · chunks/32), summed in increasing g.
     const float *flat = &partial[0][0];
@@ -281,14 +462,35 @@ __device__ __forceinline__ void gemv_t1s_body(const u16 *x, const u16 *w, long l
 
 extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1s(const u16 *x, const u16 *w, long long ldw, void *out,
                                                                         int outType, int n, int k, int rows, int preload) {
-    gemv_t1s_body<false>(x, w, ldw, out, outType, n, k, rows, preload);
+    gemv_t1s_body<false, false>(x, w, ldw, out, outType, n, k, rows, preload);
 }
 
 // Grid: ceil((n / 2) / (rows / 2)) blocks of 256 threads; rows even, n even, bf16 out; otherwise as
 // tern_gemv_bf16_t1s.
 extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1s_silu(const u16 *x, const u16 *w, long long ldw, u16 *out,
                                                                              int n, int k, int rows, int preload) {
-    gemv_t1s_body<true>(x, w, ldw, out, DT_BF16, n, k, rows, preload);
+    gemv_t1s_body<true, false>(x, w, ldw, out, DT_BF16, n, k, rows, preload);
+}
+
+// tern_gemv_bf16_t1s / _silu with x̂ = rmsNorm(residual (+ x)) (GemvNorm above): the weight batch is
+// issued before the wait (preload) as there, then the prologue (64 registers, no spills: 4 blocks
+// per SM as there). Grid and requirements as the plain kernels, plus the norm's.
+extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1s_norm(const u16 *x, u16 *residual, const float *gamma,
+                                                                             float eps, int *counter, const u16 *w, long long ldw,
+                                                                             void *out, int outType, int n, int k, int rows,
+                                                                             int preload) {
+    GEMV_NORM_SHARED
+    const GemvNorm norm = {x, residual, gamma, eps, counter, norm_xs, norm_red, &norm_last};
+    gemv_t1s_body<false, true>(nullptr, w, ldw, out, outType, n, k, rows, preload, norm);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1s_silu_norm(const u16 *x, u16 *residual, const float *gamma,
+                                                                                  float eps, int *counter, const u16 *w,
+                                                                                  long long ldw, u16 *out, int n, int k, int rows,
+                                                                                  int preload) {
+    GEMV_NORM_SHARED
+    const GemvNorm norm = {x, residual, gamma, eps, counter, norm_xs, norm_red, &norm_last};
+    gemv_t1s_body<true, true>(nullptr, w, ldw, out, DT_BF16, n, k, rows, preload, norm);
 }
 
 // Busy-waits `ns` nanoseconds (one thread): microbenchmarks queue it before their timed launches so

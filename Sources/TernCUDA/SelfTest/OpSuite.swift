@@ -123,6 +123,7 @@ public struct OpSuite {
         linears()
         gemvs()
         gateUpSiLU()
+        normGEMVs()
         ropes()
         fusedRope()
         ropeStores()

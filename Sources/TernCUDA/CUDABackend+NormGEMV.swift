@@ -1,0 +1,105 @@
+import Foundation
+import TernBackend
+import TernCore
+
+extension CUDABackend {
+    /// TERN_CUDA_NORM_GEMV=0: a layer's pre-norm (residual add + RMSNorm) and the projection after it
+    /// run as two kernels at T = 1 too. By default, at T = 1 the GEMV computes the norm itself
+    /// (`tern_gemv_bf16_t1_norm`, `tern_gemv_bf16_t1s_norm`, `tern_gemv_bf16_t1s_silu_norm` in
+    /// `Kernels/gemv.cu`): no norm kernel and one launch boundary fewer before qkv, before gate/up and
+    /// before the LM head. Above T = 1 the two-kernel path runs unchanged.
+    static let normGEMVFused = ProcessInfo.processInfo.environment["TERN_CUDA_NORM_GEMV"] != "0"
+
+    public func addRMSNormLinear(_ x: Tensor?, residual: Tensor, weight: Tensor, eps: Float, _ layer: Linear, normed: Tensor,
+                                 out: Tensor) throws {
+        try bind()
+        if try normGEMV(x, residual: residual, weight: weight, eps: eps, layer, out: out) {
+            try addBias(layer, out: out)
+            return
+        }
+        try preNorm(x, residual: residual, weight: weight, eps: eps, out: normed)
+        try linear(normed, layer, out: out)
+    }
+
+    public func addRMSNormLinearSiLUAndMul(_ x: Tensor?, residual: Tensor, weight: Tensor, eps: Float, _ gateUp: Linear,
+                                           normed: Tensor, scratch: Tensor, out: Tensor) throws {
+        try bind()
+        // One kernel (norm, gate/up, SiLU-and-mul) where tern_gemv_bf16_t1s_silu takes the shape, else
+        // the norm-fused GEMV into the scratch and the SiLU kernel (tiny models: k % 256 != 0).
+        if Self.gateUpSiLUFused, gateUp.bias == nil,
+           try normGEMV(x, residual: residual, weight: weight, eps: eps, gateUp, out: out, silu: true) {
+            return
+        }
+        if try normGEMV(x, residual: residual, weight: weight, eps: eps, gateUp, out: scratch) {
+            try addBias(gateUp, out: scratch)
+            try siluAndMul(scratch, out: out)
+            return
+        }
+        try preNorm(x, residual: residual, weight: weight, eps: eps, out: normed)
+        try linearSiLUAndMul(normed, gateUp, scratch: scratch, out: out)
+    }
+
+    /// out[r, :] += layer's bias (nothing without one), as `linear` adds it after its GEMM.
+    func addBias(_ layer: Linear, out: Tensor) throws {
+        guard let bias = layer.bias else { return }
+        try launch("tern_add_bias", grid: (out.rows, (out.rowSize + 255) / 256, 1), block: 256,
+                   [ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride)), ptr(bias), .int(try Self.code(bias.dtype)),
+                    .int(Int32(out.rowSize))])
+    }
+
+    /// residual += x (x nil: none), out = rmsNorm(residual) · Wᵀ in one kernel for one bf16 row
+    /// (`silu`: out = silu(gate) · up of the gate/up weight, through `tern_gemv_bf16_t1s_silu_norm`);
+    /// false when the fused kernels do not take the call (T ≠ 1, TERN_CUDA_NORM_GEMV=0, the GEMV off
+    /// or limited to T = 0, quantized or non-bf16 weights, an f32 norm weight missing, k % 8 != 0 or
+    /// k > 8192, alignment, aliasing). `flat`: nil picks the kernel as `gemv` does (the flat
+    /// `tern_gemv_bf16_t1s_norm` from TERN_CUDA_GEMV_T1S_MIN_N output rows up), true / false force the
+    /// flat / warp-per-row kernel (selftest). The bias is not added here.
+    func normGEMV(_ x: Tensor?, residual: Tensor, weight: Tensor, eps: Float, _ layer: Linear, out: Tensor, silu: Bool = false,
+                  flat: Bool? = nil, force: Bool = false) throws -> Bool {
+        let k = residual.rowSize, n = layer.outFeatures, w = layer.weight
+        guard force || (Self.normGEMVFused && Self.gemvEnabled && Self.gemvMaxTokens >= 1) else { return false }
+        guard residual.rows == 1, out.rows == 1, k > 0, k % 8 == 0, k <= 8192, n > 0,
+              layer.quantization == nil, layer.activationGroupSize == nil, layer.inFeatures == k,
+              w.dtype == .bf16, w.rowSize == k, w.rows == n, w.rowStride % 8 == 0, address(w) % 16 == 0,
+              weight.dtype == .f32, weight.elementCount == k, address(weight) % 16 == 0,
+              residual.dtype == .bf16, Self.aligned16([residual]) else { return false }
+        if let x {
+            guard x.rows == 1, x.rowSize == k, x.dtype == .bf16, Self.aligned16([x]) else { return false }
+        }
+        // Every block reads x and residual while one writes residual; out is written by all.
+        let inputs = [residual] + (x.map { [$0] } ?? [])
+        guard !inputs.contains(where: { overlaps($0, out) }), !(x.map { overlaps($0, residual) } ?? false) else { return false }
+        let counter: KernelArgument = .pointer(x == nil ? 0 : normCounter)
+        let head: [KernelArgument] = [ptr(x), ptr(residual), ptr(weight), .float(eps), counter, ptr(w), .int64(Int64(w.rowStride))]
+        if silu {
+            guard n % 2 == 0, out.rowSize == n / 2, out.dtype == .bf16, let rows = Self.gemvT1SRows(k: k, maxK: flat == true ? 8192 : Self.gemvT1SMaxK),
+                  rows >= 2 else { return false }
+            let pairs = rows / 2
+            try launch("tern_gemv_bf16_t1s_silu_norm", grid: ((n / 2 + pairs - 1) / pairs, 1, 1), block: 256,
+                       programmaticDependency: Self.programmaticGEMV,
+                       head + [ptr(out), .int(Int32(n)), .int(Int32(k)), .int(Int32(rows)), .int(1)])
+            return true
+        }
+        guard out.rowSize == n, out.dtype == .bf16 || out.dtype == .f32 else { return false }
+        if flat != false, flat == true || n >= Self.gemvT1SMinN,
+           let rows = Self.gemvT1SRows(k: k, maxK: flat == true ? 8192 : Self.gemvT1SMaxK) {
+            try launch("tern_gemv_bf16_t1s_norm", grid: ((n + rows - 1) / rows, 1, 1), block: 256,
+                       programmaticDependency: Self.programmaticGEMV,
+                       head + [ptr(out), .int(try Self.code(out.dtype)), .int(Int32(n)), .int(Int32(k)), .int(Int32(rows)), .int(1)])
+            return true
+        }
+        if flat == true { return false }
+        try launch("tern_gemv_bf16_t1_norm", grid: ((n + 7) / 8, 1, 1), block: 256, programmaticDependency: Self.programmaticGEMV,
+                   head + [ptr(out), .int(try Self.code(out.dtype)), .int(Int32(n)), .int(Int32(k))])
+        return true
+    }
+
+    /// Whether the device bytes of two tensors' spans (first to last element) intersect.
+    func overlaps(_ a: Tensor, _ b: Tensor) -> Bool {
+        func span(_ t: Tensor) -> Range<UInt64> {
+            let e = t.dtype.byteSize, count = t.rows > 0 ? (t.rows - 1) * t.rowStride + t.rowSize : 0
+            return address(t)..<(address(t) + UInt64(count * e))
+        }
+        return span(a).overlaps(span(b))
+    }
+}

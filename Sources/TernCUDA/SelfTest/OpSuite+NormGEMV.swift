@@ -1,0 +1,79 @@
+import Foundation
+import TernBackend
+import TernCore
+
+extension OpSuite {
+    /// The pre-norm fused into the T = 1 GEMV (`tern_gemv_bf16_t1_norm`, `tern_gemv_bf16_t1s_norm`,
+    /// `tern_gemv_bf16_t1s_silu_norm`, forced whatever the environment says) against the CPU's
+    /// addRMSNorm (or rmsNorm) then linear / siluAndMul: the projection and the updated residual, each
+    /// call made twice in a row (the second launch finds the arrival counter the first left at 0, and
+    /// adds x into the residual the first one wrote). Widths with a k tail shorter than a warp step,
+    /// n no multiple of the block's rows, k up to the 8192 limit, f32 outputs, no residual add (the
+    /// first layer). Then the backend entry points at T = 1 (fused) and T = 3 (two kernels), with a bias,
+    /// and the gate/up path of a model whose k the SiLU kernel does not take (norm GEMV + SiLU kernel).
+    mutating func normGEMVs() {
+        enum Kind: String { case warp = "warp per row", flat, silu }
+        for (kind, n, k, add, f32) in [(Kind.warp, 96, 64, true, false), (.warp, 1000, 4096, true, false), (.warp, 6144, 4096, true, false),
+                                       (.warp, 77, 264, false, true), (.warp, 45, 8192, true, false), (.warp, 300, 1032, true, false),
+                                       (.flat, 1000, 4096, true, false), (.flat, 77, 2048, false, false), (.flat, 300, 8192, true, true),
+                                       (.flat, 45, 768, true, false), (.silu, 600, 4096, true, false), (.silu, 154, 2048, false, false),
+                                       (.silu, 202, 8192, true, false)] {
+            let detail = "t 1 n \(n) k \(k) \(kind.rawValue)\(add ? " +residual" : "")\(f32 ? " f32 out" : "")"
+            check("norm_gemv", detail) { s in
+                let (wc, wg) = try s.pair(n, k, scale: 0.2)
+                let (gc, gg) = try s.pair(1, k, dtype: .f32)
+                let (rc, rg) = try s.pair(1, k, scale: 2)
+                let (xc, xg) = try s.pair(1, k)
+                let width = kind == .silu ? n / 2 : n
+                let (oc, og) = try s.outputs(1, width, dtype: f32 ? .f32 : .bf16)
+                let normed = try s.cpu.allocate([1, k], dtype: .f32, zeroed: false)
+                let scratch = try s.cpu.allocate([1, n], dtype: .f32, zeroed: false)
+                for call in 1...2 {
+                    try s.cpu.preNorm(add ? xc : nil, residual: rc, weight: gc.reshaped([k]), eps: 1e-5, out: normed)
+                    try s.cpu.linear(normed, Linear(weight: wc), out: kind == .silu ? scratch : oc)
+                    if kind == .silu { try s.cpu.siluAndMul(scratch, out: oc) }
+                    guard try s.gpu.normGEMV(add ? xg : nil, residual: rg, weight: gg.reshaped([k]), eps: 1e-5, Linear(weight: wg), out: og,
+                                             silu: kind == .silu, flat: kind == .warp ? false : true, force: true) else {
+                        throw BackendError.invalidArgument("norm_gemv declined \(detail)")
+                    }
+                    try s.compare("norm_gemv", "\(detail) #\(call)", oc, og)
+                    if add { try s.compare("norm_gemv", "\(detail) #\(call) residual", rc, rg) }
+                }
+            }
+        }
+        for (t, k, bias) in [(1, 4096, true), (1, 512, false), (3, 512, true)] {
+            let detail = "addRMSNormLinear t \(t) k \(k)\(bias ? " bias" : "")"
+            check("norm_gemv", detail) { s in
+                let (lc, lg) = try s.plainLayer(n: 384, k: k, bias: bias)
+                let (gc, gg) = try s.pair(1, k, dtype: .f32)
+                let (rc, rg) = try s.pair(t, k, scale: 2)
+                let (xc, xg) = try s.pair(t, k)
+                let (oc, og) = try s.outputs(t, 384)
+                try s.cpu.addRMSNormLinear(xc, residual: rc, weight: gc.reshaped([k]), eps: 1e-6, lc,
+                                           normed: try s.cpu.allocate([t, k], dtype: .f32, zeroed: false), out: oc)
+                try s.gpu.addRMSNormLinear(xg, residual: rg, weight: gg.reshaped([k]), eps: 1e-6, lg,
+                                           normed: try s.gpu.allocate([t, k], dtype: .bf16, zeroed: false), out: og)
+                try s.compare("norm_gemv", detail, oc, og)
+                try s.compare("norm_gemv", detail + " residual", rc, rg)
+            }
+        }
+        for (t, k, add) in [(1, 64, true), (1, 512, false), (1, 4096, true), (3, 512, true)] {
+            let detail = "addRMSNormLinearSiLUAndMul t \(t) k \(k)\(add ? "" : " no add")"
+            check("norm_gemv", detail) { s in
+                let (wc, wg) = try s.pair(256, k, scale: 0.2)
+                let (gc, gg) = try s.pair(1, k, dtype: .f32)
+                let (rc, rg) = try s.pair(t, k, scale: 2)
+                let (xc, xg) = try s.pair(t, k)
+                let (oc, og) = try s.outputs(t, 128)
+                try s.cpu.addRMSNormLinearSiLUAndMul(add ? xc : nil, residual: rc, weight: gc.reshaped([k]), eps: 1e-6, Linear(weight: wc),
+                                                     normed: try s.cpu.allocate([t, k], dtype: .f32, zeroed: false),
+                                                     scratch: try s.cpu.allocate([t, 256], dtype: .f32, zeroed: false), out: oc)
+                try s.gpu.addRMSNormLinearSiLUAndMul(add ? xg : nil, residual: rg, weight: gg.reshaped([k]), eps: 1e-6, Linear(weight: wg),
+                                                     normed: try s.gpu.allocate([t, k], dtype: .bf16, zeroed: false),
+                                                     scratch: try s.gpu.allocate([t, 256], dtype: .bf16, zeroed: false), out: og)
+                try s.compare("norm_gemv", detail, oc, og)
+                try s.compare("norm_gemv", detail + " residual", rc, rg)
+            }
+        }
+    }
+}
