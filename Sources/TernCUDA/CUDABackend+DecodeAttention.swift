@@ -12,21 +12,21 @@ extension CUDABackend {
     /// (TERN_CUDA_DECODE_TARGET_BLOCKS overrides; 0 never splits).
     static let decodeTargetBlocks = Int(ProcessInfo.processInfo.environment["TERN_CUDA_DECODE_TARGET_BLOCKS"] ?? "") ?? 1056
 
-    /// Fewest keys per split (TERN_CUDA_DECODE_MIN_SPLIT, a multiple of 64, default 128; 256 was the
-    /// rule before): at batch 1 × 1k context the 8 KV heads made 32 blocks of 4 tiles (two round
-    /// trips each through the 3-stage pipeline); with 2-tile splits 64 blocks issue all their copies
-    /// at once (the prologue's two stages). Not measured yet.
+    /// Fewest keys per split (TERN_CUDA_DECODE_MIN_SPLIT, a multiple of 64, default 256). Smaller
+    /// splits make the batch-1 × 1k kernel faster alone (17.8 vs 21.3 µs) but the decode step slower
+    /// (H200, 2026-11-30, Llama-3.1-8B batch 1 with graphs: 64 → 5.32 ms, 128 → 4.99 ms, together
+    /// with the one-pass merge and PDL; 256 with neither: 4.62 ms).
     static let decodeMinSplitKeys: Int = {
-        let value = ProcessInfo.processInfo.environment["TERN_CUDA_DECODE_MIN_SPLIT"].flatMap { Int($0) } ?? 128
+        let value = ProcessInfo.processInfo.environment["TERN_CUDA_DECODE_MIN_SPLIT"].flatMap { Int($0) } ?? 256
         return max(64, value / 64 * 64)
     }()
-    /// How split-KV partials are merged, TERN_CUDA_DECODE_COMBINE: `onepass` (default) — the last
+    /// How split-KV partials are merged, TERN_CUDA_DECODE_COMBINE: `old` (default, the measured best in
+    /// the decode step so far, see `decodeMinSplitKeys`) — the sequential `tern_decode_combine`; `onepass` — the last
     /// block of each (token, KV head) to finish merges them inside the attention kernel (per-pair
-    /// counters in `decodeCounters`), no combine launch; `wide` — `tern_decode_combine_w`;
-    /// `old` — the sequential `tern_decode_combine`.
+    /// counters in `decodeCounters`), no combine launch; `wide` — `tern_decode_combine_w`.
     static let decodeCombineMode: String = {
-        let value = ProcessInfo.processInfo.environment["TERN_CUDA_DECODE_COMBINE"] ?? "onepass"
-        return ["onepass", "wide", "old"].contains(value) ? value : "onepass"
+        let value = ProcessInfo.processInfo.environment["TERN_CUDA_DECODE_COMBINE"] ?? "old"
+        return ["onepass", "wide", "old"].contains(value) ? value : "old"
     }()
     /// Selftest only: forces a combine mode ("onepass", "wide", "old") for the calls that follow.
     nonisolated(unsafe) static var decodeCombineOverride: String?
@@ -35,11 +35,11 @@ extension CUDABackend {
     nonisolated(unsafe) static var decodeCombineLaunches: [String: Int] = [:]
     /// (token, KV head) counters of the one-pass decode attention (4 bytes each).
     static let decodeCounterCount = 65536
-    /// The decode attention kernel and its combine as programmatic dependents (TERN_CUDA_DECODE_PDL=0
-    /// turns it off; TERN_CUDA_PDL=0 too): the attention kernel's blocks start while
+    /// The decode attention kernel and its combine as programmatic dependents (TERN_CUDA_DECODE_PDL=1
+    /// turns it on; off by default until measured alone in the decode step; TERN_CUDA_PDL=0 keeps it off): the attention kernel's blocks start while
     /// `tern_rope_store_kv` runs and read positions and page table (host uploads) before
     /// `griddepcontrol.wait`; the combine's blocks start while the attention runs.
-    static let decodePDL = programmaticGEMV && ProcessInfo.processInfo.environment["TERN_CUDA_DECODE_PDL"] != "0"
+    static let decodePDL = programmaticGEMV && ProcessInfo.processInfo.environment["TERN_CUDA_DECODE_PDL"] == "1"
 
     /// Keys per split and split count for a decode launch over `span` keys at most: splits only
     /// while blocks are short of the target, each split at least `minKeys` keys (tiles of 64), at

@@ -9,8 +9,8 @@ extension OpSuite {
     /// FP8 KV with per-layer scales; "fa3" cases around the wgmma kernel's 128-key tiles (page sizes 1,
     /// 16, 64, prefixes, MHA, window).
     /// The bf16 cases again with the variant(s) of the bf16 kernel that TERN_CUDA_PREFILL_ATTN did
-    /// not select (wgmma: tern_flash_prefill_wgmma3_d128, the default; wgmma2: its 2-stage ring;
-    /// wgmma3o: tern_flash_prefill_wgmma3o_d128, P·V overlapped with the next tile;
+    /// not select (wgmma: tern_flash_prefill_wgmma3o_d128, the default, P·V overlapped with the next
+    /// tile; wgmma2: 2-stage ring; wgmma3: tern_flash_prefill_wgmma3_d128, no overlap;
     /// w4: tern_flash_prefill_w4_*; w8: tern_flash_prefill_*). The wgmma kernels only take bf16
     /// head width 128 (elsewhere they fall back to w4, which is checked on its own).
     /// The fa3 cases also run forced through wgmma when it is the default, and every wgmma case checks
@@ -18,7 +18,7 @@ extension OpSuite {
     mutating func flashPrefillVariants() {
         defer { CUDABackend.flashPrefillOverride = nil }
         let hopper = gpu.deviceInfo.computeMajor == 9
-        for variant in ["wgmma", "wgmma2", "wgmma3o", "w4", "w8"] {
+        for variant in ["wgmma", "wgmma2", "wgmma3", "w4", "w8"] {
             let isDefault = variant == CUDABackend.flashPrefillSetting
             guard !isDefault || variant.hasPrefix("wgmma") else { continue }
             CUDABackend.flashPrefillOverride = variant
