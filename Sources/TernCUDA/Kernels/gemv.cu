@@ -283,8 +283,9 @@ __device__ __forceinline__ void gemv_norm_write_residual(const GemvNorm &norm, i
     __shared__ int norm_last;
 
 // T = 1, one warp per weight row as tern_gemv_bf16_t1 (R = 1, U = 8, the same sums in the same
-// order), x̂ read from shared memory. The warp's first weight chunks go to L2 and gamma to L1 before
-// the wait; rows past n (last block) take part in the block's barriers and store nothing.
+// order), x̂ read from shared memory. The warp's first weight step (8 loads of 16 bytes per lane) is
+// issued and gamma goes to L1 before the wait; rows past n (last block) load the last row, take part
+// in the block's barriers and store nothing.
 // Grid: ceil(n / 8) blocks of 256 threads; x may be null (then counter must be).
 extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1_norm(const u16 *x, u16 *residual, const float *gamma,
                                                                             float eps, int *counter, const u16 *w, long long ldw,
@@ -298,9 +299,12 @@ extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1_norm(cons
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int row = blockIdx.x * 8 + warp, chunks = k >> 3;
     const gemv_u4 *wrow = (const gemv_u4 *)(w + (long long)min(row, n - 1) * ldw);
+    // The warp's first weight step (model weights: never written by a kernel) is loaded before the
+    // wait and stays in flight through the norm prologue.
+    gemv_u4 wv[U];
 #pragma unroll
     for (int u = 0; u < U; u++)
-        if (lane + 32 * u < chunks) asm volatile("prefetch.global.L2 [%0];" :: "l"(wrow + lane + 32 * u));
+        if (lane + 32 * u < chunks) wv[u] = gemv_load_stream_early(wrow + lane + 32 * u);
     gemv_norm_prefetch(gamma, k);
     const int zero = gemv_grid_wait();
     gemv_norm_prologue(norm, k, zero);
@@ -311,9 +315,10 @@ extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1_norm(cons
         const int step = 32 * U;
         int c0 = 0;
         for (; c0 + step <= chunks; c0 += step) {
-            gemv_u4 wv[U];
+            if (c0 > 0) {
 #pragma unroll
-            for (int u = 0; u < U; u++) wv[u] = gemv_load_stream(wrow + c0 + lane + 32 * u);
+                for (int u = 0; u < U; u++) wv[u] = gemv_load_stream(wrow + c0 + lane + 32 * u);
+            }
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 float wf[8], xf[8];
@@ -328,7 +333,7 @@ extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1_norm(cons
             const int c = c0 + lane + 32 * u;
             if (c < chunks) {
                 float wf[8], xf[8];
-                gemv_unpack(gemv_load_stream(wrow + c), wf);
+                gemv_unpack(c0 == 0 ? wv[u] : gemv_load_stream(wrow + c), wf);
                 gemv_unpack(norm_xs[c], xf);
 #pragma unroll
                 for (int e = 0; e < 8; e++) acc = fmaf(wf[e], xf[e], acc);
