@@ -3,7 +3,7 @@ import Foundation
 import TernBackend
 import TernCore
 
-/// Device tables of weight-matrix descriptors (Kernels/moe_gemm.cu `MatDesc`), uploaded once per
+/// Device tables of weight-matrix descriptors (Kernels/moe_common.cuh `MatDesc`), uploaded once per
 /// distinct content: an expert set's pointers and scales do not change between steps, so the
 /// MoE layer launches with no host→device copy after its first call (CUDA-graph friendly).
 final class MatrixTableCache: @unchecked Sendable {
@@ -44,7 +44,7 @@ final class MatrixTableCache: @unchecked Sendable {
 }
 
 extension CUDABackend {
-    /// Weight storage codes of moe_gemm.cu (WQ_*).
+    /// Weight storage codes of the MoE kernels (moe_common.cuh WQ_*).
     enum WeightCode: Int32 { case bf16 = 0, fp8 = 1, nvfp4 = 2 }
 
     /// TERN_MOE_GEMV=1 forces the GEMV kernels for every MoE/quantized product, 0 the tensor-core

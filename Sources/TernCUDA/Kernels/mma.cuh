@@ -1,5 +1,5 @@
-// Warp-level tensor-core and async-copy primitives shared by the attention kernels (mma.sync
-// m16n8k16 with fp32 accumulators, ldmatrix, cp.async with zero fill, exact e4m3 → bf16). One copy
+// Warp-level tensor-core and async-copy primitives shared by the attention and MoE kernels (mma.sync
+// m16n8k16 bf16 and m16n8k32 e4m3 with fp32 accumulators, ldmatrix, cp.async with zero fill, exact e4m3 → bf16). One copy
 // here instead of one per kernel file; Hopper's warpgroup MMA lives in wgmma.cuh.
 #pragma once
 #include "common.cuh"
@@ -13,6 +13,7 @@ __device__ __forceinline__ void mma_bf16_16816(float *c, u32 a0, u32 a1, u32 a2,
 __device__ __forceinline__ void mma_bf16_16816(float *c, const u32 *a, u32 b0, u32 b1) {
     mma_bf16_16816(c, a[0], a[1], a[2], a[3], b0, b1);
 }
+__device__ __forceinline__ void mma_bf16_16816(float *c, const u32 *a, const u32 *b) { mma_bf16_16816(c, a, b[0], b[1]); }
 // The same with f16 operands.
 __device__ __forceinline__ void mma_f16_16816(float *c, const u32 *a, u32 b0, u32 b1) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
@@ -20,9 +21,18 @@ __device__ __forceinline__ void mma_f16_16816(float *c, const u32 *a, u32 b0, u3
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Two floats → a bf16 pair (lo in the low half), round to nearest even.
+// D += A·B in e4m3 with fp32 accumulators: A 16×32 (4 registers of 4 codes), B 32×8 (2 registers).
+__device__ __forceinline__ void mma_e4m3_16832(float *c, const u32 *a, const u32 *b) {
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// Two floats → a bf16 pair (lo in the low half), round to nearest even, in one instruction.
 __device__ __forceinline__ u32 pack_bf16x2(float lo, float hi) {
-    return (u32)float_to_bf16(lo) | ((u32)float_to_bf16(hi) << 16);
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
 }
 
 // Shared-memory address of a generic pointer into shared memory.
@@ -39,6 +49,7 @@ __device__ __forceinline__ void ldsm_x4_trans(u32 addr, u32 &r0, u32 &r1, u32 &r
                  : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
 }
 __device__ __forceinline__ void ldsm_x4(u32 *r, const void *p) { ldsm_x4(smem_u32(p), r[0], r[1], r[2], r[3]); }
+__device__ __forceinline__ void ldsm_x4(u32 *r, u32 addr) { ldsm_x4(addr, r[0], r[1], r[2], r[3]); }
 __device__ __forceinline__ void ldsm_x4_trans(u32 *r, const void *p) { ldsm_x4_trans(smem_u32(p), r[0], r[1], r[2], r[3]); }
 
 // 16-byte global → shared copy that bypasses registers (cp.async.cg, L2 only), zero-filling the
