@@ -49,9 +49,8 @@ extension CUDABackend {
                     .int64(Int64(out.rowStride)), .int(Int32(p.heads)), .int(Int32(group)), .float(p.scale * keyScale),
                     ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(partialO), ptr(partialML), .float(keyScale)])
         if let partialO, let partialML {
-            try launch("tern_mla_combine", grid: (tileCount, headBlocks, 1), block: 256,
-                       [ptr(partialO), ptr(partialML), .int(Int32(splits)), .int(Int32(p.heads)), .int(Int32(group)), ptr(tiles),
-                        ptr(out), .int64(Int64(out.rowStride))])
+            try mlaCombine(partialO: partialO, partialML: partialML, splits: splits, heads: p.heads, group: group, tiles: tiles,
+                           tileCount: tileCount, out: out)
         }
         return true
     }

@@ -80,10 +80,35 @@ extension CUDABackend {
                     ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(partialO), ptr(partialML), .float(keyScale)])
         if v3 { Self.mlaDecodeV3Launches += 1 } else { Self.mlaDecodeV2Launches += 1 }
         if let partialO, let partialML {
-            try launch("tern_mla_combine", grid: (tileCount, headBlocks, 1), block: 256,
-                       [ptr(partialO), ptr(partialML), .int(Int32(splits)), .int(Int32(p.heads)), .int(Int32(group)), ptr(tiles),
-                        ptr(out), .int64(Int64(out.rowStride))])
+            try mlaCombine(partialO: partialO, partialML: partialML, splits: splits, heads: p.heads, group: group, tiles: tiles,
+                           tileCount: tileCount, out: out)
         }
         return true
+    }
+
+    /// TERN_CUDA_MLA_COMBINE=old selects `tern_mla_combine` (a block per 64-row head block, rows in turn) instead of
+    /// the default `tern_mla_combine_rows` (a block per row, the splits spread over up to 8 × 128 threads).
+    static let mlaCombineSetting = ProcessInfo.processInfo.environment["TERN_CUDA_MLA_COMBINE"] ?? "rows"
+    /// Selftest override of `mlaCombineSetting`.
+    nonisolated(unsafe) static var mlaCombineOverride: String?
+    /// Launches of `tern_mla_combine_rows` so far (the selftest checks which combine ran).
+    nonisolated(unsafe) static var mlaCombineRowsLaunches = 0
+
+    /// Merges the split-KV partials of the MLA attention kernels (v3, v2, ldsm and old share rows and layout)
+    /// into `out`. Launch shapes depend only on `splits` and the tile count, so decode graphs replay it.
+    func mlaCombine(partialO: Tensor, partialML: Tensor, splits: Int, heads: Int, group: Int, tiles: Tensor, tileCount: Int,
+                    out: Tensor) throws {
+        let headBlocks = heads / group
+        let args: [KernelArgument] = [ptr(partialO), ptr(partialML), .int(Int32(splits)), .int(Int32(heads)), .int(Int32(group)),
+                                      ptr(tiles), ptr(out), .int64(Int64(out.rowStride))]
+        let rows = tileCount * headBlocks * 64
+        if (Self.mlaCombineOverride ?? Self.mlaCombineSetting) != "old", splits <= 64, out.rowStride % 4 == 0, address(out) % 8 == 0 {
+            // 128 threads × 4 value columns per split group; about 8 splits per group.
+            let groups = splits >= 64 ? 8 : splits >= 32 ? 4 : splits >= 16 ? 2 : 1
+            try launch("tern_mla_combine_rows", grid: (rows, 1, 1), block: 128 * groups, args)
+            Self.mlaCombineRowsLaunches += 1
+        } else {
+            try launch("tern_mla_combine", grid: (tileCount, headBlocks, 1), block: 256, args)
+        }
     }
 }

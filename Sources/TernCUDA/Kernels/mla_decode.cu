@@ -250,3 +250,63 @@ __device__ void mla_decode_v2(const u16 *q, long long qStride, const void *cache
     }
 MD_ENTRY(tern_mla_decode_v2, false)
 MD_ENTRY(tern_mla_decode_v2_fp8, true)
+
+// Merges MLA split-KV partials with one block per query row (tern_mla_combine walks a head block's 64
+// rows one after another in one block, so a batch-1 decode ran 2 blocks). Rows as in the attention
+// kernels: row = (tile · headBlocks + headBlock) · 64 + r, r's token r / group, its head
+// headBlock · group + r % group; partial ML at row · splits · 2, partial O at row · splits · 512.
+// Grid (rows); block 128 · SG threads: thread x + 128 y owns value columns 4x..4x+3 of the splits y, y + SG, ...
+// and the SG partial sums are added through shared memory. The split weights exp2(m_s - M) / Σ are
+// computed once per row by warp 0 (splits ≤ 64, the host's cap); empty splits (m = -inf, partial O never
+// written) and weights that underflow to 0 load nothing. Nothing depends on host data: graph safe.
+#define MC_MAX_SPLITS 64
+#define MC_MAX_SG 8
+extern "C" __global__ void __launch_bounds__(128 * MC_MAX_SG) tern_mla_combine_rows(
+    const float *partialO, const float *partialML, int splits, int heads, int group, const int *tiles, u16 *out,
+    long long outStride) {
+    __shared__ float weights[MC_MAX_SPLITS];
+    __shared__ __align__(16) float sums[MC_MAX_SG - 1][MD_V];
+    const int tx = threadIdx.x & 127, ty = threadIdx.x >> 7, groups = blockDim.x >> 7;
+    const int row = blockIdx.x, headBlocks = heads / group;
+    const int r = row & (MD_ROWS - 1), headBlock = (row / MD_ROWS) % headBlocks, tileIndex = row / (MD_ROWS * headBlocks);
+    const int tok = r / group;
+    const int *tile = tiles + tileIndex * 4;
+    if (tok >= tile[1]) return;  // uniform over the block
+    const float *ml = partialML + (long long)row * splits * 2;
+    if (threadIdx.x < 32) {
+        const int lane = threadIdx.x, s0 = lane, s1 = lane + 32;
+        const float m0 = s0 < splits ? ml[2 * s0] : -INFINITY, m1 = s1 < splits ? ml[2 * s1] : -INFINITY;
+        float M = fmaxf(m0, m1);
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));
+        const float e0 = m0 != -INFINITY ? exp2f(m0 - M) : 0.0f, e1 = m1 != -INFINITY ? exp2f(m1 - M) : 0.0f;
+        float sum = (e0 != 0.0f ? ml[2 * s0 + 1] * e0 : 0.0f) + (e1 != 0.0f ? ml[2 * s1 + 1] * e1 : 0.0f);
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+        weights[s0] = e0 * inv;
+        weights[s1] = e1 * inv;
+    }
+    __syncthreads();
+    const float *o = partialO + (long long)row * splits * MD_V + tx * 4;
+    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 4
+    for (int s = ty; s < splits; s += groups) {
+        const float w = weights[s];
+        if (w != 0.0f) {
+            const float4 v = *(const float4 *)(o + (long long)s * MD_V);
+            acc.x += w * v.x, acc.y += w * v.y, acc.z += w * v.z, acc.w += w * v.w;
+        }
+    }
+    if (groups > 1) {
+        if (ty > 0) *(float4 *)&sums[ty - 1][tx * 4] = acc;
+        __syncthreads();
+        if (ty > 0) return;
+        for (int y = 1; y < groups; y++) {
+            const float4 v = *(const float4 *)&sums[y - 1][tx * 4];
+            acc.x += v.x, acc.y += v.y, acc.z += v.z, acc.w += v.w;
+        }
+    }
+    u16 *dst = out + (long long)(tile[0] + tok) * outStride + (long long)(headBlock * group + r % group) * MD_V + tx * 4;
+    *(uint2 *)dst = make_uint2(pack_bf16x2(acc.x, acc.y), pack_bf16x2(acc.z, acc.w));
+}

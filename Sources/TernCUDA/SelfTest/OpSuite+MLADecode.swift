@@ -29,18 +29,27 @@ extension OpSuite {
             AttentionCase(name: "mla v2 fp8 128 heads page 64, 2000+1, prefill 0+20, extend 9+3", sequences: [(2000, 1), (0, 20), (9, 3)],
                           heads: 128, kvHeads: 1, headDim: 576, valueDim: 512, valuesInKeys: true, pageSize: 64, cacheDType: e4m3, keyScale: 0.5),
         ]
-        defer { CUDABackend.mlaAttentionOverride = nil }
+        defer { CUDABackend.mlaAttentionOverride = nil; CUDABackend.mlaCombineOverride = nil }
         // v3 is the default, so the other MLA cases run it (on sm_90): keep v2 and the ldsm kernel
-        // (TERN_CUDA_MLA_ATTN=v2 / =ldsm, the fallbacks) covered on the same cases.
+        // (TERN_CUDA_MLA_ATTN=v2 / =ldsm, the fallbacks) covered on the same cases. The split-KV merge is
+        // tern_mla_combine_rows (default) in those passes; "v3 combine old" runs tern_mla_combine
+        // (TERN_CUDA_MLA_COMBINE=old) and checks that the row combine did not.
         let hopper = gpu.deviceInfo.computeMajor == 9 && gpu.deviceInfo.computeMinor == 0
-        for kernel in ["v3", "v2", "ldsm"] {
+        for pass in ["v3", "v2", "ldsm", "v3 combine old"] {
+            let kernel = String(pass.prefix(while: { $0 != " " })), oldCombine = pass.hasSuffix("combine old")
             CUDABackend.mlaAttentionOverride = kernel
+            CUDABackend.mlaCombineOverride = oldCombine ? "old" : nil
             for c in cases {
-                let name = c.name.replacingOccurrences(of: "mla v2", with: "mla " + kernel)
+                let name = c.name.replacingOccurrences(of: "mla v2", with: "mla " + pass)
                 check("attention", name) { s in
                     let v2 = CUDABackend.mlaDecodeV2Launches, v3 = CUDABackend.mlaDecodeV3Launches
+                    let rows = CUDABackend.mlaCombineRowsLaunches
                     try s.attention(c)
                     let ranV2 = CUDABackend.mlaDecodeV2Launches > v2, ranV3 = CUDABackend.mlaDecodeV3Launches > v3
+                    if oldCombine {
+                        s.record("attention", name + " (old combine ran)", error: CUDABackend.mlaCombineRowsLaunches == rows ? 0 : 1,
+                                 tolerance: 0)
+                    }
                     let expected = switch kernel {
                     case "v3": hopper ? ranV3 && !ranV2 : ranV2 && !ranV3
                     case "v2": ranV2 && !ranV3
