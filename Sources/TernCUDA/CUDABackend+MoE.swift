@@ -308,7 +308,10 @@ extension CUDABackend {
         // Up to ~8 rows per expert the weight-streaming GEMV wins: on the H200 (bb242a7, DeepSeek-V3
         // layer, 256 tokens = 8 rows per expert) it took 8.1 / 4.5 / 5.1 ms (bf16 / FP8 / NVFP4)
         // against the grouped GEMM's 9.6 / 11.5 / 13.8 ms. The GEMM wins at 4k tokens (128 rows).
-        default: gemv = assignments <= 8 * slots
+        // NVFP4 up to 16 rows per expert (TERN_MOE_GEMV_NVFP4_ROWS): on the H200 (e1e4211) at 384 /
+        // 512 tokens (12 / 16 rows) the dequantizing grouped GEMM took 15.9 / 16.0 ms against the
+        // GEMV's 7.1 / 8.8 ms, while bf16 / FP8 were faster in the GEMM (5.9 / 3.8 ms vs 11.0 / 6.2).
+        default: gemv = assignments <= (code == .nvfp4 ? Self.gemvNVFP4RowsPerExpert : 8) * slots
         }
         // Every expert has the first one's shapes and formats (checked with the table).
         let w8a8 = code == .fp8 && fp8TensorCoreShape(first.gate) && fp8TensorCoreShape(first.up) && fp8TensorCoreShape(first.down)
@@ -438,6 +441,7 @@ extension CUDABackend {
         let activated = try allocateScratch([assignments, inner], dtype: .bf16)
         if hidden % step == 0 {
             let name = v2 ? Self.gemv2Kernel(code, fused: true) : "tern_moe_gemv_tc_gate_up"
+            if v2 { Self.moeGemv2Launches += 1 }
             try launch(name, grid: ((inner + 15) / 16, maxTiles, 1), block: 128, label: name + " [gate/up]",
                        try operands(x, width: hidden, group: group) + [ptr(rowToken)] + tiles
                        + formatArgument + [.int(Int32(inner)), .int(Int32(hidden)), ptr(activated), .int(outCode), .int64(Int64(inner))])
@@ -455,6 +459,7 @@ extension CUDABackend {
         let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
         if inner % step == 0 {
             let name = v2 ? Self.gemv2Kernel(code, fused: false) : "tern_moe_gemv_tc"
+            if v2 { Self.moeGemv2Launches += 1 }
             try launch(name, grid: ((hidden + 15) / 16, maxTiles, 1), block: 128, label: name + " [down]",
                        try operands(activated, width: inner, group: downGroup) + [.pointer(0)] + tiles
                        + [.int(2)] + formatArgument + [.int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(outCode),

@@ -16,6 +16,15 @@ extension CUDABackend {
     /// gate/up kernel instead of 2), tern_moe_gemv2l_*.
     static let gemv2Late = ProcessInfo.processInfo.environment["TERN_MOE_GEMV2_LATE"] == "1"
 
+    /// Launches of a v2 kernel (the selftest checks that the default decode path took v2).
+    nonisolated(unsafe) static var moeGemv2Launches = 0
+
+    /// TERN_MOE_GEMV_NVFP4_ROWS: the most rows per expert (on average) for which a NVFP4 MoE layer
+    /// takes the GEMV instead of the grouped GEMM (default 16, one v2 tile; bf16 / FP8 switch at 8).
+    static let gemvNVFP4RowsPerExpert: Int = {
+        ProcessInfo.processInfo.environment["TERN_MOE_GEMV_NVFP4_ROWS"].flatMap { Int($0) } ?? 16
+    }()
+
     /// Rows per tile of the v2 GEMV's tile table.
     static let gemv2TileRows = 16
 

@@ -9,18 +9,24 @@
 #   3. the same with TERN_MOE_GEMV2_LATE=1 (activations loaded late: fewer registers)  ~20 s
 #   4. the v2 kernels profiled (TERN_CUDA_PROFILE=1), NVFP4 at 8 / 64 tokens: gate/up vs down  ~10 s
 #   5. the GEMV/GEMM crossover with 16-row tiles: 384 / 512 tokens (12 / 16 rows per expert), v2
-#      forced (TERN_MOE_GEMV=1) against the default (grouped GEMM)                         ~25 s
+#      forced (TERN_MOE_GEMV=1) against the grouped GEMM forced (TERN_MOE_GEMV=0)          ~25 s
 # The first tensor-core GEMV (tern_moe_gemv_tc*, this morning's 0.37 / 0.41 for NVFP4) stays
 # selectable with TERN_MOE_GEMV_KERNEL=tc. Logs to $OUT; the summary is printed at the end.
 source "$(dirname "$0")/common.sh"   # cd to the repo root, $BIN, $OUT, kernel folders, header line
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
+# Run 2 (e1e4211) carried a tern binary built before the v2 dispatch landed: every figure was the
+# old tern_moe_gemv_tc. These environment-variable names are string literals of the round-2 Swift code.
+for marker in TERN_MOE_GEMV2_LATE TERN_MOE_GEMV_NVFP4_ROWS; do
+  grep -q -a "$marker" "$BIN" || echo "!! STALE BINARY: $BIN lacks $marker (the v2 dispatch); rebuild gpu-bin/tern.xz from this tree"
+done
 t0=$SECONDS
 stamp() { echo "   ($(( SECONDS - t0 )) s so far)"; }
 
 if [ -z "$TERN_MOE_SKIP_SELFTEST" ]; then
   echo "== selftest, ops only; moe / linear rows"
   timeout 60 "$BIN" selftest --device cuda --fixtures "" > "$OUT/selftest.log" 2>&1
-  grep -E "^(moe|linear)" "$OUT/selftest.log"; grep -E "passed, .* failed" "$OUT/selftest.log"; stamp
+  grep -E "^(moe|linear)" "$OUT/selftest.log"; grep -E "passed, .* failed" "$OUT/selftest.log"
+  echo "v2 ran rows: $(grep -c '^moe \[v2 ran\]' "$OUT/selftest.log") (expected 25), failing: $(grep '^moe \[v2 ran\]' "$OUT/selftest.log" | grep -vc ' ok')"; stamp
 fi
 
 echo "== bench-moe decode, v2 GEMV (default)"
@@ -32,16 +38,19 @@ echo "== bench-moe profiled (TERN_CUDA_PROFILE=1), NVFP4 at 8 / 64 tokens, v2; t
 TERN_CUDA_PROFILE=1 timeout 30 "$BIN" bench-moe --formats nvfp4 --tokens 8,64 --repeats 4 2>&1 | grep -v JSON \
   | tee "$OUT/bench_moe_v2_profile.log"; stamp
 
-echo "== crossover: 384 / 512 tokens, v2 GEMV forced vs the default grouped GEMM"
+echo "== crossover: 384 / 512 tokens, v2 GEMV forced (TERN_MOE_GEMV=1) vs the grouped GEMM forced (TERN_MOE_GEMV=0; NVFP4's default is now the GEMV up to 16 rows per expert)"
 TERN_MOE_GEMV=1 timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 384,512 --repeats 8 2>&1 | grep -v JSON \
   | tee "$OUT/bench_moe_v2_crossover_gemv.log"; stamp
-timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 384,512 --repeats 8 2>&1 | grep -v JSON \
+TERN_MOE_GEMV=0 timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 384,512 --repeats 8 2>&1 | grep -v JSON \
   | tee "$OUT/bench_moe_v2_crossover_gemm.log"; stamp
 
 echo "== summary"
-[ -f "$OUT/selftest.log" ] && { grep -E "passed, .* failed" "$OUT/selftest.log"; grep FAIL "$OUT/selftest.log" | head -20; }
+[ -f "$OUT/selftest.log" ] && { grep -E "passed, .* failed" "$OUT/selftest.log"; grep FAIL "$OUT/selftest.log" | head -20
+  echo "v2 ran rows: $(grep -c '^moe \[v2 ran\]' "$OUT/selftest.log") (expected 25)"; }
+echo "-- kernels that ran in the profiled NVFP4 points (must be tern_moe_gemv2_nvfp4*)"
+grep -oE "tern_moe_gemv[a-z0-9_]*" "$OUT/bench_moe_v2_profile.log" | sort | uniq -c
 echo "-- v2 (default)"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_v2.log"
 echo "-- v2 late activations"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_v2_late.log"
 echo "-- v2 NVFP4 profiled"; grep -E "tern_moe_gemv2|^-- profile" "$OUT/bench_moe_v2_profile.log"
-echo "-- 384 / 512 tokens: v2 GEMV forced, then the default"; grep -hE "^(bf16|fp8|nvfp4) " "$OUT/bench_moe_v2_crossover_gemv.log" "$OUT/bench_moe_v2_crossover_gemm.log"
+echo "-- 384 / 512 tokens: v2 GEMV forced, then the grouped GEMM forced"; grep -hE "^(bf16|fp8|nvfp4) " "$OUT/bench_moe_v2_crossover_gemv.log" "$OUT/bench_moe_v2_crossover_gemm.log"
 echo "total $(( SECONDS - t0 )) s"

@@ -43,6 +43,8 @@ extension OpSuite {
         var gemmKernel: String? = nil
         /// Checks that a wgmma GEMM ran (on sm_90; elsewhere that none did).
         var expectWgmma = false
+        /// Checks that the default decode path launched the v2 GEMV (tern_moe_gemv2_*).
+        var expectGemv2 = false
         var name: String {
             "\(format.rawValue) \(experts)e top\(topK) \(hidden)/\(inner), \(tokens) tok" + (skewed ? ", all→e0" : "") + (remote ? ", remote" : "")
                 + (gemmKernel.map { " [\($0)]" } ?? "")
@@ -87,17 +89,28 @@ extension OpSuite {
         // counts, ~8 rows per expert (one- and two-n-block tiles side by side), one hot expert with
         // 12 rows (two n-blocks, the second partial) and 27 rows (tiles of 16 + 11), NVFP4 at
         // ≤ 8 rows (256-deep steps) and 9–16 rows (128-deep steps), and the real DeepSeek-V3 depths.
+        // Each of these also records a "[v2 ran]" row: the default path must have launched a v2 kernel.
+        var v2Cases: [GroupedMoECase] = []
         for format in [ExpertFormat.bf16, .fp8, .nvfp4] {
             let (hidden, inner) = format == .nvfp4 ? (512, 256) : (256, 128)
-            for tokens in [1, 5, 27] { cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: hidden, inner: inner, tokens: tokens)) }
-            cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: hidden, inner: inner, tokens: 12, skewed: true))
-            cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: hidden, inner: inner, tokens: 27, skewed: true))
-            cases.append(GroupedMoECase(format: format, experts: 16, topK: 4, hidden: hidden, inner: inner, tokens: 30))
+            for tokens in [1, 5, 27] { v2Cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: hidden, inner: inner, tokens: tokens)) }
+            v2Cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: hidden, inner: inner, tokens: 12, skewed: true))
+            v2Cases.append(GroupedMoECase(format: format, experts: 8, topK: 2, hidden: hidden, inner: inner, tokens: 27, skewed: true))
+            v2Cases.append(GroupedMoECase(format: format, experts: 16, topK: 4, hidden: hidden, inner: inner, tokens: 30))
         }
-        cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 1024, inner: 512, tokens: 9, skewed: true))
-        cases.append(GroupedMoECase(format: .nvfp4, experts: 4, topK: 2, hidden: 7168, inner: 2048, tokens: 3, remote: false))
-        cases.append(GroupedMoECase(format: .nvfp4, experts: 4, topK: 2, hidden: 7168, inner: 256, tokens: 11, skewed: true, remote: false))
-        cases.append(GroupedMoECase(format: .fp8, experts: 4, topK: 2, hidden: 7168, inner: 256, tokens: 11, skewed: true, remote: false))
+        v2Cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 1024, inner: 512, tokens: 9, skewed: true))
+        v2Cases.append(GroupedMoECase(format: .nvfp4, experts: 4, topK: 2, hidden: 7168, inner: 2048, tokens: 3, remote: false))
+        v2Cases.append(GroupedMoECase(format: .nvfp4, experts: 4, topK: 2, hidden: 7168, inner: 256, tokens: 11, skewed: true, remote: false))
+        v2Cases.append(GroupedMoECase(format: .fp8, experts: 4, topK: 2, hidden: 7168, inner: 256, tokens: 11, skewed: true, remote: false))
+        // DeepSeek-V3 depths in bf16 / FP8 too, ~8 rows per expert (the bench's 256-token point).
+        v2Cases.append(GroupedMoECase(format: .bf16, experts: 2, topK: 1, hidden: 7168, inner: 2048, tokens: 16, remote: false))
+        v2Cases.append(GroupedMoECase(format: .fp8, experts: 2, topK: 1, hidden: 7168, inner: 2048, tokens: 16, remote: false))
+        // NVFP4 at 9–16 rows per expert takes the GEMV too (TERN_MOE_GEMV_NVFP4_ROWS = 16): 8 experts, 60 rows.
+        v2Cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 512, inner: 256, tokens: 30, remote: false))
+        for var c in v2Cases {
+            c.expectGemv2 = true
+            cases.append(c)
+        }
         // Pipelined grouped GEMM (tern_moe_gemm_tc, prefill sizes; depths multiples of 32): column
         // tails (160, 224), a hot expert over two 128-row tiles (150 rows), 3 steps (= stages) and
         // a single step (inner 32). The FP8 256/192 and NVFP4 128/64 cases at 90 tokens above take it
@@ -158,12 +171,21 @@ extension OpSuite {
                 let gpuIDs = try s.gpu.upload(int32s: ids, shape: [c.tokens, c.topK])
                 let gpuWeights = try s.gpu.upload(floats: weights, shape: [c.tokens, c.topK], as: .f32)
                 let saved = CUDABackend.moeGemmKernelOverride, before = CUDABackend.moeWgmmaLaunches
+                let gemv2Before = CUDABackend.moeGemv2Launches
                 CUDABackend.moeGemmKernelOverride = c.gemmKernel
                 defer { CUDABackend.moeGemmKernelOverride = saved }
                 try s.gpu.moe(xg, expertIDs: gpuIDs, expertWeights: gpuWeights, experts: ExpertSet(slotOfExpert: slots, local: gpuExperts), out: og)
                 if c.expectWgmma {
                     let ran = CUDABackend.moeWgmmaLaunches > before, hopper = s.gpu.deviceInfo.computeMajor == 9
                     s.record("moe grouped", c.name + " [wgmma ran]", error: ran == hopper ? 0 : 1, tolerance: 0)
+                }
+                if c.expectGemv2 {
+                    // The v2 dispatch has no architecture condition: it must run wherever the selftest
+                    // does, unless the environment switched it off (TERN_MOE_GEMV_KERNEL=tc|old, TERN_MOE_GEMV=0).
+                    let expected = CUDABackend.gemv2Enabled && CUDABackend.tensorCoreGemvEnabled && CUDABackend.moeGemvSetting != "0"
+                    let ran = CUDABackend.moeGemv2Launches > gemv2Before
+                    s.record("moe [v2 ran]", c.name, error: ran == expected ? 0 : 1, tolerance: 0,
+                             note: ran ? "tern_moe_gemv2 launched" : expected ? "v2 declined on the default path" : "v2 switched off")
                 }
                 // FP8: the GPU rounds the SiLU product to bf16 before its e4m3 activation rounding,
                 // the CPU rounds the f32 value; a few elements land on the neighbouring e4m3 code.
