@@ -181,8 +181,10 @@ extension OpSuite {
                 }
                 if c.expectGemv2 {
                     // The v2 dispatch has no architecture condition: it must run wherever the selftest
-                    // does, unless the environment switched it off (TERN_MOE_GEMV_KERNEL=tc|old, TERN_MOE_GEMV=0).
+                    // does, unless the environment switched it off (TERN_MOE_GEMV_KERNEL=tc|old, TERN_MOE_GEMV=0,
+                    // FP8: TERN_MOE_FP8_MMA=0).
                     let expected = CUDABackend.gemv2Enabled && CUDABackend.tensorCoreGemvEnabled && CUDABackend.moeGemvSetting != "0"
+                        && (c.format != .fp8 || CUDABackend.fp8TensorCoresEnabled)
                     let ran = CUDABackend.moeGemv2Launches > gemv2Before
                     s.record("moe [v2 ran]", c.name, error: ran == expected ? 0 : 1, tolerance: 0,
                              note: ran ? "tern_moe_gemv2 launched" : expected ? "v2 declined on the default path" : "v2 switched off")
