@@ -149,6 +149,10 @@ public protocol Backend: AnyObject, Sendable {
     /// (`sourceHeadStride` 0 broadcasts one slice to every head). The default runs one `copy` per head.
     func copyHeads(_ source: Tensor, sourceHeadStride: Int, to destination: Tensor, destinationHeadStride: Int,
                    heads: Int, width: Int) throws
+    /// Whether MLA's `.automatic` form should run a prefill step of `tokens` query rows in the absorbed
+    /// (latent) form too: backends whose latent attention kernel beats their attention at the expanded
+    /// shapes (query/key 192, value 128). The default (false) keeps expanded prefill.
+    func prefersAbsorbedMLAPrefill(tokens: Int) -> Bool
     /// Every cached key row of every sequence of `batch`, in sequence order, into `out`
     /// `[Σ kvLength, keyWidth]` (MLA's expanded prefill reads the latents this way).
     func gatherCachedKeys(cache: KVCache, layer: Int, batch: PreparedBatch, out: Tensor) throws
@@ -209,6 +213,8 @@ extension Backend {
         try rope(key, headDim: headDim, rotaryOffset: 0, positions: positions, table: table)
         try storeKV(key: key, value: value, cache: cache, layer: layer, batch: batch)
     }
+
+    public func prefersAbsorbedMLAPrefill(tokens: Int) -> Bool { false }
 
     public func headLinear(_ x: Tensor, inputHeadStride: Int, weight: Tensor, out: Tensor, outputHeadStride: Int) throws {
         try perHeadLinear(x, inputHeadStride: inputHeadStride, weight: weight, out: out, outputHeadStride: outputHeadStride)

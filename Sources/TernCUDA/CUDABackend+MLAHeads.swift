@@ -15,6 +15,15 @@ extension CUDABackend {
         let value = ProcessInfo.processInfo.environment["TERN_CUDA_HEAD_GEMV_MAX_T"].flatMap { Int($0) } ?? 16
         return min(max(value, 0), 16)
     }()
+    /// TERN_CUDA_MLA_PREFILL=expanded: MLA's automatic form expands the latents for prefill steps (query/key
+    /// 192, value 128: no flash kernel takes those widths, so the scalar `tern_paged_attention` runs). Default
+    /// absorbed: prefill rows go through the latent kernels (`tern_mla_decode_v3` on sm_90, causal by position)
+    /// like decode, while those kernels are enabled and the step's query tiles (at most one per token) fit
+    /// their grid (65,535); larger steps stay expanded.
+    static let absorbedMLAPrefill = ProcessInfo.processInfo.environment["TERN_CUDA_MLA_PREFILL"] != "expanded"
+    public func prefersAbsorbedMLAPrefill(tokens: Int) -> Bool {
+        Self.absorbedMLAPrefill && Self.mlaKernelEnabled && tokens <= 65535
+    }
     /// Launch counters for the self-test (which path ran).
     nonisolated(unsafe) static var headGEMVLaunches = 0
     nonisolated(unsafe) static var headBLASLaunches = 0

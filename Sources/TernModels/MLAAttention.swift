@@ -1,3 +1,4 @@
+import Foundation
 import TernBackend
 import TernCore
 
@@ -8,7 +9,8 @@ public enum MLAForm: String, Sendable, CaseIterable {
     case absorbed
     /// Latents expanded back to per-head keys and values, then ordinary attention (prefill form).
     case expanded
-    /// Absorbed for decode-only steps, expanded when a step carries prefill tokens.
+    /// Absorbed for decode-only steps, expanded when a step carries prefill tokens (absorbed for
+    /// those too where the backend prefers it: `Backend.prefersAbsorbedMLAPrefill`).
     case automatic
 }
 
@@ -20,7 +22,11 @@ struct MLAAttention: AttentionBlock {
     let normEps: Float
     let qProj: Linear?
     let qA: Linear?, qANorm: Tensor?, qB: Linear?
-    let kvA: Linear
+    let kvA: Linear?
+    /// q_a_proj and kv_a_proj_with_mqa as one layer (`[q_lora_rank + cache width, hidden]`: both read the
+    /// same input, so one GEMV / GEMM and one activation quantization instead of two). nil without q_lora,
+    /// when the checkpoint's formats do not fuse, or with TERN_MLA_FUSED_A=0.
+    let qAKVA: Linear?
     let kvANorm: Tensor
     let kvB: Linear
     let o: Linear
@@ -39,16 +45,23 @@ struct MLAAttention: AttentionBlock {
         normEps = 1e-6
         self.rotary = rotary
         self.form = form
+        // q_a and kv_a fused where the formats allow (then not loaded separately).
+        let fused = try m.qLoraRank.flatMap { rank -> Linear? in
+            guard ProcessInfo.processInfo.environment["TERN_MLA_FUSED_A"] != "0" else { return nil }
+            return try weights.fusedLinear(["\(p).q_a_proj", "\(p).kv_a_proj_with_mqa"], outs: [rank, m.cacheWidth], in: c.hiddenSize,
+                                           bias: c.qkvBias, name: "\(p).q_a_kv_a_proj", fp8Blocks: true)
+        }
+        qAKVA = fused
         if let rank = m.qLoraRank {
             qProj = nil
-            qA = try weights.linear("\(p).q_a_proj", out: rank, in: c.hiddenSize, bias: c.qkvBias)
+            qA = fused == nil ? try weights.linear("\(p).q_a_proj", out: rank, in: c.hiddenSize, bias: c.qkvBias) : nil
             qANorm = try weights.tensor("\(p).q_a_layernorm.weight", [rank])
             qB = try weights.linear("\(p).q_b_proj", out: c.heads * m.qkHeadDim, in: rank)
         } else {
             qProj = try weights.linear("\(p).q_proj", out: c.heads * m.qkHeadDim, in: c.hiddenSize)
             qA = nil; qANorm = nil; qB = nil
         }
-        kvA = try weights.linear("\(p).kv_a_proj_with_mqa", out: m.cacheWidth, in: c.hiddenSize, bias: c.qkvBias)
+        kvA = fused == nil ? try weights.linear("\(p).kv_a_proj_with_mqa", out: m.cacheWidth, in: c.hiddenSize, bias: c.qkvBias) : nil
         kvANorm = try weights.tensor("\(p).kv_a_layernorm.weight", [m.kvLoraRank])
         let perHead = m.qkNopeHeadDim + m.vHeadDim
         // kv_b_proj sees full-precision latents even in FP8 w8a8 checkpoints: DeepSeek's reference
@@ -74,20 +87,33 @@ struct MLAAttention: AttentionBlock {
 
     func forward(_ x: Tensor, layer: Int, context: StepContext, out: Tensor) throws {
         let b = context.backend, t = context.tokens, m = mla
-        // Queries: [T, heads × (nope + rope)].
+        // Queries: [T, heads × (nope + rope)]; the cache entry (latent and shared key, from kv_a).
         let q = try context.buffer([t, heads * m.qkHeadDim])
-        if let qProj {
-            try b.linear(x, qProj, out: q)
-        } else if let qA, let qANorm, let qB {
-            let compressed = try context.buffer([t, qA.outFeatures])
-            try b.linear(x, qA, out: compressed)
+        let entry: Tensor
+        if let qAKVA, let qANorm, let qB {
+            // [compressed q | entry] from one projection; both halves are used as column views.
+            let rank = qAKVA.outFeatures - m.cacheWidth
+            let both = try context.buffer([t, qAKVA.outFeatures])
+            try b.linear(x, qAKVA, out: both)
+            let compressed = both.columns(0..<rank)
             try b.rmsNorm(compressed, weight: qANorm, eps: normEps, out: compressed)
             try b.linear(compressed, qB, out: q)
+            entry = both.columns(rank..<qAKVA.outFeatures)
+        } else {
+            if let qProj {
+                try b.linear(x, qProj, out: q)
+            } else if let qA, let qANorm, let qB {
+                let compressed = try context.buffer([t, qA.outFeatures])
+                try b.linear(x, qA, out: compressed)
+                try b.rmsNorm(compressed, weight: qANorm, eps: normEps, out: compressed)
+                try b.linear(compressed, qB, out: q)
+            }
+            guard let kvA else { throw BackendError.invalidArgument("MLA: neither kv_a_proj nor the fused q_a/kv_a projection loaded") }
+            entry = try context.buffer([t, m.cacheWidth])
+            try b.linear(x, kvA, out: entry)
         }
         try b.rope(q, headDim: m.qkHeadDim, rotaryOffset: m.qkNopeHeadDim, positions: context.positions, table: rotary)
         // The cache entry: normalised latent and rotated shared key.
-        let entry = try context.buffer([t, m.cacheWidth])
-        try b.linear(x, kvA, out: entry)
         let latent = entry.columns(0..<m.kvLoraRank)
         try b.rmsNorm(latent, weight: kvANorm, eps: normEps, out: latent)
         try b.rope(entry.columns(m.kvLoraRank..<m.cacheWidth), headDim: m.qkRopeHeadDim, rotaryOffset: 0,
@@ -96,7 +122,7 @@ struct MLAAttention: AttentionBlock {
 
         let attended = try context.buffer([t, heads * m.vHeadDim])
         let decodeOnly = context.batch.batch.sequences.allSatisfy { $0.queryLength == 1 }
-        if form == .absorbed || (form == .automatic && decodeOnly) {
+        if form == .absorbed || (form == .automatic && (decodeOnly || b.prefersAbsorbedMLAPrefill(tokens: t))) {
             try absorbed(q, layer: layer, context: context, out: attended)
         } else {
             try expanded(q, layer: layer, context: context, out: attended)

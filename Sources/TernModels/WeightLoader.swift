@@ -54,10 +54,33 @@ public struct WeightLoader: Sendable {
     /// Several plain linear layers that read the same input (q/k/v, gate/up) as one layer whose
     /// weight rows are theirs one after the other (`[Σ outs, in]`, concatenated on the host at load),
     /// so a step runs one GEMM instead of several. nil when any of them is quantized or their
-    /// stored dtypes differ: the caller keeps them separate.
-    public func fusedLinear(_ prefixes: [String], outs: [Int], in inFeatures: Int, bias: Bool = false, name: String) throws -> Linear? {
+    /// stored dtypes differ: the caller keeps them separate. `fp8Blocks`: FP8 block-scaled layers fuse too
+    /// when all of them are quantized and every part but the last ends on a block row boundary (their
+    /// scale rows then concatenate into the fused layer's block grid, and a row's products are unchanged).
+    public func fusedLinear(_ prefixes: [String], outs: [Int], in inFeatures: Int, bias: Bool = false, name: String,
+                            fp8Blocks: Bool = false) throws -> Linear? {
         precondition(prefixes.count == outs.count && !prefixes.isEmpty)
-        if let quantization, prefixes.contains(where: { quantization.quantizes($0) }) { return nil }
+        if let quantization, prefixes.contains(where: { quantization.quantizes($0) }) {
+            guard fp8Blocks, case let .fp8Block(br, bc, dynamic) = quantization, prefixes.allSatisfy({ quantization.quantizes($0) }),
+                  outs.dropLast().allSatisfy({ $0 % br == 0 }) else { return nil }
+            let total = outs.reduce(0, +), scaleColumns = (inFeatures + bc - 1) / bc
+            let weights = try zip(prefixes, outs).map { try source.tensor("\($0).weight", shape: [$1, inFeatures], dtype: .f8e4m3) }
+            let scales = try zip(prefixes, outs).map {
+                try source.tensor("\($0).weight_scale_inv", shape: [($1 + br - 1) / br, scaleColumns], dtype: .f32)
+            }
+            guard let weight = Self.concatenate(weights, name: "\(name).weight", shape: [total, inFeatures]),
+                  let scale = Self.concatenate(scales, name: "\(name).weight_scale_inv", shape: [(total + br - 1) / br, scaleColumns])
+            else { return nil }
+            var biasTensor: Tensor?
+            if bias {
+                let biases = try zip(prefixes, outs).map { try source.tensor("\($0).bias", shape: [$1], dtype: dtype) }
+                guard let b = Self.concatenate(biases, name: "\(name).bias", shape: [total]) else { return nil }
+                biasTensor = try backend.upload(b, as: nil)
+            }
+            return Linear(weight: try backend.upload(weight, as: nil), bias: biasTensor,
+                          quantization: .fp8Block(scales: try backend.upload(scale, as: nil), blockRows: br, blockColumns: bc),
+                          activationGroupSize: dynamic && quantizeActivations ? bc : nil)
+        }
         let weights = try zip(prefixes, outs).map { try source.tensor("\($0).weight", shape: [$1, inFeatures], dtype: dtype) }
         let biases = bias ? try zip(prefixes, outs).map { try source.tensor("\($0).bias", shape: [$1], dtype: dtype) } : []
         guard let weight = Self.concatenate(weights, name: "\(name).weight", shape: [outs.reduce(0, +), inFeatures]) else { return nil }

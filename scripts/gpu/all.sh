@@ -7,7 +7,7 @@
 # moe → bench_moe.sh, pd → bench_pd.sh, engine → engine.sh, kvfp8 → bench_kv_fp8.sh (1k/8k with bf16 vs
 # fp8 KV), moeserving → bench_moe_serving.sh (MoE 1k/1k sweeps), dense → dense_decode.sh (batch-1 decode A/B),
 # kernels → kernels_ab.sh (new kernels vs fallbacks), selftestonly → selftest_only.sh, mla → bench_mla.sh
-# (MLA head-batched ops: selftest rows, DeepSeek-V3 slice decode/prefill vs TERN_CUDA_MLA_HEADS=0). Limits in seconds via LIMIT_<stage>.
+# (MLA head-batched ops: selftest rows, DeepSeek-V3 slice decode/prefill, profiled prefill absorbed vs TERN_CUDA_MLA_PREFILL=expanded). Limits in seconds via LIMIT_<stage>.
 # LANE=N (on a machine with several GPUs) runs this instance on GPU N alone, with its own binary copy,
 # port range and log archive (logsN.tgz), so two lanes can run side by side:
 #   LANE=0 STAGES="..." bash scripts/gpu/all.sh & LANE=1 STAGES="..." bash scripts/gpu/all.sh; wait

@@ -2,17 +2,19 @@
 # Runs ON the GPU machine, from the repository root, with the binary carried in gpu-bin/ (as run.sh).
 # MLA head-batched ops (issues #10 / #9): DeepSeek-V3's absorbed W_UK / W_UV as one head-batched GEMV or
 # strided-batched cuBLASLt GEMM per layer and the per-head q/k/v slices as one copy kernel, instead of
-# 128 launches each. Expected ~75 s of GPU time, at most ~100 s (TERN_MLA_BUDGET):
-#   1. op selftest, headLinear / copyHeads rows only (+ the pass/fail line)                   ~20 s
-#   2. bench-decode deepseek-v3-slice-fp8, batches 1/8/64/256, 1024 context, 4×1024 prefill  ~30 s
-#   3. the same at batch 1 profiled (TERN_CUDA_PROFILE=1), no prefill: the per-kernel table    ~15 s
-#   4. batch 1 and the prefill with the old per-head path (TERN_CUDA_MLA_HEADS=0) for comparison ~15 s
+# 128 launches each; prefill in the absorbed form through the latent kernel (TERN_CUDA_MLA_PREFILL, default
+# absorbed; =expanded: kv_b-expanded keys/values, whose 192/128 widths only the scalar tern_paged_attention
+# takes). Expected ~100 s of GPU time, at most ~120 s (TERN_MLA_BUDGET):
+#   1. op selftest, headLinear / copyHeads rows only (+ the pass/fail line; TERN_MLA_SKIP_SELFTEST=1 skips) ~20 s
+#   2. bench-decode deepseek-v3-slice-fp8, batches 1/8/64/256, 1024 context, 4×1024 prefill (absorbed) ~45 s
+#   3. profiled (TERN_CUDA_PROFILE=1): batch 1 decode + the 4×1024 prefill, absorbed (default)      ~15 s
+#   4. profiled, TERN_CUDA_MLA_PREFILL=expanded: batch 64 decode (4 steps) + the 4×1024 prefill expanded ~20 s
 # Logs to $OUT; the summary (step times, prefill throughput, top kernels) is printed at the end.
 source "$(dirname "$0")/common.sh"
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 t0=$SECONDS
 stamp() { echo "   ($(( SECONDS - t0 )) s so far)"; }
-BUDGET=${TERN_MLA_BUDGET:-100}
+BUDGET=${TERN_MLA_BUDGET:-120}
 limit() { local left=$(( BUDGET - (SECONDS - t0) )); [ $left -lt 5 ] && left=5; [ $1 -lt $left ] && echo $1 || echo $left; }
 MODEL="--device cuda --model configs/deepseek-v3-slice-fp8 --load-format dummy --context-length 2048"
 
@@ -26,17 +28,23 @@ fi
 echo "== bench-decode deepseek-v3-slice-fp8, head-batched MLA (default)"
 timeout $(limit 45) "$BIN" bench-decode $MODEL --batch-sizes 1,8,64,256 --context 1024 --steps 16 --prefill-batch 4 --prefill-length 1024 2>&1 \
   | tee "$OUT/decode_v3_fp8.log"; stamp
-echo "== the same profiled (TERN_CUDA_PROFILE=1), batch 1, no prefill"
-TERN_CUDA_PROFILE=1 timeout $(limit 30) "$BIN" bench-decode $MODEL --batch-sizes 1 --context 1024 --steps 8 --prefill-batch 0 2>&1 \
+echo "== profiled (TERN_CUDA_PROFILE=1): batch 1 decode + 4×1024 prefill, absorbed prefill (default)"
+TERN_CUDA_PROFILE=1 timeout $(limit 30) "$BIN" bench-decode $MODEL --batch-sizes 1 --context 1024 --steps 8 --prefill-batch 4 --prefill-length 1024 2>&1 \
   | grep -v '^{' | tee "$OUT/decode_v3_fp8_profile.log"; stamp
-echo "== per-head MLA (TERN_CUDA_MLA_HEADS=0), batch 1 + 4×1024 prefill, for comparison"
-TERN_CUDA_MLA_HEADS=0 timeout $(limit 30) "$BIN" bench-decode $MODEL --batch-sizes 1 --context 1024 --steps 16 --prefill-batch 4 --prefill-length 1024 2>&1 \
-  | tee "$OUT/decode_v3_fp8_perhead.log"; stamp
+echo "== profiled, TERN_CUDA_MLA_PREFILL=expanded: batch 64 decode (4 steps) + 4×1024 prefill expanded"
+TERN_CUDA_MLA_PREFILL=expanded TERN_CUDA_PROFILE=1 timeout $(limit 40) "$BIN" bench-decode $MODEL --batch-sizes 64 --context 1024 --steps 4 \
+  --prefill-batch 4 --prefill-length 1024 2>&1 | grep -v '^{' | tee "$OUT/decode_v3_fp8_profile_expanded.log"; stamp
 
 echo
-echo "== summary: head-batched (default), then per-head (TERN_CUDA_MLA_HEADS=0)"
+echo "== summary: default (absorbed prefill)"
 grep -hE "^batch  step|^ +[0-9]+ +[0-9.]+ +[0-9.]+ |^prefill [0-9]" "$OUT/decode_v3_fp8.log"
-echo "-- per-head:"
-grep -hE "^ +[0-9]+ +[0-9.]+ +[0-9.]+ |^prefill [0-9]" "$OUT/decode_v3_fp8_perhead.log"
-echo "-- profiled batch 1 (head-batched), top kernels:"
-grep -A12 "decode profile" "$OUT/decode_v3_fp8_profile.log"
+echo "-- profiled runs (timings include profiler events): absorbed, then expanded prefill"
+grep -hE "^prefill [0-9]" "$OUT/decode_v3_fp8_profile.log" "$OUT/decode_v3_fp8_profile_expanded.log"
+echo "-- batch 1 decode, top kernels:"
+grep -A12 "^batch 1 decode profile" "$OUT/decode_v3_fp8_profile.log"
+echo "-- batch 64 decode, top kernels:"
+grep -A14 "^batch 64 decode profile" "$OUT/decode_v3_fp8_profile_expanded.log"
+echo "-- 4×1024 prefill, absorbed, top kernels:"
+grep -A16 "^prefill profile" "$OUT/decode_v3_fp8_profile.log"
+echo "-- 4×1024 prefill, expanded (TERN_CUDA_MLA_PREFILL=expanded), top kernels:"
+grep -A16 "^prefill profile" "$OUT/decode_v3_fp8_profile_expanded.log"
