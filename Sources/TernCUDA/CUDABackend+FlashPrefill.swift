@@ -10,9 +10,12 @@ extension CUDABackend {
     /// 2026-11-30: 343 / 395 TFLOP/s at 8 × 4k / 1 × 32k, 1.03 / 1.16× PyTorch SDPA; `wgmma3` without
     /// the overlap 328 / 370; `wgmma2`: 2-deep ring), on sm_90 with a bf16 cache and head width 128 (otherwise it falls back to
     /// `w4`); `w4` `tern_flash_prefill_w4_*`, 4 warps × 32 rows, Q in shared memory, 2 blocks per SM
-    /// (bf16 caches; FP8 caches always take the w8 kernel); `w8` `tern_flash_prefill_*`, 8 warps ×
+    /// (bf16 caches; FP8 caches take the w8-shaped `tern_flash_prefill_fp8_*` unless a wgmma variant is selected); `w8` `tern_flash_prefill_*`, 8 warps ×
     /// 16 rows, Q in registers, 1 block per SM; `old` the older `tern_flash_attention_*` kernel.
     static let flashPrefillSetting = ProcessInfo.processInfo.environment["TERN_CUDA_PREFILL_ATTN"] ?? "wgmma"
+    /// FP8-cache prefill under a wgmma variant: `wgmma` (default) `tern_flash_prefill_wgmma_fp8_d128`,
+    /// `old` the FA2-style `tern_flash_prefill_fp8_*` (TERN_CUDA_PREFILL_FP8).
+    static let flashPrefillFP8Setting = ProcessInfo.processInfo.environment["TERN_CUDA_PREFILL_FP8"] ?? "wgmma"
     /// Selftest override of `flashPrefillSetting` (both variants are checked in one process).
     nonisolated(unsafe) static var flashPrefillOverride: String?
     /// Launches of `tern_flash_prefill_wgmma*`, counted only while the selftest forces a variant (it
@@ -81,9 +84,14 @@ extension CUDABackend {
             .int64(Int64(keyHeadStride)), .int64(Int64(values.rowStride)), .int64(Int64(valueHeadStride)),
             ptr(out), .int64(Int64(out.rowStride)), .int(Int32(group)), .float(p.scale * keyScale), .int(Int32(p.slidingWindow ?? 0)),
             ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(partialO), ptr(partialML)]
-        if let wgmma = wgmmaPrefillKernel(variant: variant, headDim: d, fp8: fp8) {
-            // 1024 bytes of alignment slack, Q (128 rows × 128), `stages` × K and V tiles (128 keys × 128).
+        // The FP8 wgmma kernel copies e4m3 rows in 16-byte pieces.
+        let fp8Aligned16 = [address(keys), address(values)].allSatisfy { $0 % 16 == 0 }
+            && [keys.rowStride, values.rowStride, keyHeadStride, valueHeadStride].allSatisfy { $0 % 16 == 0 }
+        if let wgmma = wgmmaPrefillKernel(variant: variant, headDim: d, fp8: fp8, fp8Aligned16: fp8Aligned16) {
+            // 1024 bytes of alignment slack, Q (128 rows × 128), `stages` × K and V tiles (128 keys × 128)
+            // (FP8: 2 bf16 K/V slots + 2 × 32 KiB of e4m3 tiles, the same total as 3 stages).
             if Self.flashPrefillOverride != nil { Self.flashPrefillWgmmaLaunches += 1 }
+            if fp8 { arguments.append(.float(valueScale)) }
             try launch(wgmma.name, grid: (p.kvHeads, tileCount, splits), block: 256,
                        sharedBytes: Self.wgmmaPrefillSharedBytes(stages: wgmma.stages), arguments)
         } else {
@@ -106,18 +114,24 @@ extension CUDABackend {
     static func wgmmaPrefillSharedBytes(stages: Int) -> Int { 1024 + 128 * 256 + stages * 2 * 128 * 256 }
 
     /// The wgmma prefill kernel and its ring depth for this call, nil where it does not apply (another
-    /// variant selected, FP8 cache, head width other than 128, not sm_90, too little shared memory).
+    /// variant selected, head width other than 128, not sm_90, too little shared memory).
     /// `wgmma3o`: 3 slots, the P·V MMAs of a tile left running under the next tile's barrier, loads and
     /// Q·Kᵀ (one tile prefetched ahead instead of two).
-    func wgmmaPrefillKernel(variant: String, headDim: Int, fp8: Bool) -> (name: String, stages: Int)? {
+    /// FP8 caches (any wgmma variant, unless TERN_CUDA_PREFILL_FP8=old outside the selftest):
+    /// `tern_flash_prefill_wgmma_fp8_d128` (e4m3 tiles decoded to bf16 in shared memory, needs 16-byte
+    /// aligned cache rows).
+    func wgmmaPrefillKernel(variant: String, headDim: Int, fp8: Bool, fp8Aligned16: Bool = true) -> (name: String, stages: Int)? {
         let kernel: (name: String, stages: Int)
         switch variant {
-        case "wgmma3": kernel = ("tern_flash_prefill_wgmma3_d128", 3)
-        case "wgmma", "wgmma3o": kernel = ("tern_flash_prefill_wgmma3o_d128", 3)
-        case "wgmma2": kernel = ("tern_flash_prefill_wgmma2_d128", 2)
+        case "wgmma3": kernel = fp8 ? ("tern_flash_prefill_wgmma_fp8_d128", 3) : ("tern_flash_prefill_wgmma3_d128", 3)
+        case "wgmma", "wgmma3o": kernel = fp8 ? ("tern_flash_prefill_wgmma_fp8_d128", 3) : ("tern_flash_prefill_wgmma3o_d128", 3)
+        case "wgmma2": kernel = fp8 ? ("tern_flash_prefill_wgmma_fp8_d128", 3) : ("tern_flash_prefill_wgmma2_d128", 2)
         default: return nil
         }
-        guard !fp8, headDim == 128, deviceInfo.computeMajor == 9,
+        if fp8 {
+            guard fp8Aligned16, Self.flashPrefillOverride != nil || Self.flashPrefillFP8Setting != "old" else { return nil }
+        }
+        guard headDim == 128, deviceInfo.computeMajor == 9,
               deviceInfo.maxSharedPerBlock >= Self.wgmmaPrefillSharedBytes(stages: kernel.stages) else { return nil }
         return kernel
     }

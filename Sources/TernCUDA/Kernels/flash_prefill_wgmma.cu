@@ -316,6 +316,266 @@ __device__ __forceinline__ void flash_prefill_wgmma(
 #define F3_CALL(STAGES, OVERLAP) ((void)0)
 #endif  // F3_ENABLED
 
+// ---- FP8 (e4m3) cache: the same math on bf16 K/V tiles decoded in shared memory.
+// Raw e4m3 tiles (128 keys × 128 bytes of K and of V) arrive by cp.async in a RAW-deep ring private to
+// each thread (a thread decodes exactly the 16-byte chunks it copied, so the ring needs no barrier);
+// the thread then writes them as bf16 into one of two swizzled K/V slots. Tile i + 1 is decoded while
+// the P·V MMAs of tile i run; slot (i + 1) & 1 last held tile i − 1, which every warpgroup finished
+// before the barrier of iteration i. The key scale is folded into `scale` by the caller; `valueScale`
+// multiplies the output (the partials of a split too; their sums l stay unscaled).
+// Two e4m3 codes (low byte of each 16-bit half) → bf16x2, exactly: sign to bit 15, exponent|mantissa
+// to bits 4-10 (the value × 2^-120, subnormals onto bf16 subnormals), then × 2^120 in one bf16x2 fma.
+__device__ __forceinline__ u32 f3_e4m3x2(u32 v) {
+    u32 r = ((v & 0x007F007Fu) << 4) | ((v & 0x00800080u) << 8), d;
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(r), "r"(0x7B807B80u), "r"(0x80008000u));
+    return d;
+}
+
+// 16 e4m3 codes at raw shared address `from` → 16 bf16 at `lo` (codes 0-7) and `hi` (codes 8-15).
+__device__ __forceinline__ void f3_decode16(u32 from, u32 lo, u32 hi) {
+    u32 a, b, c, d;
+    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(a), "=r"(b), "=r"(c), "=r"(d) : "r"(from) : "memory");
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(lo), "r"(f3_e4m3x2(__byte_perm(a, 0u, 0x4140))),
+                 "r"(f3_e4m3x2(__byte_perm(a, 0u, 0x4342))), "r"(f3_e4m3x2(__byte_perm(b, 0u, 0x4140))),
+                 "r"(f3_e4m3x2(__byte_perm(b, 0u, 0x4342))) : "memory");
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(hi), "r"(f3_e4m3x2(__byte_perm(c, 0u, 0x4140))),
+                 "r"(f3_e4m3x2(__byte_perm(c, 0u, 0x4342))), "r"(f3_e4m3x2(__byte_perm(d, 0u, 0x4140))),
+                 "r"(f3_e4m3x2(__byte_perm(d, 0u, 0x4342))) : "memory");
+}
+
+#if F3_ENABLED
+// Shared memory: 1024 (alignment) + Q (32 KiB) + 2 bf16 K/V slots (128 KiB) + RAW × 32 KiB e4m3 tiles.
+template <int RAW>
+__device__ __forceinline__ void flash_prefill_wgmma_fp8(
+    const u16 *q, long long qStride, const u8 *keys, const u8 *values,
+    long long keyStride, long long keyHeadStride, long long valueStride, long long valueHeadStride,
+    u16 *out, long long outStride, int group, float scale, int window,
+    const int *tiles, const int *pageTable, int pageSize, float *partialO, float *partialML, float valueScale) {
+    extern __shared__ __align__(16) unsigned char f3_shared[];
+    const u32 raw = f3_smem_addr(f3_shared);
+    const u32 sQ = (raw + 1023u) & ~1023u;
+    auto sK = [&](int slot) { return sQ + (u32)F3_OPERAND * (1 + 2 * slot); };
+    const u32 sRaw = sQ + 5u * F3_OPERAND;  // RAW slots of 32 KiB: K codes, then V codes (16 KiB each)
+
+    const int kvHead = blockIdx.x;
+    const int *tile = tiles + blockIdx.y * 4;
+    const int tokenStart = tile[0], tokenCount = tile[1], firstPosition = tile[2];
+    const int *pages = pageTable + tile[3];
+    const int tid = threadIdx.x, lane = tid & 31, g = lane >> 2, t = lane & 3;
+    const int wg = tid >> 7, wq = (tid >> 5) & 3;
+    // Q loader: row tid / 2, bf16 chunks 2i + (tid & 1), i = 0…7. K/V loader: key tid / 2, e4m3 chunks
+    // (16 codes) 2i + (tid & 1), i = 0…3; chunk i of this thread at raw offset i·4096 + tid·16 (a warp's
+    // 16-byte reads and writes of the raw ring are contiguous).
+    const int lr = tid >> 1, lc = tid & 1;
+
+    {
+        const int tok = lr / group, h = kvHead * group + lr % group;
+        const bool valid = tok < tokenCount;
+        const u16 *src = q + (long long)(tokenStart + (valid ? tok : 0)) * qStride + (long long)h * F3_HD;
+#pragma unroll
+        for (int i = 0; i < 8; i++) f3_copy16(sQ + f3_swizzle(lr, 2 * i + lc, F3_ROWS), src + (2 * i + lc) * 8, valid);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+
+    auto rowPos = [&](int r) { int k = r / group; return k < tokenCount ? firstPosition + k : -1; };
+    const int wgFirstTok = (wg * 64) / group;
+    const int wgLastTok = min(tokenCount - 1, (wg * 64 + 63) / group);
+    const int wgLastPos = wgFirstTok < tokenCount ? firstPosition + wgLastTok : -1;
+    const int wgFirstPos = firstPosition + wgFirstTok;
+
+    const int kvEnd = firstPosition + tokenCount;
+    int kvBegin = window > 0 ? max(0, firstPosition + 1 - window) : 0;
+    kvBegin = kvBegin / F3_KEYS * F3_KEYS;
+    const int splits = gridDim.z, split = blockIdx.z;
+    const int keyTiles = (kvEnd - kvBegin + F3_KEYS - 1) / F3_KEYS, perSplit = (keyTiles + splits - 1) / splits;
+    const int myBegin = kvBegin + split * perSplit * F3_KEYS;
+    const int myEnd = min(kvEnd, myBegin + perSplit * F3_KEYS);
+    const int nTiles = myBegin < myEnd ? (myEnd - myBegin + F3_KEYS - 1) / F3_KEYS : 0;
+    const float log2Scale = scale * 1.4426950408889634f;
+
+    // cp.async of this thread's e4m3 chunks of key tile `index` into raw slot `slot` (zeros past kvEnd).
+    auto issue = [&](int index, int slot) {
+        const int j = myBegin + index * F3_KEYS + lr;
+        const bool valid = j < kvEnd;
+        const long long at = valid ? (long long)pages[j / pageSize] * pageSize + j % pageSize : 0;
+        const u8 *k = keys + at * keyStride + kvHead * keyHeadStride;
+        const u8 *v = values + at * valueStride + kvHead * valueHeadStride;
+        const u32 rs = sRaw + (u32)slot * 32768u + (u32)tid * 16u;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            f3_copy16(rs + i * 4096, k + (2 * i + lc) * 16, valid);
+            f3_copy16(rs + 16384 + i * 4096, v + (2 * i + lc) * 16, valid);
+        }
+    };
+    // This thread's chunks of raw slot `slot` → bf16 K/V slot `to` (chunk c = 16 codes = bf16 chunks 2c, 2c + 1).
+    auto decode = [&](int slot, int to) {
+        const u32 rs = sRaw + (u32)slot * 32768u + (u32)tid * 16u;
+        const u32 ks = sK(to), vs = ks + F3_OPERAND;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int c = 2 * i + lc;
+            const u32 lo = f3_swizzle(lr, 2 * c, F3_KEYS), hi = f3_swizzle(lr, 2 * c + 1, F3_KEYS);
+            f3_decode16(rs + i * 4096, ks + lo, ks + hi);
+            f3_decode16(rs + 16384 + i * 4096, vs + lo, vs + hi);
+        }
+    };
+    // Tile it + 1 → slot (it + 1) & 1 (it held tile it − 1, finished by every warpgroup before the
+    // barrier of iteration it). Unconditional (no branch between a warpgroup's MMAs and their wait):
+    // past the last tile it decodes a stale raw slot into a slot nobody reads.
+    auto decodeNext = [&](int it) {
+        asm volatile("cp.async.wait_group %0;" ::"n"(RAW - 1) : "memory");
+        decode((it + 1) % RAW, (it + 1) & 1);
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    };
+#pragma unroll
+    for (int s = 0; s < RAW; s++) {
+        if (s < nTiles) issue(s, s);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+    // Q and raw tile 0 (RAW − 1 later groups may still be in flight).
+    asm volatile("cp.async.wait_group %0;" ::"n"(RAW - 1) : "memory");
+    if (nTiles > 0) decode(0, 0);
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+
+    float o[64], sc[64];
+    u32 pa[32];
+#pragma unroll
+    for (int i = 0; i < 64; i++) o[i] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+    const int r0 = wg * 64 + wq * 16 + g, r1 = r0 + 8;
+    const int p0 = rowPos(r0), p1 = rowPos(r1);
+    const u32 qBase = sQ + (u32)(wg * 64 * 128);
+
+    for (int it = 0; it < nTiles; it++) {
+        // Every thread decoded tile `it` into slot it & 1 (and fenced it for the async proxy); every
+        // warpgroup finished its MMAs of tile it − 1.
+        __syncthreads();
+        // Raw slot it % RAW held tile it, decoded by this thread before the barrier.
+        if (it + RAW < nTiles) issue(it + RAW, it % RAW);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+
+        const int kt = myBegin + it * F3_KEYS;
+        const bool active = !(kt > wgLastPos || (window > 0 && kt + F3_KEYS - 1 <= wgFirstPos - window));  // warpgroup-uniform
+        if (active) {
+            const u32 kBase = sK(it & 1), vBase = kBase + F3_OPERAND;
+            f3_fence();
+#pragma unroll
+            for (int kc = 0; kc < F3_HD / 16; kc++) {
+                const u32 off = (u32)((kc >> 2) * (F3_OPERAND / 2) + (kc & 3) * 32);
+                f3_wgmma_ss(sc, f3_desc(qBase + off, 16), f3_desc(kBase + off, 16), kc > 0);
+            }
+            f3_commit();
+            f3_wait0();
+            f3_pin(sc);
+
+            const bool needMask = kt + F3_KEYS - 1 > wgFirstPos || kt + F3_KEYS - 1 >= kvEnd
+                || (window > 0 && kt <= wgLastPos - window);
+            if (needMask) {
+#pragma unroll
+                for (int nb = 0; nb < F3_KEYS / 8; nb++) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int key = kt + nb * 8 + 2 * t + (e & 1);
+                        const int p = e < 2 ? p0 : p1;
+                        const bool ok = key <= p && (window <= 0 || key > p - window);
+                        if (!ok) sc[nb * 4 + e] = -INFINITY;
+                    }
+                }
+            }
+            float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+            for (int nb = 0; nb < F3_KEYS / 8; nb++) {
+                mx0 = fmaxf(mx0, fmaxf(sc[nb * 4], sc[nb * 4 + 1]));
+                mx1 = fmaxf(mx1, fmaxf(sc[nb * 4 + 2], sc[nb * 4 + 3]));
+            }
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+            const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+            const float b0 = n0 == -INFINITY ? 0.0f : n0 * log2Scale, b1 = n1 == -INFINITY ? 0.0f : n1 * log2Scale;
+            const float c0 = exp2f(m0 * log2Scale - b0), c1 = exp2f(m1 * log2Scale - b1);
+            m0 = n0; m1 = n1;
+            l0 *= c0; l1 *= c1;
+#pragma unroll
+            for (int i = 0; i < 16; i++) { o[4 * i] *= c0; o[4 * i + 1] *= c0; o[4 * i + 2] *= c1; o[4 * i + 3] *= c1; }
+#pragma unroll
+            for (int nb = 0; nb < F3_KEYS / 8; nb++) {
+                const float e0 = exp2f(fmaf(sc[nb * 4], log2Scale, -b0)), e1 = exp2f(fmaf(sc[nb * 4 + 1], log2Scale, -b0));
+                const float e2 = exp2f(fmaf(sc[nb * 4 + 2], log2Scale, -b1)), e3 = exp2f(fmaf(sc[nb * 4 + 3], log2Scale, -b1));
+                l0 += e0 + e1;
+                l1 += e2 + e3;
+                pa[(nb >> 1) * 4 + (nb & 1) * 2] = f3_pack(e0, e1);
+                pa[(nb >> 1) * 4 + (nb & 1) * 2 + 1] = f3_pack(e2, e3);
+            }
+            f3_pin(o);
+            f3_fence();
+#pragma unroll
+            for (int kc = 0; kc < F3_KEYS / 16; kc++) f3_wgmma_rs(o, pa + 4 * kc, f3_desc(vBase + kc * 2048, F3_OPERAND / 2));
+            f3_commit();
+            decodeNext(it);  // under the P·V MMAs
+            f3_wait0();
+            f3_pin(o);
+#pragma unroll
+            for (int i = 0; i < 32; i++) asm volatile("" : "+r"(pa[i])::"memory");  // A operand live until here
+        } else {
+            decodeNext(it);
+        }
+    }
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const int tok0 = r0 / group, tok1 = r1 / group;
+    if (splits > 1) {
+        const long long base = ((long long)blockIdx.y * gridDim.x + kvHead) * F3_ROWS;
+        const long long i0 = (base + r0) * splits + split, i1 = (base + r1) * splits + split;
+        const float lm0 = m0 == -INFINITY ? -INFINITY : m0 * log2Scale;
+        const float lm1 = m1 == -INFINITY ? -INFINITY : m1 * log2Scale;
+        if (tok0 < tokenCount) {
+#pragma unroll
+            for (int dn = 0; dn < 16; dn++)
+                *(float2 *)(partialO + i0 * F3_HD + dn * 8 + 2 * t) = make_float2(o[4 * dn] * valueScale, o[4 * dn + 1] * valueScale);
+            if (t == 0) { partialML[i0 * 2] = lm0; partialML[i0 * 2 + 1] = l0; }
+        }
+        if (tok1 < tokenCount) {
+#pragma unroll
+            for (int dn = 0; dn < 16; dn++)
+                *(float2 *)(partialO + i1 * F3_HD + dn * 8 + 2 * t) = make_float2(o[4 * dn + 2] * valueScale, o[4 * dn + 3] * valueScale);
+            if (t == 0) { partialML[i1 * 2] = lm1; partialML[i1 * 2 + 1] = l1; }
+        }
+        return;
+    }
+    const float inv0 = l0 > 0.0f ? valueScale / l0 : 0.0f, inv1 = l1 > 0.0f ? valueScale / l1 : 0.0f;
+    if (tok0 < tokenCount) {
+        u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)(kvHead * group + r0 % group) * F3_HD + 2 * t;
+#pragma unroll
+        for (int dn = 0; dn < 16; dn++) *(u32 *)(row + dn * 8) = f3_pack(o[4 * dn] * inv0, o[4 * dn + 1] * inv0);
+    }
+    if (tok1 < tokenCount) {
+        u16 *row = out + (long long)(tokenStart + tok1) * outStride + (long long)(kvHead * group + r1 % group) * F3_HD + 2 * t;
+#pragma unroll
+        for (int dn = 0; dn < 16; dn++) *(u32 *)(row + dn * 8) = f3_pack(o[4 * dn + 2] * inv1, o[4 * dn + 3] * inv1);
+    }
+}
+#define F3_FP8_CALL(RAW)                                                                                          \
+    flash_prefill_wgmma_fp8<RAW>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride, \
+                                 out, outStride, group, scale, window, tiles, pageTable, pageSize, partialO,      \
+                                 partialML, valueScale)
+#else
+#define F3_FP8_CALL(RAW) ((void)0)
+#endif  // F3_ENABLED
+
+// FP8 entry: keys / values are e4m3 codes (strides in bytes, rows 16-byte aligned).
+extern "C" __global__ void __launch_bounds__(F3_THREADS, 1) tern_flash_prefill_wgmma_fp8_d128(
+    const u16 *q, long long qStride, const u8 *keys, const u8 *values, long long keyStride, long long keyHeadStride,
+    long long valueStride, long long valueHeadStride, u16 *out, long long outStride, int group, float scale, int window,
+    const int *tiles, const int *pageTable, int pageSize, float *partialO, float *partialML, float valueScale) {
+    if (F3_ENABLED) F3_FP8_CALL(2);
+}
+
 #define F3_ENTRY(NAME, STAGES, OVERLAP)                                                                            \
     extern "C" __global__ void __launch_bounds__(F3_THREADS, 1) NAME(                                             \
         const u16 *q, long long qStride, const u16 *keys, const u16 *values, long long keyStride,                 \

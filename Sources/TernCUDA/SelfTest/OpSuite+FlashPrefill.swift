@@ -14,7 +14,8 @@ extension OpSuite {
     /// w4: tern_flash_prefill_w4_*; w8: tern_flash_prefill_*). The wgmma kernels only take bf16
     /// head width 128 (elsewhere they fall back to w4, which is checked on its own).
     /// The fa3 cases also run forced through wgmma when it is the default, and every wgmma case checks
-    /// that the wgmma kernel ran (on sm_90; elsewhere that it did not).
+    /// that the wgmma kernel ran (on sm_90; elsewhere that it did not). FP8 cases run forced through
+    /// wgmma (tern_flash_prefill_wgmma_fp8_d128, d128 only) and w8 (tern_flash_prefill_fp8_*).
     mutating func flashPrefillVariants() {
         defer { CUDABackend.flashPrefillOverride = nil }
         let hopper = gpu.deviceInfo.computeMajor == 9
@@ -22,8 +23,10 @@ extension OpSuite {
             let isDefault = variant == CUDABackend.flashPrefillSetting
             guard !isDefault || variant.hasPrefix("wgmma") else { continue }
             CUDABackend.flashPrefillOverride = variant
-            for c in Self.flashPrefillCases where c.cacheDType == .bf16 {
+            for c in Self.flashPrefillCases {
                 let wgmma = variant.hasPrefix("wgmma")
+                // FP8 cases: forced through the FP8 wgmma kernel (variant wgmma) and the FA2-style FP8 kernel (w8).
+                if c.cacheDType != .bf16 && variant != "wgmma" && variant != "w8" { continue }
                 guard !wgmma || (c.headDim == 128 && (!isDefault || c.name.hasPrefix("fa3"))) else { continue }
                 check("attention", c.name + " [\(variant)]") { s in
                     let before = CUDABackend.flashPrefillWgmmaLaunches
@@ -73,6 +76,17 @@ extension OpSuite {
                           valueDim: 128, cacheDType: e4m3, keyScale: 0.5, valueScale: 2),
             AttentionCase(name: "fa2 fp8 sliding window 100, 0+300, GQA 8/1 d128", sequences: [(0, 300)], heads: 8, kvHeads: 1, headDim: 128,
                           valueDim: 128, window: 100, cacheDType: e4m3, keyScale: 0.5, valueScale: 0.5),
+            // FP8 through tern_flash_prefill_wgmma_fp8_d128: tile / page edges, prefixes, split-KV, window.
+            AttentionCase(name: "fa3 fp8 lengths 1/127/128/129/200, GQA 32/8 d128", sequences: [(0, 1), (0, 127), (0, 128), (0, 129), (0, 200)],
+                          heads: 32, kvHeads: 8, headDim: 128, valueDim: 128, cacheDType: e4m3, keyScale: 0.5, valueScale: 0.25),
+            AttentionCase(name: "fa3 fp8 prefill 600 + 500 (no split), GQA 32/8 d128", sequences: [(0, 600), (0, 500)], heads: 32, kvHeads: 8,
+                          headDim: 128, valueDim: 128, cacheDType: e4m3, keyScale: 0.75, valueScale: 1.5),
+            AttentionCase(name: "fa3 fp8 prefixes 300+77, 5+1, 129+129, 1000+3, MHA 8/8 d128 page 1", sequences: [(300, 77), (5, 1), (129, 129), (1000, 3)],
+                          heads: 8, kvHeads: 8, headDim: 128, valueDim: 128, pageSize: 1, cacheDType: e4m3, keyScale: 0.5, valueScale: 2),
+            AttentionCase(name: "fa3 fp8 prefix 32800+65, 0+3 (split), GQA 8/2 d128", sequences: [(32800, 65), (0, 3)], heads: 8, kvHeads: 2,
+                          headDim: 128, valueDim: 128, cacheDType: e4m3, keyScale: 0.5, valueScale: 0.5),
+            AttentionCase(name: "fa3 fp8 sliding window 200, 0+500, 100+90, GQA 8/2 d128 page 64", sequences: [(0, 500), (100, 90)], heads: 8,
+                          kvHeads: 2, headDim: 128, valueDim: 128, window: 200, pageSize: 64, cacheDType: e4m3, keyScale: 1, valueScale: 1),
         ]
     }
 }
