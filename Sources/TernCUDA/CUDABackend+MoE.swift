@@ -195,7 +195,7 @@ extension CUDABackend {
         }
         if !gemv && Self.pipelinedGemmEnabled && k % 32 == 0 {
             // Dequantized once per block into the pipelined GEMM's stages (tiles of 128 rows).
-            let kernel = pipelinedGemmKernel(code)
+            let kernel = pipelinedGemmKernel(code, depths: [k], aligned: vectorAligned(layer))
             try launch(kernel.name, grid: ((n + kernel.tileN - 1) / kernel.tileN, (t + 127) / 128, 1), block: 256, sharedBytes: kernel.shared,
                        [ptr(a), .int64(Int64(a.rowStride)), .pointer(0), .pointer(0), .pointer(0), .pointer(0), .int(Int32(t)), ptr(table),
                         .int(0), .int(code.rawValue), .int(Int32(n)), .int(Int32(k)), ptr(out), .int(try Self.code(out.dtype)),
@@ -385,7 +385,7 @@ extension CUDABackend {
         if pipelined {
             // tern_moe_wgmma(_dq) or tern_moe_gemm_tc: gate (z = 0) and up (z = 1) side by side, then SiLU-and-mul.
             let gateUp = try allocateScratch([assignments, 2 * inner], dtype: .bf16)
-            let kernel = pipelinedGemmKernel(code), tileN = kernel.tileN
+            let kernel = pipelinedGemmKernel(code, depths: [hidden, inner], aligned: entry.vectorAligned), tileN = kernel.tileN
             try launch(kernel.name, grid: ((inner + tileN - 1) / tileN, maxTiles, 2), block: 256, sharedBytes: kernel.shared, label: kernel.name + " [gate/up]",
                        [ptr(input), .int64(Int64(input.rowStride)), ptr(rowToken)] + tiles
                        + [.int(0), .int(code.rawValue), .int(Int32(inner)), .int(Int32(hidden)), ptr(gateUp), .int(1), .int64(Int64(2 * inner))])

@@ -5,7 +5,8 @@
 #   1. the op selftest (moe / linear rows: every prefill-size MoE GEMM case runs the wgmma kernels,
 #      plus top-1 edge cases and DeepSeek-V3 expert shapes in bf16 / FP8 / NVFP4)     ~30 s
 #   2. tern bench-moe at prefill sizes (4096 / 16384 tokens, DeepSeek-V3 layer) with the wgmma
-#      kernels (default) and with TERN_MOE_GEMM_KERNEL=tc (the mma.sync tern_moe_gemm_tc*)  ~2 × 6 s
+#      kernels (default: tern_moe_wgmma, tern_moe_wgmma_nvfp4, tern_moe_wgmma_fp8x2) and with
+#      TERN_MOE_GEMM_KERNEL=wgmma1 (round 1: NVFP4 via tern_moe_wgmma_dq, tern_moe_wgmma_fp8)  ~2 × 6 s
 #   3. the same, profiled at 4096 tokens (TERN_CUDA_PROFILE=1): the grouped GEMM kernels' TFLOP/s  ~6 s
 # Logs to $OUT; the summary table is printed at the end.
 source "$(dirname "$0")/common.sh"   # cd to the repo root, $BIN, $OUT, kernel folders, header line
@@ -25,9 +26,9 @@ fi
 echo "== bench-moe prefill, wgmma kernels (default)"
 timeout $(limit 25) "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 4096,16384 --dense-from 4096 --repeats 8 2>&1 \
   | grep -v JSON | tee "$OUT/bench_moe_wgmma.log"; stamp
-echo "== bench-moe prefill, TERN_MOE_GEMM_KERNEL=tc (mma.sync tern_moe_gemm_tc*)"
-TERN_MOE_GEMM_KERNEL=tc timeout $(limit 25) "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 4096,16384 --dense-from 4096 --repeats 8 2>&1 \
-  | grep -v JSON | tee "$OUT/bench_moe_tc.log"; stamp
+echo "== bench-moe prefill, TERN_MOE_GEMM_KERNEL=wgmma1 (round-1 wgmma kernels)"
+TERN_MOE_GEMM_KERNEL=wgmma1 timeout $(limit 25) "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 4096,16384 --dense-from 4096 --repeats 8 2>&1 \
+  | grep -v JSON | tee "$OUT/bench_moe_wgmma1.log"; stamp
 echo "== bench-moe profiled (TERN_CUDA_PROFILE=1) at 4096 tokens, wgmma kernels"
 TERN_CUDA_PROFILE=1 timeout $(limit 25) "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 4096 --dense-from 4096 --repeats 4 2>&1 \
   | grep -v JSON | tee "$OUT/bench_moe_wgmma_profile.log"; stamp
@@ -35,6 +36,6 @@ TERN_CUDA_PROFILE=1 timeout $(limit 25) "$BIN" bench-moe --formats bf16,fp8,nvfp
 echo "== summary"
 [ -f "$OUT/selftest.log" ] && { grep -E "passed, .* failed" "$OUT/selftest.log"; grep -E "FAIL|error" "$OUT/selftest.log" | head -20; }
 echo "-- wgmma (default)"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_wgmma.log"
-echo "-- tc (TERN_MOE_GEMM_KERNEL=tc)"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_tc.log"
+echo "-- wgmma1 (TERN_MOE_GEMM_KERNEL=wgmma1)"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_wgmma1.log"
 echo "-- profiled grouped GEMM kernels"; grep -E "wgmma|grouped|gate/up|down" "$OUT/bench_moe_wgmma_profile.log" | head -40
 echo "total $(( SECONDS - t0 )) s"

@@ -125,6 +125,42 @@ __device__ __forceinline__ uint4 wg_dequant(const WgRaw &r, int wq) {
     return make_uint4(out[0], out[1], out[2], out[3]);
 }
 
+// NVFP4 fast path (MODE 3): 8 e2m1 codes of one word (value i in bits 4i..4i+3) × a bf16x2 block
+// scale (e4m3 value × 2^106 in both halves) → 8 bf16 in K order, each exactly e2m1 × e4m3 × 2^-20
+// (the idea of moe_gemv2.cu: pairs (i, i + 4) 16 bits apart are moved to the magnitude (bits 6–8)
+// and sign (bit 15) positions of a bf16x2 by AND / integer multiply / AND, giving value × 2^-126,
+// one bf16x2 multiply applies the scale exactly (≤ 6 significant bits, normal), and byte permutes
+// put the pairs back in K order). 2^20 × the global scale is applied to the accumulators.
+template <int J>
+__device__ __forceinline__ u32 wg_e2m1_pair(u32 w) {
+    constexpr u32 MASK = 0x000F000Fu << (4 * J);
+    constexpr u32 MUL = J == 0 ? (64u + 4096u) : (4u + 256u);
+    return ((w & MASK) * MUL) & 0x81C081C0u;
+}
+__device__ __forceinline__ u32 wg_mul_bf16x2(u32 a, u32 b) {
+    u32 r;
+    asm("mul.rn.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+__device__ __forceinline__ uint4 wg_e2m1x8_scaled(u32 w, u32 scale2) {
+    u32 p04 = wg_mul_bf16x2(wg_e2m1_pair<0>(w), scale2), p15 = wg_mul_bf16x2(wg_e2m1_pair<1>(w), scale2);
+    u32 p26 = wg_mul_bf16x2(wg_e2m1_pair<0>(w >> 8), scale2), p37 = wg_mul_bf16x2(wg_e2m1_pair<1>(w >> 8), scale2);
+    return make_uint4(__byte_perm(p04, p15, 0x5410), __byte_perm(p26, p37, 0x5410), __byte_perm(p04, p15, 0x7632),
+                      __byte_perm(p26, p37, 0x7632));
+}
+// e4m3 block-scale code (bits 0–7) → bf16x2 (scale · 2^106 twice); exact through f16.
+__device__ __forceinline__ u32 wg_scale_bf16x2(u32 code) {
+    u32 h2;
+    asm("{\n\t.reg .b16 l;\n\tcvt.u16.u32 l, %1;\n\tcvt.rn.f16x2.e4m3x2 %0, l;\n\t}" : "=r"(h2) : "r"(code & 0xFFu));
+    float f, unused;
+    wg_f16x2_to_float2(h2, f, unused);
+    f *= 0x1p106f;
+    return wg_pack_bf16(f, f);
+}
+__device__ __forceinline__ void wg_cp_async4(u32 dst, const void *src, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst), "l"(src), "r"(valid ? 4 : 0) : "memory");
+}
+
 template <int BN>
 __device__ __forceinline__ void wg_mma_step(float (&acc)[BN / 2], u64 descA, u64 descB, int kk, int scaleD);
 template <>
@@ -137,14 +173,25 @@ __device__ __forceinline__ void wg_mma_step<128>(float (&acc)[64], u64 descA, u6
 }
 
 // MODE 0: bf16 activations, bf16 weights by cp.async. MODE 1: bf16 activations, FP8 / NVFP4
-// weights dequantized through registers. MODE 2: e4m3 activations and weights (w8a8).
-template <int BN, int STAGES, int MODE>
+// weights dequantized through registers. MODE 2: e4m3 activations and weights (w8a8); X2: two
+// partial-sum register sets, the MMA of step s + 1 runs while step s's partials are scaled into
+// the accumulators. MODE 3: bf16 activations, NVFP4 weights: packed codes and block scales come
+// by cp.async into a raw area of the stage (each thread copies, then dequantizes, its own 16
+// bytes of one weight row: 32 values), dequantized one step ahead of the MMA into the stage's
+// bf16 tile (wg_e2m1x8_scaled: values × 2^-20), accumulators × global · 2^20 at the end.
+// Requires k % 64 == 0 and 16-byte aligned weight rows; block scales 4-byte aligned per row step
+// take cp.async, others (checked in the kernel) plain byte loads.
+template <int BN, int STAGES, int MODE, bool X2 = false>
 __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes, const float *aScales, long long aScaleStride,
                                                const int *rowToken, const int *tileSlot, const int *tileStart, const int *tileEnd,
                                                int rows, const WgMatDesc *descs, int which, int wq, int n, int k, void *out,
                                                int outType, long long outStride) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    constexpr int A_BYTES = WG_M * WG_ROW_BYTES, B_BYTES = BN * WG_ROW_BYTES, STAGE_BYTES = A_BYTES + B_BYTES;
+    constexpr int A_BYTES = WG_M * WG_ROW_BYTES, B_BYTES = BN * WG_ROW_BYTES;
+    // MODE 3 raw area: 256 threads × 16 bytes of codes, then 256 × 4 bytes of scale codes.
+    constexpr int RAW_BYTES = MODE == 3 ? 256 * 16 + 256 * 4 : 0, STAGE_BYTES = A_BYTES + B_BYTES + RAW_BYTES;
+    static_assert(STAGE_BYTES % 1024 == 0, "stages must keep the 1024-byte alignment of the swizzled tiles");
+    static_assert(MODE != 3 || BN == 128, "MODE 3 maps 256 threads onto 128 weight rows × 2 halves");
     constexpr int B_CHUNKS = BN / 32;  // 16-byte chunks of B per thread and step
     constexpr int KSTEP = MODE == 2 ? 128 : 64;  // values of K per step (128 bytes)
     extern __shared__ __align__(16) u8 wgShared[];
@@ -177,7 +224,7 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
         int rr = aValid[i] ? r : begin;
         aRow[i] = a + (long long)(rowToken ? rowToken[rr] : rr) * aRowBytes + chunk * 16;
     }
-    long long wRowBytes = MODE == 0 ? d.wStride * 2 : d.wStride;  // bytes per weight row (MODE 1 reads through wg_load_raw)
+    long long wRowBytes = MODE == 0 ? d.wStride * 2 : d.wStride;  // MODE 3: packed bytes  // bytes per weight row (MODE 1 reads through wg_load_raw)
     const u8 *bRow0 = (const u8 *)d.weight + chunk * 16;
     int steps = (k + KSTEP - 1) / KSTEP;
 
@@ -221,6 +268,42 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
         }
     };
 
+    // MODE 3: thread tid owns weight row n0 + (tid >> 1), values [32·(tid & 1), +32) of each step.
+    int qRow = tid >> 1, qHalf = tid & 1;
+    long long qN = n0 + qRow;
+    bool qValid = qN < n;
+    const u8 *qCodes = (const u8 *)d.weight + (qValid ? qN : 0) * d.wStride + 16 * qHalf;
+    const u8 *qScales = (const u8 *)d.scales + (qValid ? qN : 0) * d.sStride;
+    bool qScaleWords = ((d.scales | (u64)d.sStride) & 3u) == 0;
+    auto issueRaw = [&](int stage, int step) {
+        u32 base = ring + stage * STAGE_BYTES + A_BYTES + B_BYTES;
+        wg_cp_async16(base + 16 * tid, qCodes + (long long)step * 32, qValid);
+        const u8 *sp = qScales + (long long)step * 4;
+        if (qScaleWords) {
+            wg_cp_async4(base + 4096 + 4 * tid, sp, qValid);
+        } else {
+            u32 v = qValid ? (u32)sp[0] | ((u32)sp[1] << 8) | ((u32)sp[2] << 16) | ((u32)sp[3] << 24) : 0u;
+            asm volatile("st.shared.u32 [%0], %1;" ::"r"(base + 4096 + 4 * tid), "r"(v) : "memory");
+        }
+    };
+    auto dequantRaw = [&](int stage) {
+        u32 base = ring + stage * STAGE_BYTES;
+        uint4 w;
+        u32 sc;
+        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(w.x), "=r"(w.y), "=r"(w.z), "=r"(w.w) : "r"(base + A_BYTES + B_BYTES + 16 * tid) : "memory");
+        asm volatile("ld.shared.u32 %0, [%1];" : "=r"(sc) : "r"(base + A_BYTES + B_BYTES + 4096 + 4 * tid) : "memory");
+        sc >>= 16 * qHalf;
+        u32 s0 = wg_scale_bf16x2(sc), s1 = wg_scale_bf16x2(sc >> 8);
+        u32 ww[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            uint4 v = wg_e2m1x8_scaled(ww[i], i < 2 ? s0 : s1);
+            asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(base + A_BYTES + wg_swizzle128(qRow, 4 * qHalf + i)), "r"(v.x),
+                         "r"(v.y), "r"(v.z), "r"(v.w)
+                         : "memory");
+        }
+    };
+
 #pragma unroll
     for (int st = 0; st < STAGES - 2; st++) {
         if (st < steps) {
@@ -228,6 +311,8 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
             if constexpr (MODE == 1) {
                 loadRaw(st);
                 storeRaw(st);
+            } else if constexpr (MODE == 3) {
+                issueRaw(st, st);
             } else {
                 issueB(st, st);
             }
@@ -235,6 +320,10 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
         wg_cp_commit();
     }
     if (MODE == 1 && STAGES - 2 < steps) loadRaw(STAGES - 2);
+    if constexpr (MODE == 3) {
+        wg_cp_wait<STAGES - 3>();  // step 0 landed (this thread's copies)
+        dequantRaw(0);
+    }
 
     constexpr int R = BN / 2;
     float acc[R];
@@ -256,6 +345,21 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
     u32 aOffset = 64 * wg * WG_ROW_BYTES;  // this warpgroup's 64 rows (8 KB: a multiple of 1024)
     // Step s's loads: wait for step s, refill the slot of step s − 2 with step s + STAGES − 2.
     auto loads = [&](int s) {
+        if constexpr (MODE == 3) {
+            // Step s + 1's raw codes landed (this thread's own copies): dequantize them into their
+            // stage; the barrier then publishes step s (dequantized last iteration) and s + 1.
+            wg_cp_wait<STAGES - 4>();
+            if (s + 1 < steps) dequantRaw((s + 1) % STAGES);
+            wg_fence_proxy_async();
+            __syncthreads();
+            int ns = s + STAGES - 2;
+            if (ns < steps) {
+                issueA(ns % STAGES, ns);
+                issueRaw(ns % STAGES, ns);
+            }
+            wg_cp_commit();
+            return;
+        }
         wg_cp_wait<STAGES - 3>();
         wg_fence_proxy_async();
         __syncthreads();  // step s landed everywhere; step s − 2's slot is no longer read
@@ -274,6 +378,56 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
         for (int s = 0; s < steps; s++) loads(s);
         return;
     }
+    if constexpr (MODE == 2 && X2) {
+        // Two partial sets: step s's MMA is issued into p[s & 1] (loop unrolled by two so the sets
+        // stay in registers), then wait_group 1 retires step s − 1, whose partials are scaled into
+        // acc while step s runs. Step s's refill (in loads(s + 1)) waits for step s − 1 only.
+        float pA[R], pB[R];
+        float2 scA, scB;
+        auto issue = [&](float (&p)[R], float2 &sc, int s) {
+            loads(s);
+            u32 stage = ring + (s % STAGES) * STAGE_BYTES;
+            u64 descA = wg_desc_k128(stage + aOffset), descB = wg_desc_k128(stage + A_BYTES);
+            float ws = __ldg(wScales + s);
+            sc = make_float2(ws * __ldg(aScales + scaleRow[0] + s), ws * __ldg(aScales + scaleRow[1] + s));
+            wg_fence_regs(p);
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) wg_mma_e4m3_n128(p, wg_desc_advance(descA, 32 * kk), wg_desc_advance(descB, 32 * kk), kk > 0);
+            wg_commit();
+        };
+        auto promote = [&](float (&p)[R], float2 sc) {
+            wg_fence_regs(p);
+#pragma unroll
+            for (int j = 0; j < R / 4; j++) {
+                acc[4 * j + 0] += p[4 * j + 0] * sc.x;
+                acc[4 * j + 1] += p[4 * j + 1] * sc.x;
+                acc[4 * j + 2] += p[4 * j + 2] * sc.y;
+                acc[4 * j + 3] += p[4 * j + 3] * sc.y;
+            }
+        };
+        // Loop invariant: step s is in flight in pA, nothing else.
+        issue(pA, scA, 0);
+        int s = 0;
+        for (; s + 2 < steps; s += 2) {
+            issue(pB, scB, s + 1);
+            wg_wait<1>();
+            promote(pA, scA);  // step s
+            issue(pA, scA, s + 2);
+            wg_wait<1>();
+            promote(pB, scB);  // step s + 1
+        }
+        if (s + 1 < steps) {
+            issue(pB, scB, s + 1);
+            wg_wait<1>();
+            promote(pA, scA);
+            wg_wait<0>();
+            promote(pB, scB);
+        } else {
+            wg_wait<0>();
+            promote(pA, scA);
+        }
+    } else
     for (int s = 0; s < steps; s++) {
         loads(s);
         u32 stage = ring + (s % STAGES) * STAGE_BYTES;
@@ -311,6 +465,11 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
         wg_fence_regs(acc);
     }
 
+    if constexpr (MODE == 3) {
+        float g = d.global * 0x1p20f;
+#pragma unroll
+        for (int i = 0; i < R; i++) acc[i] *= g;
+    }
     long long colOffset = (long long)blockIdx.z * n;
     int g = lane >> 2, t = lane & 3;
 #pragma unroll
@@ -371,4 +530,27 @@ extern "C" __global__ void __launch_bounds__(256, 1) tern_moe_wgmma_fp8(const u8
                                                                        int outType, long long outStride) {
     moe_wgmma_body<WG_FP8_BN, WG_FP8_STAGES, 2>(a, aStride, aScales, aScaleStride, rowToken, tileSlot, tileStart, tileEnd, rows, descs,
                                                 which, WGQ_FP8, n, k, out, outType, outStride);
+}
+
+// NVFP4 weights (wq = WQ_NVFP4), codes and scales by cp.async, dequantized one step ahead of the
+// MMA (wg_e2m1x8_scaled): tile 128 × 128, 6 stages of 128 + 128 rows × 128 bytes + 5 KiB raw,
+// 228352 bytes of dynamic shared memory. Requires k % 64 == 0, 16-byte aligned weight rows.
+// Same parameters as tern_moe_gemm_tc.
+extern "C" __global__ void __launch_bounds__(256, 1) tern_moe_wgmma_nvfp4(const u16 *a, long long aStride, const int *rowToken,
+                                                                         const int *tileSlot, const int *tileStart, const int *tileEnd,
+                                                                         int rows, const WgMatDesc *descs, int which, int wq, int n, int k,
+                                                                         void *out, int outType, long long outStride) {
+    moe_wgmma_body<128, 6, 3>((const u8 *)a, aStride * 2, nullptr, 0, rowToken, tileSlot, tileStart, tileEnd, rows, descs, which, wq, n, k,
+                              out, outType, outStride);
+}
+
+// w8a8 as tern_moe_wgmma_fp8 with two partial-sum register sets (the scale promotion of one step
+// overlaps the next step's MMA): tile 128 × 128, 6 stages, 197632 bytes. Same parameters.
+extern "C" __global__ void __launch_bounds__(256, 1) tern_moe_wgmma_fp8x2(const u8 *a, long long aStride, const float *aScales,
+                                                                         long long aScaleStride, const int *rowToken, const int *tileSlot,
+                                                                         const int *tileStart, const int *tileEnd, int rows,
+                                                                         const WgMatDesc *descs, int which, int n, int k, void *out,
+                                                                         int outType, long long outStride) {
+    moe_wgmma_body<WG_FP8_BN, WG_FP8_STAGES, 2, true>(a, aStride, aScales, aScaleStride, rowToken, tileSlot, tileStart, tileEnd, rows, descs,
+                                                      which, WGQ_FP8, n, k, out, outType, outStride);
 }

@@ -45,6 +45,8 @@ extension OpSuite {
         var expectWgmma = false
         /// Checks that the default decode path launched the v2 GEMV (tern_moe_gemv2_*).
         var expectGemv2 = false
+        /// Checks that tern_moe_wgmma_nvfp4 ran (on sm_90; elsewhere that it did not).
+        var expectNVFP4Kernel = false
         var name: String {
             "\(format.rawValue) \(experts)e top\(topK) \(hidden)/\(inner), \(tokens) tok" + (skewed ? ", all→e0" : "") + (remote ? ", remote" : "")
                 + (gemmKernel.map { " [\($0)]" } ?? "")
@@ -140,8 +142,22 @@ extension OpSuite {
         // k 2048): expert 0 takes all 136 tokens (tiles of 128 and 8 rows), expert 1 none.
         for format in [ExpertFormat.bf16, .fp8, .nvfp4] {
             cases.append(GroupedMoECase(format: format, experts: 2, topK: 1, hidden: 7168, inner: 2048, tokens: 136, skewed: true, remote: false,
-                                        expectWgmma: true))
+                                        expectWgmma: true, expectNVFP4Kernel: format == .nvfp4))
         }
+        // Round 2: tern_moe_wgmma_nvfp4 (depths % 64 == 0: raw codes by cp.async, dequantized one
+        // step ahead) and tern_moe_wgmma_fp8x2 (two partial sets). 256/192: columns past the 128-wide
+        // tiles, 4 and 3 steps (≤ the prologue's depth); 640/384: 10 and 6 NVFP4 steps, 5 and 3 FP8
+        // steps (odd counts: the two-set loop's tail); the same through the round-1 kernels (wgmma1).
+        for (hidden, inner) in [(256, 192), (640, 384)] {
+            cases.append(GroupedMoECase(format: .nvfp4, experts: 4, topK: 1, hidden: hidden, inner: inner, tokens: 150, skewed: true, remote: false,
+                                        expectWgmma: true, expectNVFP4Kernel: true))
+        }
+        cases.append(GroupedMoECase(format: .fp8, experts: 4, topK: 1, hidden: 640, inner: 384, tokens: 150, skewed: true, remote: false,
+                                    expectWgmma: true))
+        cases.append(GroupedMoECase(format: .nvfp4, experts: 4, topK: 1, hidden: 256, inner: 192, tokens: 150, skewed: true, remote: false,
+                                    gemmKernel: "wgmma1", expectWgmma: true))
+        cases.append(GroupedMoECase(format: .fp8, experts: 4, topK: 1, hidden: 640, inner: 384, tokens: 150, skewed: true, remote: false,
+                                    gemmKernel: "wgmma1", expectWgmma: true))
         for c in cases {
             check("moe grouped", c.name) { s in
                 var cpuExperts: [ExpertMLP] = [], gpuExperts: [ExpertMLP] = []
@@ -172,6 +188,7 @@ extension OpSuite {
                 let gpuWeights = try s.gpu.upload(floats: weights, shape: [c.tokens, c.topK], as: .f32)
                 let saved = CUDABackend.moeGemmKernelOverride, before = CUDABackend.moeWgmmaLaunches
                 let gemv2Before = CUDABackend.moeGemv2Launches
+                let beforeNVFP4 = CUDABackend.moeWgmmaNVFP4Launches
                 CUDABackend.moeGemmKernelOverride = c.gemmKernel
                 defer { CUDABackend.moeGemmKernelOverride = saved }
                 try s.gpu.moe(xg, expertIDs: gpuIDs, expertWeights: gpuWeights, experts: ExpertSet(slotOfExpert: slots, local: gpuExperts), out: og)
@@ -188,6 +205,11 @@ extension OpSuite {
                     let ran = CUDABackend.moeGemv2Launches > gemv2Before
                     s.record("moe [v2 ran]", c.name, error: ran == expected ? 0 : 1, tolerance: 0,
                              note: ran ? "tern_moe_gemv2 launched" : expected ? "v2 declined on the default path" : "v2 switched off")
+                }
+                if c.expectNVFP4Kernel || c.gemmKernel == "wgmma1" {
+                    let ran = CUDABackend.moeWgmmaNVFP4Launches > beforeNVFP4, hopper = s.gpu.deviceInfo.computeMajor == 9
+                    s.record("moe grouped", c.name + (c.expectNVFP4Kernel ? " [wgmma nvfp4 ran]" : " [wgmma nvfp4 not run]"),
+                             error: ran == (hopper && c.expectNVFP4Kernel) ? 0 : 1, tolerance: 0)
                 }
                 // FP8: the GPU rounds the SiLU product to bf16 before its e4m3 activation rounding,
                 // the CPU rounds the f32 value; a few elements land on the neighbouring e4m3 code.
