@@ -23,9 +23,10 @@ struct MLAAttention: AttentionBlock {
     let qProj: Linear?
     let qA: Linear?, qANorm: Tensor?, qB: Linear?
     let kvA: Linear?
-    /// q_a_proj and kv_a_proj_with_mqa as one layer (`[q_lora_rank + cache width, hidden]`: both read the
-    /// same input, so one GEMV / GEMM and one activation quantization instead of two). nil without q_lora,
-    /// when the checkpoint's formats do not fuse, or with TERN_MLA_FUSED_A=0.
+    /// q_a_proj (or q_proj without q_lora) and kv_a_proj_with_mqa as one layer (`[q_lora_rank or
+    /// heads × qk_head_dim + cache width, hidden]`: both read the same input, so one GEMV / GEMM and one
+    /// activation quantization instead of two). nil when the checkpoint's formats do not fuse, or with
+    /// TERN_MLA_FUSED_A=0.
     let qAKVA: Linear?
     let kvANorm: Tensor
     let kvB: Linear
@@ -45,11 +46,16 @@ struct MLAAttention: AttentionBlock {
         normEps = 1e-6
         self.rotary = rotary
         self.form = form
-        // q_a and kv_a fused where the formats allow (then not loaded separately).
-        let fused = try m.qLoraRank.flatMap { rank -> Linear? in
-            guard ProcessInfo.processInfo.environment["TERN_MLA_FUSED_A"] != "0" else { return nil }
-            return try weights.fusedLinear(["\(p).q_a_proj", "\(p).kv_a_proj_with_mqa"], outs: [rank, m.cacheWidth], in: c.hiddenSize,
-                                           bias: c.qkvBias, name: "\(p).q_a_kv_a_proj", fp8Blocks: true)
+        // q_a (or q) and kv_a fused where the formats allow (then not loaded separately).
+        let fused: Linear?
+        if ProcessInfo.processInfo.environment["TERN_MLA_FUSED_A"] != "0" {
+            // q_proj has no bias in DeepSeek's checkpoints (nor does q_a_proj unless qkvBias); keep both unfused then.
+            fused = m.qLoraRank == nil && c.qkvBias ? nil
+                : try weights.fusedLinear([m.qLoraRank == nil ? "\(p).q_proj" : "\(p).q_a_proj", "\(p).kv_a_proj_with_mqa"],
+                                          outs: [m.qLoraRank ?? c.heads * m.qkHeadDim, m.cacheWidth], in: c.hiddenSize,
+                                          bias: c.qkvBias, name: "\(p).q_a_kv_a_proj", fp8Blocks: true)
+        } else {
+            fused = nil
         }
         qAKVA = fused
         if let rank = m.qLoraRank {
@@ -58,7 +64,7 @@ struct MLAAttention: AttentionBlock {
             qANorm = try weights.tensor("\(p).q_a_layernorm.weight", [rank])
             qB = try weights.linear("\(p).q_b_proj", out: c.heads * m.qkHeadDim, in: rank)
         } else {
-            qProj = try weights.linear("\(p).q_proj", out: c.heads * m.qkHeadDim, in: c.hiddenSize)
+            qProj = fused == nil ? try weights.linear("\(p).q_proj", out: c.heads * m.qkHeadDim, in: c.hiddenSize) : nil
             qA = nil; qANorm = nil; qB = nil
         }
         kvA = fused == nil ? try weights.linear("\(p).kv_a_proj_with_mqa", out: m.cacheWidth, in: c.hiddenSize, bias: c.qkvBias) : nil
@@ -88,18 +94,24 @@ struct MLAAttention: AttentionBlock {
     func forward(_ x: Tensor, layer: Int, context: StepContext, out: Tensor) throws {
         let b = context.backend, t = context.tokens, m = mla
         // Queries: [T, heads × (nope + rope)]; the cache entry (latent and shared key, from kv_a).
-        let q = try context.buffer([t, heads * m.qkHeadDim])
+        let q: Tensor
         let entry: Tensor
-        if let qAKVA, let qANorm, let qB {
-            // [compressed q | entry] from one projection; both halves are used as column views.
-            let rank = qAKVA.outFeatures - m.cacheWidth
+        if let qAKVA {
+            // [compressed q (or q) | entry] from one projection; both parts are used as column views.
+            let first = qAKVA.outFeatures - m.cacheWidth
             let both = try context.buffer([t, qAKVA.outFeatures])
             try b.linear(x, qAKVA, out: both)
-            let compressed = both.columns(0..<rank)
-            try b.rmsNorm(compressed, weight: qANorm, eps: normEps, out: compressed)
-            try b.linear(compressed, qB, out: q)
-            entry = both.columns(rank..<qAKVA.outFeatures)
+            if let qANorm, let qB {
+                let compressed = both.columns(0..<first)
+                try b.rmsNorm(compressed, weight: qANorm, eps: normEps, out: compressed)
+                q = try context.buffer([t, heads * m.qkHeadDim])
+                try b.linear(compressed, qB, out: q)
+            } else {
+                q = both.columns(0..<first)
+            }
+            entry = both.columns(first..<qAKVA.outFeatures)
         } else {
+            q = try context.buffer([t, heads * m.qkHeadDim])
             if let qProj {
                 try b.linear(x, qProj, out: q)
             } else if let qA, let qANorm, let qB {
