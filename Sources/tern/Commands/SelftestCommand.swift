@@ -57,14 +57,19 @@ extension OpSuite {
             guard fm.fileExists(atPath: dir.appendingPathComponent("config.json").path) else { continue }
             // DeepSeek and Llama fixtures once more with an FP8 KV cache on both backends (the CPU's
             // fp8 cache is the exact reference of the GPU's: same codes, same scales).
-            let kvChoices: [KVCacheDTypeChoice] = name.hasPrefix("deepseek") || name == "llama" ? [.auto, .fp8E4M3] : [.auto]
-            for kv in kvChoices {
-            let label = kv == .auto ? name : name + " fp8-kv"
+            // DeepSeek once more with the GPU in the expanded MLA form throughout (CUDA's automatic form runs
+            // prefill absorbed, so the expanded path is otherwise unexercised there).
+            var variants: [(kv: KVCacheDTypeChoice, gpuForm: MLAForm)] = [(.auto, .automatic)]
+            if name.hasPrefix("deepseek") || name == "llama" { variants.append((.fp8E4M3, .automatic)) }
+            if name.hasPrefix("deepseek") { variants.append((.auto, .expanded)) }
+            for (kv, gpuForm) in variants {
+            let label = (kv == .auto ? name : name + " fp8-kv") + (gpuForm == .expanded ? " gpu-expanded" : "")
             check("model", label) { s in
                 let prompts = try Self.referencePrompts(dir)
                 let options = ModelBuildOptions(kvCacheDType: kv)
                 let cpuModel = try ModelLoader.load(directory: dir, backend: s.cpu, options: options)
-                let gpuModel = try ModelLoader.load(directory: dir, backend: s.gpu, options: options)
+                let gpuModel = try ModelLoader.load(directory: dir, backend: s.gpu,
+                                                    options: ModelBuildOptions(mlaForm: gpuForm, kvCacheDType: kv))
                 // With an FP8 cache the fixtures' top-1 margin no longer holds: e4m3 steps are 6% and
                 // bf16 rounding before quantizing flips codes at step boundaries. There the bar is set
                 // by how far the CPU's own fp8 cache moves top-1 away from its exact cache.
