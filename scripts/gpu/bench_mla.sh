@@ -9,7 +9,7 @@
 #   2. bench-decode deepseek-v3-slice-fp8, batches 1/8/64/256, 1024 context, 4×1024 prefill (absorbed) ~45 s
 #   3. profiled (TERN_CUDA_PROFILE=1): batch 1 decode + the 4×1024 prefill, absorbed (default)      ~15 s
 #   4. profiled, TERN_CUDA_MLA_PREFILL=expanded: batch 64 decode (4 steps) + the 4×1024 prefill expanded ~20 s
-#   5. only with TERN_MLA_V2LITE=1 (and TERN_MLA_BUDGET=170): DeepSeek-V2-Lite decode 1/64 + prefill both forms ~45 s
+#   5. only with TERN_MLA_V2LITE=1 (and TERN_MLA_BUDGET=170): DeepSeek-V2-Lite decode 1/32 + prefill both forms ~45 s
 # Logs to $OUT; the summary (step times, prefill throughput, top kernels) is printed at the end.
 source "$(dirname "$0")/common.sh"
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
@@ -39,8 +39,8 @@ TERN_CUDA_MLA_PREFILL=expanded TERN_CUDA_PROFILE=1 timeout $(limit 40) "$BIN" be
 if [ -n "$TERN_MLA_V2LITE" ]; then
 # Opt-in (~40 s more): DeepSeek-V2-Lite (16 heads, no q_lora, bf16, 27 layers), absorbed prefill vs expanded.
 V2="--device cuda --model configs/deepseek-v2-lite --load-format dummy --context-length 2048"
-echo "== DeepSeek-V2-Lite: batches 1/64, 4×1024 prefill absorbed (default), then TERN_CUDA_MLA_PREFILL=expanded prefill"
-timeout $(limit 30) "$BIN" bench-decode $V2 --batch-sizes 1,64 --context 1024 --steps 16 --prefill-batch 4 --prefill-length 1024 2>&1 \
+echo "== DeepSeek-V2-Lite: batches 1/32, 4×1024 prefill absorbed (default), then TERN_CUDA_MLA_PREFILL=expanded prefill"
+timeout $(limit 30) "$BIN" bench-decode $V2 --batch-sizes 1,32 --context 1024 --steps 16 --prefill-batch 4 --prefill-length 1024 2>&1 \
   | grep -v '^{' | tee "$OUT/decode_v2lite.log"; stamp
 TERN_CUDA_MLA_PREFILL=expanded timeout $(limit 20) "$BIN" bench-decode $V2 --batch-sizes 1 --context 16 --steps 1 --prefill-batch 4 --prefill-length 1024 2>&1 \
   | grep -v '^{' | tee "$OUT/decode_v2lite_expanded.log"; stamp
