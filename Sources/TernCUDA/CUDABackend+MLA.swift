@@ -6,7 +6,7 @@ extension CUDABackend {
     /// Whether MLA's latent attention may use `tern_mla_attention` (TERN_CUDA_MLA=generic turns it off).
     static let mlaKernelEnabled = ProcessInfo.processInfo.environment["TERN_CUDA_MLA"] != "generic"
     /// `tern_mla_attention*_ldsm` (operand fragments through ldmatrix) unless TERN_CUDA_MLA_ATTN=old; the default
-    /// (v3) tries `tern_mla_decode_v3`, then v2 (CUDABackend+MLADecode.swift), and comes here when both decline.
+    /// (v4) tries `tern_mla_decode_v4` (=v3: `tern_mla_decode_v3`), then v2 (CUDABackend+MLADecode.swift), and comes here when both decline.
     static let mlaKernelSuffix = ProcessInfo.processInfo.environment["TERN_CUDA_MLA_ATTN"] == "old" ? "" : "_ldsm"
 
     /// Absorbed-form MLA (one shared latent head, width 576 = 512 latent + 64 rope, values = the
@@ -16,6 +16,8 @@ extension CUDABackend {
                       parameters p: AttentionParameters, out: Tensor) throws -> Bool {
         guard Self.mlaKernelEnabled, cache.values.isEmpty, p.kvHeads == 1, p.headDim == 576, p.valueDim == 512,
               p.slidingWindow == nil, query.dtype == .bf16, out.dtype == .bf16, query.rows == batch.batch.tokenCount else { return false }
+        if Self.mlaDecodeV4Selected,
+           try mlaDecodeV4(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out) { return true }
         if Self.mlaDecodeV3Selected,
            try mlaDecodeV3(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out) { return true }
         if Self.mlaDecodeV2Selected,

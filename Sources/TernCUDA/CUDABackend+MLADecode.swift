@@ -3,24 +3,38 @@ import TernBackend
 import TernCore
 
 extension CUDABackend {
-    /// MLA's latent attention runs through `tern_mla_decode_v3[_fp8]` (wgmma, Kernels/mla_decode_v3.cu) by
-    /// default on sm_90 (elsewhere v2); TERN_CUDA_MLA_ATTN=v2 selects `tern_mla_decode_v2[_fp8]` (1.6× the ldsm
+    /// MLA's latent attention runs through `tern_mla_decode_v4[_fp8]` (wgmma, S split over the depth between the
+    /// warpgroups, P in registers; Kernels/mla_decode_v4.cu) by default on sm_90 (elsewhere v2); TERN_CUDA_MLA_ATTN=v3
+    /// selects `tern_mla_decode_v3[_fp8]` (wgmma, keys split; 1.5x v2 on the H200, 2026-11-30), =v2 `tern_mla_decode_v2[_fp8]` (1.6× the ldsm
     /// kernel in bf16, 2.8× with an fp8 cache, H200 2026-11-30), =ldsm or =old the earlier ones.
-    static let mlaAttentionSetting = ProcessInfo.processInfo.environment["TERN_CUDA_MLA_ATTN"] ?? "v3"
+    static let mlaAttentionSetting = ProcessInfo.processInfo.environment["TERN_CUDA_MLA_ATTN"] ?? "v4"
     /// Selftest override of `mlaAttentionSetting` (v2 and v3 are checked beside the default in one process).
     nonisolated(unsafe) static var mlaAttentionOverride: String?
     static var mlaDecodeV2Selected: Bool { (mlaAttentionOverride ?? mlaAttentionSetting) == "v2" }
     static var mlaDecodeV3Selected: Bool { (mlaAttentionOverride ?? mlaAttentionSetting) == "v3" }
+    static var mlaDecodeV4Selected: Bool { (mlaAttentionOverride ?? mlaAttentionSetting) == "v4" }
     /// Launches of `tern_mla_decode_v2*` / `tern_mla_decode_v3*` so far (the selftest checks which one ran).
     nonisolated(unsafe) static var mlaDecodeV2Launches = 0
     nonisolated(unsafe) static var mlaDecodeV3Launches = 0
+    nonisolated(unsafe) static var mlaDecodeV4Launches = 0
+
+    /// v4 (wgmma: sm_90a only, 230,400 bytes of shared memory per block), else v2; false when neither takes the shapes.
+    func mlaDecodeV4(query: Tensor, cache: KVCache, layer: Int, state: CUDAAttentionState, batch: PreparedBatch,
+                     parameters p: AttentionParameters, out: Tensor) throws -> Bool {
+        let info = deviceInfo
+        if info.computeMajor == 9, info.computeMinor == 0, info.maxSharedPerBlock >= Self.mlaDecodeV4Shared,
+           try mlaDecodeLatent(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out, version: 4) {
+            return true
+        }
+        return try mlaDecodeV2(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out)
+    }
 
     /// v3 (wgmma: sm_90a only, 231,424 bytes of shared memory per block), else v2; false when neither takes the shapes.
     func mlaDecodeV3(query: Tensor, cache: KVCache, layer: Int, state: CUDAAttentionState, batch: PreparedBatch,
                      parameters p: AttentionParameters, out: Tensor) throws -> Bool {
         let info = deviceInfo
         if info.computeMajor == 9, info.computeMinor == 0, info.maxSharedPerBlock >= Self.mlaDecodeV3Shared,
-           try mlaDecodeLatent(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out, v3: true) {
+           try mlaDecodeLatent(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out, version: 3) {
             return true
         }
         return try mlaDecodeV2(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out)
@@ -28,22 +42,26 @@ extension CUDABackend {
 
     func mlaDecodeV2(query: Tensor, cache: KVCache, layer: Int, state: CUDAAttentionState, batch: PreparedBatch,
                      parameters p: AttentionParameters, out: Tensor) throws -> Bool {
-        try mlaDecodeLatent(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out, v3: false)
+        try mlaDecodeLatent(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out, version: 2)
     }
 
     /// v3's shared memory: Q, two latent stages (bf16 tiles, or raw e4m3 rows plus one decoded tile) and P, all
     /// [.][576] / [64][64] bf16 in the 128-byte swizzle, row maxima and sums, and 1,024 bytes to align the base.
     static let mlaDecodeV3Shared = 3 * 64 * 576 * 2 + 64 * 64 * 2 + 4 * 64 * 4 + 1024
+    /// v4's: Q and two latent stages as v3's (or raw e4m3 stages plus one decoded tile), 8 KB of the S exchange, and
+    /// 1,024 bytes to align the base.
+    static let mlaDecodeV4Shared = 3 * 64 * 576 * 2 + 8192 + 1024
 
     /// Absorbed-form MLA through `tern_mla_decode_v2[_fp8]` (Kernels/mla_decode.cu): a block of 256
     /// threads serves 64 (token, head) rows and the full 512-wide output over one KV split, scores
     /// computed once per 32-key latent tile, tiles through a 3-stage cp.async pipeline. Same tile list,
     /// split-KV plan (from the worst-case `maxKVLength`, so decode graphs can replay it) and combine
     /// as `tern_mla_attention`; prefill/extend rows too (causal by position). False when the shapes
-    /// or alignments don't fit (the caller then runs the default kernel). `v3`: `tern_mla_decode_v3[_fp8]`
-    /// instead (same arguments, rows, plan and partials; 64-key tiles, wgmma; the caller checks sm_90).
+    /// or alignments don't fit (the caller then runs the default kernel). `version` 3 / 4: `tern_mla_decode_v3[_fp8]` /
+    /// `tern_mla_decode_v4[_fp8]` instead (same arguments, rows, plan and partials; 64-key tiles, wgmma; the caller
+    /// checks sm_90).
     func mlaDecodeLatent(query: Tensor, cache: KVCache, layer: Int, state: CUDAAttentionState, batch: PreparedBatch,
-                         parameters p: AttentionParameters, out: Tensor, v3: Bool) throws -> Bool {
+                         parameters p: AttentionParameters, out: Tensor, version: Int) throws -> Bool {
         guard cache.values.isEmpty, p.kvHeads == 1, p.headDim == 576, p.valueDim == 512, p.slidingWindow == nil,
               query.dtype == .bf16, out.dtype == .bf16, query.rows == batch.batch.tokenCount else { return false }
         let keys = cache.keys[layer]
@@ -71,14 +89,18 @@ extension CUDABackend {
         let keyScale = fp8 ? cache.keyScales[layer] : 1
         // Q [64][584] bf16 + 3 stages ([32][584] bf16, or [32][576] e4m3 plus one decoded [32][584] bf16
         // tile) + P [64][40] bf16 + row maxima and sums [4][64] f32 (mla_decode.cu).
-        let shared = v3 ? Self.mlaDecodeV3Shared : 64 * 584 * 2 + (fp8 ? 3 * 32 * 576 + 32 * 584 * 2 : 3 * 32 * 584 * 2) + 64 * 40 * 2 + 4 * 64 * 4
-        let kernel = "tern_mla_decode_" + (v3 ? "v3" : "v2") + (fp8 ? "_fp8" : "")
+        let shared = version == 4 ? Self.mlaDecodeV4Shared : version == 3 ? Self.mlaDecodeV3Shared : 64 * 584 * 2 + (fp8 ? 3 * 32 * 576 + 32 * 584 * 2 : 3 * 32 * 584 * 2) + 64 * 40 * 2 + 4 * 64 * 4
+        let kernel = "tern_mla_decode_v\(version)" + (fp8 ? "_fp8" : "")
         try launch(kernel, grid: (headBlocks, tileCount, splits), block: 256,
                    sharedBytes: shared,
                    [ptr(query), .int64(Int64(query.rowStride)), ptr(keys), .int64(Int64(keys.rowStride)), ptr(out),
                     .int64(Int64(out.rowStride)), .int(Int32(p.heads)), .int(Int32(group)), .float(p.scale * keyScale),
                     ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(partialO), ptr(partialML), .float(keyScale)])
-        if v3 { Self.mlaDecodeV3Launches += 1 } else { Self.mlaDecodeV2Launches += 1 }
+        switch version {
+        case 4: Self.mlaDecodeV4Launches += 1
+        case 3: Self.mlaDecodeV3Launches += 1
+        default: Self.mlaDecodeV2Launches += 1
+        }
         if let partialO, let partialML {
             try mlaCombine(partialO: partialO, partialML: partialML, splits: splits, heads: p.heads, group: group, tiles: tiles,
                            tileCount: tileCount, out: out)

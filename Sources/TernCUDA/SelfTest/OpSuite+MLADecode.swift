@@ -3,12 +3,12 @@ import TernBackend
 import TernCore
 
 extension OpSuite {
-    /// `tern_mla_decode_v3[_fp8]` (wgmma), `tern_mla_decode_v2[_fp8]` and the ldsm kernel, each forced (whatever
+    /// `tern_mla_decode_v4[_fp8]` and `tern_mla_decode_v3[_fp8]` (wgmma), `tern_mla_decode_v2[_fp8]` and the ldsm kernel, each forced (whatever
     /// TERN_CUDA_MLA_ATTN says), against the CPU backend: DeepSeek-V3's 128 heads (two 64-head blocks per token)
     /// at lengths 1/17/1000/5000 (split-KV up to the 128-key minimum per split), lengths on both sides of v3's
     /// 64-key tiles, mixed batches, bf16 and fp8 caches, pages 1/16/64, prefill and extend rows, the worst-case
     /// plan of a decode graph, and 16 heads (four tokens per block). Each case also checks that the forced
-    /// kernel ran rather than declining (v3 only where the GPU is sm_90; elsewhere v3 falls back to v2).
+    /// kernel ran rather than declining (v4 / v3 only where the GPU is sm_90; elsewhere they fall back to v2).
     mutating func mlaDecodeV2Variants() {
         let e4m3 = DType.f8e4m3
         let cases = [
@@ -30,30 +30,33 @@ extension OpSuite {
                           heads: 128, kvHeads: 1, headDim: 576, valueDim: 512, valuesInKeys: true, pageSize: 64, cacheDType: e4m3, keyScale: 0.5),
         ]
         defer { CUDABackend.mlaAttentionOverride = nil; CUDABackend.mlaCombineOverride = nil }
-        // v3 is the default, so the other MLA cases run it (on sm_90): keep v2 and the ldsm kernel
-        // (TERN_CUDA_MLA_ATTN=v2 / =ldsm, the fallbacks) covered on the same cases. The split-KV merge is
-        // tern_mla_combine_rows (default) in those passes; "v3 combine old" runs tern_mla_combine
+        // v4 is the default, so the other MLA cases run it (on sm_90): keep v3, v2 and the ldsm kernel
+        // (TERN_CUDA_MLA_ATTN=v3 / =v2 / =ldsm, the fallbacks) covered on the same cases. The split-KV merge is
+        // tern_mla_combine_rows (default) in those passes; "v4 combine old" runs tern_mla_combine
         // (TERN_CUDA_MLA_COMBINE=old) and checks that the row combine did not.
         let hopper = gpu.deviceInfo.computeMajor == 9 && gpu.deviceInfo.computeMinor == 0
-        for pass in ["v3", "v2", "ldsm", "v3 combine old"] {
+        for pass in ["v4", "v3", "v2", "ldsm", "v4 combine old"] {
             let kernel = String(pass.prefix(while: { $0 != " " })), oldCombine = pass.hasSuffix("combine old")
             CUDABackend.mlaAttentionOverride = kernel
             CUDABackend.mlaCombineOverride = oldCombine ? "old" : nil
             for c in cases {
                 let name = c.name.replacingOccurrences(of: "mla v2", with: "mla " + pass)
                 check("attention", name) { s in
-                    let v2 = CUDABackend.mlaDecodeV2Launches, v3 = CUDABackend.mlaDecodeV3Launches
+                    let v2 = CUDABackend.mlaDecodeV2Launches, v3 = CUDABackend.mlaDecodeV3Launches, v4 = CUDABackend.mlaDecodeV4Launches
                     let rows = CUDABackend.mlaCombineRowsLaunches
                     try s.attention(c)
                     let ranV2 = CUDABackend.mlaDecodeV2Launches > v2, ranV3 = CUDABackend.mlaDecodeV3Launches > v3
+                    let ranV4 = CUDABackend.mlaDecodeV4Launches > v4
                     if oldCombine {
                         s.record("attention", name + " (old combine ran)", error: CUDABackend.mlaCombineRowsLaunches == rows ? 0 : 1,
                                  tolerance: 0)
                     }
+                    let ran = [ranV2, ranV3, ranV4].filter { $0 }.count
                     let expected = switch kernel {
-                    case "v3": hopper ? ranV3 && !ranV2 : ranV2 && !ranV3
-                    case "v2": ranV2 && !ranV3
-                    default: !ranV2 && !ranV3
+                    case "v4": ran == 1 && (hopper ? ranV4 : ranV2)
+                    case "v3": ran == 1 && (hopper ? ranV3 : ranV2)
+                    case "v2": ran == 1 && ranV2
+                    default: ran == 0
                     }
                     s.record("attention", name + " (\(kernel) ran)", error: expected ? 0 : 1, tolerance: 0)
                 }
