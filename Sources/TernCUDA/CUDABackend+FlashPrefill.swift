@@ -116,7 +116,8 @@ extension CUDABackend {
     /// The wgmma prefill kernel and its ring depth for this call, nil where it does not apply (another
     /// variant selected, head width other than 128, not sm_90, too little shared memory).
     /// `wgmma3o`: 3 slots, the P·V MMAs of a tile left running under the next tile's barrier, loads and
-    /// Q·Kᵀ (one tile prefetched ahead instead of two).
+    /// Q·Kᵀ (one tile prefetched ahead instead of two). `wgmmapp`: wgmma3o with warpgroup 1 half a tile
+    /// out of phase (its softmax under warpgroup 0's MMAs and the other way round).
     /// FP8 caches (any wgmma variant, unless TERN_CUDA_PREFILL_FP8=old outside the selftest):
     /// `tern_flash_prefill_wgmma_fp8_d128` (e4m3 tiles decoded to bf16 in shared memory, needs 16-byte
     /// aligned cache rows).
@@ -126,6 +127,7 @@ extension CUDABackend {
         case "wgmma3": kernel = fp8 ? ("tern_flash_prefill_wgmma_fp8_d128", 3) : ("tern_flash_prefill_wgmma3_d128", 3)
         case "wgmma", "wgmma3o": kernel = fp8 ? ("tern_flash_prefill_wgmma_fp8_d128", 3) : ("tern_flash_prefill_wgmma3o_d128", 3)
         case "wgmma2": kernel = fp8 ? ("tern_flash_prefill_wgmma_fp8_d128", 3) : ("tern_flash_prefill_wgmma2_d128", 2)
+        case "wgmmapp": kernel = fp8 ? ("tern_flash_prefill_wgmma_fp8_d128", 3) : ("tern_flash_prefill_wgmmapp_d128", 3)
         default: return nil
         }
         if fp8 {

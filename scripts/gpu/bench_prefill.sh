@@ -5,8 +5,9 @@
 #      fa3 cases and the fa2 d128 cases run on the wgmma kernel, [wgmma2]/[w4]/[w8] the others)  ~35 s
 #   2. tern bench-attention, causal prefill 8×4k and 1×32k (Llama-8B 32/8 d128), bf16 and FP8 KV, for
 #      TERN_CUDA_PREFILL_ATTN = wgmma (default = wgmma3o, P·V overlapped with the next tile; FP8:
-#      tern_flash_prefill_wgmma_fp8_d128), wgmma3 (no overlap), and wgmma with
-#      TERN_CUDA_PREFILL_FP8=old (FP8 on the FA2-style kernel)                                      ~30 s
+#      tern_flash_prefill_wgmma_fp8_d128), wgmmapp (warpgroups half a tile apart, ping-pong), wgmma3
+#      (no overlap), and wgmma with
+#      TERN_CUDA_PREFILL_FP8=old (FP8 on the FA2-style kernel)                                      ~40 s
 #   3. PyTorch SDPA (flash backend) on the same shapes                                            ~15 s
 # Logs to $OUT; the summary is printed at the end.
 source "$(dirname "$0")/common.sh"   # cd to the repo root, $BIN, $OUT, kernel folders, header line
@@ -19,7 +20,7 @@ timeout 120 "$BIN" selftest --device cuda --fixtures "" > "$OUT/selftest.log" 2>
 grep -E "^attention" "$OUT/selftest.log" | grep -E "fa3|fa2|FAIL"; grep -E "passed, .* failed" "$OUT/selftest.log"; stamp
 
 echo "== prefill variants (TERN_CUDA_PREFILL_ATTN)"
-for v in wgmma wgmma3 fp8old; do
+for v in wgmma wgmmapp wgmma3 fp8old; do
   a=$v; f=wgmma; [ $v = fp8old ] && { a=wgmma; f=old; }
   TERN_CUDA_PREFILL_ATTN=$a TERN_CUDA_PREFILL_FP8=$f timeout 60 "$BIN" bench-attention --shapes "" --prefill-shapes gqa-llama8b --repeats 8 > "$OUT/prefill_$v.log" 2>&1
   grep -E "^prefill" "$OUT/prefill_$v.log" | sed "s/^/[$v] /" | tee -a "$OUT/prefill_variants.log"

@@ -95,7 +95,7 @@ __device__ __forceinline__ void f3_wgmma_rs(float *d, const u32 *a, unsigned lon
 }
 
 // Arguments as tern_flash_prefill (bf16 caches; keyStride / valueStride / head strides in elements).
-template <int STAGES, bool OVERLAP>
+template <int STAGES, bool OVERLAP, bool PP = false>
 __device__ __forceinline__ void flash_prefill_wgmma(
     const u16 *q, long long qStride, const u16 *keys, const u16 *values,
     long long keyStride, long long keyHeadStride, long long valueStride, long long valueHeadStride,
@@ -177,7 +177,13 @@ __device__ __forceinline__ void flash_prefill_wgmma(
     const int p0 = rowPos(r0), p1 = rowPos(r1);
     const u32 qBase = sQ + (u32)(wg * 64 * 128);  // this warpgroup's 64 rows of both halves
 
-    for (int it = 0; it < nTiles; it++) {
+    static_assert(!PP || (OVERLAP && STAGES == 3), "ping-pong runs on the overlapped 3-slot ring");
+    // PP: warpgroup 1 runs half a tile out of phase (its S = Q·Kᵀ of tile it is issued at the end of
+    // interval it, its softmax and P·V of tile it in interval it + 1, while warpgroup 0 issues its
+    // MMAs), so one warpgroup's softmax runs under the other's MMAs; one extra interval drains it.
+    // A slot is still free two barriers after its tile: warpgroup 1 waits for its S(t) early in
+    // interval t + 1 and for its P·V(t) before the barrier ending it.
+    for (int it = 0; it < nTiles + (PP ? 1 : 0); it++) {
         // Tile `it` (and Q) landed for this thread's copies; make them visible to the async proxy
         // (wgmma reads shared memory through it) and to every thread. The barrier also means every
         // warpgroup is done with the slot of tile it − 1, which the next issue overwrites.
@@ -186,6 +192,88 @@ __device__ __forceinline__ void flash_prefill_wgmma(
         __syncthreads();
         if (it + AHEAD < nTiles) issue(it + AHEAD, (it + AHEAD) % STAGES);
         asm volatile("cp.async.commit_group;" ::: "memory");
+
+        if constexpr (PP) {
+            auto tileActive = [&](int i) {
+                const int k = myBegin + i * F3_KEYS;
+                return !(k > wgLastPos || (window > 0 && k + F3_KEYS - 1 <= wgFirstPos - window));
+            };
+            if (wg == 1) {
+                const bool prevActive = it > 0 && tileActive(it - 1);
+                const bool curActive = it < nTiles && tileActive(it);
+                u32 pa[32];
+                if (prevActive) {
+                    const int kp = myBegin + (it - 1) * F3_KEYS;
+                    f3_wait0();  // S(it − 1)
+                    f3_pin(sc);
+                    const bool needMask = kp + F3_KEYS - 1 > wgFirstPos || kp + F3_KEYS - 1 >= kvEnd
+                        || (window > 0 && kp <= wgLastPos - window);
+                    if (needMask) {
+#pragma unroll
+                        for (int nb = 0; nb < F3_KEYS / 8; nb++) {
+#pragma unroll
+                            for (int e = 0; e < 4; e++) {
+                                const int key = kp + nb * 8 + 2 * t + (e & 1);
+                                const int p = e < 2 ? p0 : p1;
+                                const bool ok = key <= p && (window <= 0 || key > p - window);
+                                if (!ok) sc[nb * 4 + e] = -INFINITY;
+                            }
+                        }
+                    }
+                    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+                    for (int nb = 0; nb < F3_KEYS / 8; nb++) {
+                        mx0 = fmaxf(mx0, fmaxf(sc[nb * 4], sc[nb * 4 + 1]));
+                        mx1 = fmaxf(mx1, fmaxf(sc[nb * 4 + 2], sc[nb * 4 + 3]));
+                    }
+                    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+                    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+                    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+                    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+                    const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+                    const float b0 = n0 == -INFINITY ? 0.0f : n0 * log2Scale, b1 = n1 == -INFINITY ? 0.0f : n1 * log2Scale;
+                    const float c0 = exp2f(m0 * log2Scale - b0), c1 = exp2f(m1 * log2Scale - b1);
+                    m0 = n0; m1 = n1;
+                    l0 *= c0; l1 *= c1;
+#pragma unroll
+                    for (int i = 0; i < 16; i++) { o[4 * i] *= c0; o[4 * i + 1] *= c0; o[4 * i + 2] *= c1; o[4 * i + 3] *= c1; }
+#pragma unroll
+                    for (int nb = 0; nb < F3_KEYS / 8; nb++) {
+                        const float e0 = exp2f(fmaf(sc[nb * 4], log2Scale, -b0)), e1 = exp2f(fmaf(sc[nb * 4 + 1], log2Scale, -b0));
+                        const float e2 = exp2f(fmaf(sc[nb * 4 + 2], log2Scale, -b1)), e3 = exp2f(fmaf(sc[nb * 4 + 3], log2Scale, -b1));
+                        l0 += e0 + e1;
+                        l1 += e2 + e3;
+                        pa[(nb >> 1) * 4 + (nb & 1) * 2] = f3_pack(e0, e1);
+                        pa[(nb >> 1) * 4 + (nb & 1) * 2 + 1] = f3_pack(e2, e3);
+                    }
+                    const u32 vPrev = sK((it - 1) % STAGES) + F3_OPERAND;
+                    f3_pin(o);
+                    f3_fence();
+#pragma unroll
+                    for (int kc = 0; kc < F3_KEYS / 16; kc++) f3_wgmma_rs(o, pa + 4 * kc, f3_desc(vPrev + kc * 2048, F3_OPERAND / 2));
+                    f3_commit();
+                }
+                if (curActive) {  // S(it), left running into the next interval
+                    const u32 kCur = sK(it % STAGES);
+                    f3_fence();
+#pragma unroll
+                    for (int kc = 0; kc < F3_HD / 16; kc++) {
+                        const u32 off = (u32)((kc >> 2) * (F3_OPERAND / 2) + (kc & 3) * 32);
+                        f3_wgmma_ss(sc, f3_desc(qBase + off, 16), f3_desc(kCur + off, 16), kc > 0);
+                    }
+                    f3_commit();
+                }
+                if (prevActive) {  // P·V(it − 1) done before the barrier (its slot is refilled after the next one)
+                    if (curActive) asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+                    else f3_wait0();
+                    f3_pin(o);
+#pragma unroll
+                    for (int i = 0; i < 32; i++) asm volatile("" : "+r"(pa[i])::"memory");
+                }
+                continue;
+            }
+            if (it >= nTiles) continue;  // warpgroup 0: nothing in the drain interval
+        }
 
         const int kt = myBegin + it * F3_KEYS;
         if (kt > wgLastPos || (window > 0 && kt + F3_KEYS - 1 <= wgFirstPos - window)) {  // warpgroup-uniform
@@ -309,11 +397,11 @@ __device__ __forceinline__ void flash_prefill_wgmma(
     }
 }
 
-#define F3_CALL(STAGES, OVERLAP)                                                                               \
-    flash_prefill_wgmma<STAGES, OVERLAP>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride, \
+#define F3_CALL(STAGES, OVERLAP, PP)                                                                           \
+    flash_prefill_wgmma<STAGES, OVERLAP, PP>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride, \
                                 out, outStride, group, scale, window, tiles, pageTable, pageSize, partialO, partialML)
 #else
-#define F3_CALL(STAGES, OVERLAP) ((void)0)
+#define F3_CALL(STAGES, OVERLAP, PP) ((void)0)
 #endif  // F3_ENABLED
 
 // ---- FP8 (e4m3) cache: the same math on bf16 K/V tiles decoded in shared memory.
@@ -576,16 +664,17 @@ extern "C" __global__ void __launch_bounds__(F3_THREADS, 1) tern_flash_prefill_w
     if (F3_ENABLED) F3_FP8_CALL(2);
 }
 
-#define F3_ENTRY(NAME, STAGES, OVERLAP)                                                                            \
+#define F3_ENTRY(NAME, STAGES, OVERLAP, PP)                                                                            \
     extern "C" __global__ void __launch_bounds__(F3_THREADS, 1) NAME(                                             \
         const u16 *q, long long qStride, const u16 *keys, const u16 *values, long long keyStride,                 \
         long long keyHeadStride, long long valueStride, long long valueHeadStride, u16 *out, long long outStride, \
         int group, float scale, int window, const int *tiles, const int *pageTable, int pageSize, float *partialO, \
         float *partialML) {                                                                                       \
         if (F3_ENABLED)                                                                                          \
-            F3_CALL(STAGES, OVERLAP);                                                                              \
+            F3_CALL(STAGES, OVERLAP, PP);                                                                              \
     }
 // Shared memory: 1024 (alignment) + 32 KiB (Q) + STAGES × 64 KiB (K and V tiles of 128 keys).
-F3_ENTRY(tern_flash_prefill_wgmma2_d128, 2, false)
-F3_ENTRY(tern_flash_prefill_wgmma3_d128, 3, false)
-F3_ENTRY(tern_flash_prefill_wgmma3o_d128, 3, true)
+F3_ENTRY(tern_flash_prefill_wgmma2_d128, 2, false, false)
+F3_ENTRY(tern_flash_prefill_wgmma3_d128, 3, false, false)
+F3_ENTRY(tern_flash_prefill_wgmma3o_d128, 3, true, false)
+F3_ENTRY(tern_flash_prefill_wgmmapp_d128, 3, true, true)

@@ -10,7 +10,8 @@ extension OpSuite {
     /// 16, 64, prefixes, MHA, window).
     /// The bf16 cases again with the variant(s) of the bf16 kernel that TERN_CUDA_PREFILL_ATTN did
     /// not select (wgmma: tern_flash_prefill_wgmma3o_d128, the default, P·V overlapped with the next
-    /// tile; wgmma2: 2-stage ring; wgmma3: tern_flash_prefill_wgmma3_d128, no overlap;
+    /// tile; wgmma2: 2-stage ring; wgmma3: tern_flash_prefill_wgmma3_d128, no overlap; wgmmapp:
+    /// tern_flash_prefill_wgmmapp_d128, the warpgroups half a tile apart;
     /// w4: tern_flash_prefill_w4_*; w8: tern_flash_prefill_*). The wgmma kernels only take bf16
     /// head width 128 (elsewhere they fall back to w4, which is checked on its own).
     /// The fa3 cases also run forced through wgmma when it is the default, and every wgmma case checks
@@ -19,7 +20,7 @@ extension OpSuite {
     mutating func flashPrefillVariants() {
         defer { CUDABackend.flashPrefillOverride = nil }
         let hopper = gpu.deviceInfo.computeMajor == 9
-        for variant in ["wgmma", "wgmma2", "wgmma3", "w4", "w8"] {
+        for variant in ["wgmma", "wgmma2", "wgmma3", "wgmmapp", "w4", "w8"] {
             let isDefault = variant == CUDABackend.flashPrefillSetting
             guard !isDefault || variant.hasPrefix("wgmma") else { continue }
             CUDABackend.flashPrefillOverride = variant
