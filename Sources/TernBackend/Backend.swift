@@ -133,6 +133,12 @@ public protocol Backend: AnyObject, Sendable {
     /// unwritten. The default runs `addRMSNorm` (or `rmsNorm`) and `linearSiLUAndMul`.
     func addRMSNormLinearSiLUAndMul(_ x: Tensor?, residual: Tensor, weight: Tensor, eps: Float, _ gateUp: Linear, normed: Tensor,
                                     scratch: Tensor, out: Tensor) throws
+    /// A GQA layer from its pre-norm to attention: `addRMSNormLinear` into `out` (the fused qkv
+    /// projection: q, k and v columns of `heads`, `kvHeads` and `kvHeads` heads of `headDim`), then
+    /// `ropeAndStoreKV` of those three column ranges. The default runs the two.
+    func addRMSNormQKVRopeStoreKV(_ x: Tensor?, residual: Tensor, weight: Tensor, eps: Float, _ qkv: Linear, normed: Tensor,
+                                  out: Tensor, heads: Int, kvHeads: Int, headDim: Int, positions: Tensor, table: RotaryTable,
+                                  cache: KVCache, layer: Int, batch: PreparedBatch) throws
     /// out = a + b (same shapes); `out` may alias either.
     func add(_ a: Tensor, _ b: Tensor, out: Tensor) throws
     /// out[i] = x[rows[i]]
@@ -196,6 +202,15 @@ extension Backend {
                                            normed: Tensor, scratch: Tensor, out: Tensor) throws {
         try preNorm(x, residual: residual, weight: weight, eps: eps, out: normed)
         try linearSiLUAndMul(normed, gateUp, scratch: scratch, out: out)
+    }
+
+    public func addRMSNormQKVRopeStoreKV(_ x: Tensor?, residual: Tensor, weight: Tensor, eps: Float, _ qkv: Linear, normed: Tensor,
+                                         out: Tensor, heads: Int, kvHeads: Int, headDim: Int, positions: Tensor, table: RotaryTable,
+                                         cache: KVCache, layer: Int, batch: PreparedBatch) throws {
+        try addRMSNormLinear(x, residual: residual, weight: weight, eps: eps, qkv, normed: normed, out: out)
+        let q = heads * headDim, kv = kvHeads * headDim
+        try ropeAndStoreKV(query: out.columns(0..<q), key: out.columns(q..<q + kv), value: out.columns(q + kv..<q + 2 * kv),
+                           headDim: headDim, positions: positions, table: table, cache: cache, layer: layer, batch: batch)
     }
 
     /// residual += x, out = rmsNorm(residual) (`addRMSNorm`); x nil: out = rmsNorm(residual).

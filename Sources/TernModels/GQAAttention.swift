@@ -47,11 +47,17 @@ struct GQAAttention: AttentionBlock {
         let qDim = p.heads * p.headDim, kvDim = p.kvHeads * p.headDim
         let qkv = try context.buffer([context.tokens, qDim + 2 * kvDim])
         let qs = qkv.columns(0..<qDim), ks = qkv.columns(qDim..<qDim + kvDim), vs = qkv.columns(qDim + kvDim..<qDim + 2 * kvDim)
+        var roped = false
         switch (self.qkv, input) {
-        case let (.fused(layer), .preNorm(pre)):
-            try pre.linear(b, layer, out: qkv)
-        case let (.fused(layer), .normalized(x)):
-            try b.linear(x, layer, out: qkv)
+        case let (.fused(projection), .preNorm(pre)) where qNorm == nil:
+            // Norm, projection, rope and K/V store: one op (one kernel at batch 1 on the GPU).
+            try pre.qkvRopeStoreKV(b, projection, out: qkv, heads: p.heads, kvHeads: p.kvHeads, headDim: p.headDim, table: rotary,
+                                   context: context, layer: layer)
+            roped = true
+        case let (.fused(projection), .preNorm(pre)):
+            try pre.linear(b, projection, out: qkv)
+        case let (.fused(projection), .normalized(x)):
+            try b.linear(x, projection, out: qkv)
         case let (.separate(q, k, v), _):
             let x = try input.normalized(b)
             try b.linear(x, q, out: qs)
@@ -62,8 +68,10 @@ struct GQAAttention: AttentionBlock {
             try b.rmsNorm(qs, weight: qNorm, eps: normEps, out: qs)
             try b.rmsNorm(ks, weight: kNorm, eps: normEps, out: ks)
         }
-        try b.ropeAndStoreKV(query: qs, key: ks, value: vs, headDim: p.headDim, positions: context.positions, table: rotary,
-                             cache: context.cache, layer: layer, batch: context.batch)
+        if !roped {
+            try b.ropeAndStoreKV(query: qs, key: ks, value: vs, headDim: p.headDim, positions: context.positions, table: rotary,
+                                 cache: context.cache, layer: layer, batch: context.batch)
+        }
         let attended = try context.buffer([context.tokens, qDim])
         try b.attention(query: qs, cache: context.cache, layer: layer, batch: context.batch, parameters: p, out: attended)
         try b.linear(attended, o, out: out)

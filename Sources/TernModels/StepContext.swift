@@ -20,9 +20,9 @@ struct StepContext {
 
 /// A block's input as a pre-norm not yet applied: rmsNorm(residual += x) (x nil: rmsNorm(residual)).
 /// The block uses it exactly once (each use adds x into residual): `normalized` writes the normalised
-/// rows into `normed` (blocks that read them several times), `linear` / `linearSiLUAndMul` hand the
-/// norm to the one projection that consumes it (`Backend.addRMSNormLinear`, which backends may run as
-/// one kernel).
+/// rows into `normed` (blocks that read them several times), `linear` / `linearSiLUAndMul` /
+/// `qkvRopeStoreKV` hand the norm to the one projection that consumes it (`Backend.addRMSNormLinear`
+/// and its kin, which backends may run as one kernel).
 struct PreNorm {
     let x: Tensor?
     let residual: Tensor
@@ -38,6 +38,13 @@ struct PreNorm {
 
     func linear(_ b: any Backend, _ layer: Linear, out: Tensor) throws {
         try b.addRMSNormLinear(x, residual: residual, weight: weight, eps: eps, layer, normed: normed, out: out)
+    }
+
+    func qkvRopeStoreKV(_ b: any Backend, _ qkv: Linear, out: Tensor, heads: Int, kvHeads: Int, headDim: Int, table: RotaryTable,
+                        context: StepContext, layer: Int) throws {
+        try b.addRMSNormQKVRopeStoreKV(x, residual: residual, weight: weight, eps: eps, qkv, normed: normed, out: out, heads: heads,
+                                       kvHeads: kvHeads, headDim: headDim, positions: context.positions, table: table,
+                                       cache: context.cache, layer: layer, batch: context.batch)
     }
 
     func linearSiLUAndMul(_ b: any Backend, _ gateUp: Linear, scratch: Tensor, out: Tensor) throws {

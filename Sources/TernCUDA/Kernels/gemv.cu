@@ -282,22 +282,43 @@ __device__ __forceinline__ void gemv_norm_write_residual(const GemvNorm &norm, i
     __shared__ float norm_red[8];                     \
     __shared__ int norm_last;
 
+// The rope + K/V store epilogue of tern_gemv_bf16_t1_norm_rope (a GQA layer's fused qkv projection
+// at T = 1: columns q heads, then k heads, then v heads, each headDim wide; NeoX pairs (i, i + half)
+// over the whole head, bf16 cache). Block b owns 4 pairs of one head: head b / (half / 4), pairs
+// i0 … i0 + 3 with i0 = 4 · (b mod half / 4); warp w < 4 computes column i0 + w of the head, warp
+// w ≥ 4 column half + i0 + w − 4. The epilogue does what tern_rope_store_kv does with the stored
+// bf16 projection: q and k pairs rotated by the token's position (k also into the key cache at the
+// token's slot), v into the value cache; negative slots skip the cache.
+struct GemvRope {
+    int headDim, qHeads, kHeads;  // v heads: kHeads
+    const int *positions, *slots;
+    const float *cosTable, *sinTable;
+    u16 *keyCache;
+    long long keyCacheStride;
+    u16 *valueCache;
+    long long valueCacheStride;
+};
+
 // T = 1, one warp per weight row as tern_gemv_bf16_t1 (R = 1, U = 8, the same sums in the same
 // order), x̂ read from shared memory. The warp's first weight step (8 loads of 16 bytes per lane) is
 // issued and gamma goes to L1 before the wait; rows past n (last block) load the last row, take part
-// in the block's barriers and store nothing.
-// Grid: ceil(n / 8) blocks of 256 threads; x may be null (then counter must be).
-extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1_norm(const u16 *x, u16 *residual, const float *gamma,
-                                                                            float eps, int *counter, const u16 *w, long long ldw,
-                                                                            void *out, int outType, int n, int k) {
-    GEMV_NORM_SHARED
-    const GemvNorm norm = {x, residual, gamma, eps, counter, norm_xs, norm_red, &norm_last};
+// in the block's barriers and store nothing. ROPE: rows mapped and results stored as GemvRope says.
+template <bool ROPE>
+__device__ __forceinline__ void gemv_t1_norm_body(const GemvNorm &norm, const u16 *w, long long ldw, void *out, int outType, int n,
+                                                  int k, const GemvRope &rope, float *pairSums) {
 #if __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;");
 #endif
     constexpr int U = 8;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int row = blockIdx.x * 8 + warp, chunks = k >> 3;
+    int row = blockIdx.x * 8 + warp, head = 0, i0 = 0;
+    if (ROPE) {
+        const int half = rope.headDim >> 1, groups = half >> 2;
+        head = blockIdx.x / groups;
+        i0 = (blockIdx.x - head * groups) * 4;
+        row = head * rope.headDim + (warp < 4 ? i0 + warp : half + i0 + warp - 4);
+    }
+    const int chunks = k >> 3;
     const gemv_u4 *wrow = (const gemv_u4 *)(w + (long long)min(row, n - 1) * ldw);
     // The warp's first weight step (model weights: never written by a kernel) is loaded before the
     // wait and stays in flight through the norm prologue.
@@ -305,11 +326,11 @@ extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1_norm(cons
 #pragma unroll
     for (int u = 0; u < U; u++)
         if (lane + 32 * u < chunks) wv[u] = gemv_load_stream_early(wrow + lane + 32 * u);
-    gemv_norm_prefetch(gamma, k);
+    gemv_norm_prefetch(norm.gamma, k);
     const int zero = gemv_grid_wait();
     gemv_norm_prologue(norm, k, zero);
     int arrived = 0;
-    if (counter && threadIdx.x == 0) arrived = atomicAdd(counter, 1);
+    if (norm.counter && threadIdx.x == 0) arrived = atomicAdd(norm.counter, 1);
     if (row < n) {
         float acc = 0.0f;
         const int step = 32 * U;
@@ -323,7 +344,7 @@ extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1_norm(cons
             for (int u = 0; u < U; u++) {
                 float wf[8], xf[8];
                 gemv_unpack(wv[u], wf);
-                gemv_unpack(norm_xs[c0 + lane + 32 * u], xf);
+                gemv_unpack(norm.xs[c0 + lane + 32 * u], xf);
 #pragma unroll
                 for (int e = 0; e < 8; e++) acc = fmaf(wf[e], xf[e], acc);
             }
@@ -334,19 +355,71 @@ extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1_norm(cons
             if (c < chunks) {
                 float wf[8], xf[8];
                 gemv_unpack(c0 == 0 ? wv[u] : gemv_load_stream(wrow + c), wf);
-                gemv_unpack(norm_xs[c], xf);
+                gemv_unpack(norm.xs[c], xf);
 #pragma unroll
                 for (int e = 0; e < 8; e++) acc = fmaf(wf[e], xf[e], acc);
             }
         }
         acc = warp_sum(acc);
-        if (lane == 0) store_from_float(out, outType, row, acc);
+        if (!ROPE && lane == 0) store_from_float(out, outType, row, acc);
+        if (ROPE && lane == 0) pairSums[warp] = bf16_to_float(float_to_bf16(acc));
     }
-    if (counter) {
-        if (threadIdx.x == 0) norm_last = arrived == (int)gridDim.x - 1;
+    if (ROPE) {
         __syncthreads();
-        if (norm_last) gemv_norm_write_residual(norm, k);
+        const int t = threadIdx.x;
+        if (t < 4) {
+            const int half = rope.headDim >> 1, i = i0 + t;
+            const long long slot = rope.slots[0];
+            const float x1 = pairSums[t], x2 = pairSums[4 + t];
+            u16 a = float_to_bf16(x1), b = float_to_bf16(x2);
+            u16 *cache = nullptr;
+            if (head < rope.qHeads + rope.kHeads) {
+                const int position = rope.positions[0];
+                const float c = rope.cosTable[(long long)position * half + i], s = rope.sinTable[(long long)position * half + i];
+                a = float_to_bf16(x1 * c - x2 * s);
+                b = float_to_bf16(x2 * c + x1 * s);
+                if (head >= rope.qHeads && slot >= 0)
+                    cache = rope.keyCache + slot * rope.keyCacheStride + (long long)(head - rope.qHeads) * rope.headDim;
+            } else if (slot >= 0) {
+                cache = rope.valueCache + slot * rope.valueCacheStride + (long long)(head - rope.qHeads - rope.kHeads) * rope.headDim;
+            }
+            u16 *o = (u16 *)out + (long long)head * rope.headDim;
+            o[i] = a;
+            o[i + half] = b;
+            if (cache) {
+                cache[i] = a;
+                cache[i + half] = b;
+            }
+        }
     }
+    if (norm.counter) {
+        if (threadIdx.x == 0) *norm.last = arrived == (int)gridDim.x - 1;
+        __syncthreads();
+        if (*norm.last) gemv_norm_write_residual(norm, k);
+    }
+}
+
+// Grid: ceil(n / 8) blocks of 256 threads; x may be null (then counter must be).
+extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1_norm(const u16 *x, u16 *residual, const float *gamma,
+                                                                            float eps, int *counter, const u16 *w, long long ldw,
+                                                                            void *out, int outType, int n, int k) {
+    GEMV_NORM_SHARED
+    const GemvNorm norm = {x, residual, gamma, eps, counter, norm_xs, norm_red, &norm_last};
+    gemv_t1_norm_body<false>(norm, w, ldw, out, outType, n, k, GemvRope(), nullptr);
+}
+
+// Grid: n / 8 blocks of 256 threads, n = (qHeads + 2 · kHeads) · headDim, headDim % 8 == 0; bf16 out
+// (the qkv row) and caches; otherwise as tern_gemv_bf16_t1_norm.
+extern "C" __global__ void __launch_bounds__(256, 4) tern_gemv_bf16_t1_norm_rope(
+    const u16 *x, u16 *residual, const float *gamma, float eps, int *counter, const u16 *w, long long ldw, u16 *out, int n, int k,
+    int headDim, int qHeads, int kHeads, const int *positions, const int *slots, const float *cosTable, const float *sinTable,
+    u16 *keyCache, long long keyCacheStride, u16 *valueCache, long long valueCacheStride) {
+    GEMV_NORM_SHARED
+    __shared__ float pairSums[8];
+    const GemvNorm norm = {x, residual, gamma, eps, counter, norm_xs, norm_red, &norm_last};
+    const GemvRope rope = {headDim, qHeads, kHeads, positions, slots, cosTable, sinTable, keyCache, keyCacheStride, valueCache,
+                           valueCacheStride};
+    gemv_t1_norm_body<true>(norm, w, ldw, out, DT_BF16, n, k, rope, pairSums);
 }
 
 // T = 1 with the work of a block spread flat over its 256 threads (tern_gemv_bf16_t1s):

@@ -41,6 +41,7 @@ extension OpSuite {
                 }
             }
         }
+        normGEMVRopes()
         for (t, k, bias) in [(1, 4096, true), (1, 512, false), (3, 512, true)] {
             let detail = "addRMSNormLinear t \(t) k \(k)\(bias ? " bias" : "")"
             check("norm_gemv", detail) { s in
@@ -73,6 +74,65 @@ extension OpSuite {
                                                      scratch: try s.gpu.allocate([t, 256], dtype: .bf16, zeroed: false), out: og)
                 try s.compare("norm_gemv", detail, oc, og)
                 try s.compare("norm_gemv", detail + " residual", rc, rg)
+            }
+        }
+    }
+
+    /// `tern_gemv_bf16_t1_norm_rope` (forced) against the CPU's addRMSNorm, linear and ropeAndStoreKV:
+    /// the qkv row (q and k rotated, v as projected), the key and value cache rows of the token's slot
+    /// (and nothing else of the caches). Llama-3.1-8B's layer (32 + 8 + 8 heads of 128, k 4096), the
+    /// fixture's (4 + 2 + 2 heads of 16, k 64) without the residual add, 8 + 2 + 2 heads of 64 at
+    /// position 0; then the backend entry point at T = 1 and at T = 3 (the two-kernel path).
+    mutating func normGEMVRopes() {
+        for (heads, kvHeads, d, k, add, position, slot, t, forced) in [(32, 8, 128, 4096, true, 45, 37, 1, true),
+                                                                       (4, 2, 16, 64, false, 63, 5, 1, true),
+                                                                       (8, 2, 64, 512, true, 0, 0, 1, true),
+                                                                       (8, 2, 64, 512, true, 17, 20, 1, false),
+                                                                       (8, 2, 64, 512, true, 17, 20, 3, false)] {
+            let detail = "qkv rope \(heads)+\(kvHeads)+\(kvHeads)×\(d) k \(k) t \(t)\(add ? "" : " no add")\(forced ? "" : " entry point")"
+            check("norm_gemv", detail) { s in
+                let n = (heads + 2 * kvHeads) * d, half = d / 2, maxPositions = 64
+                let angles = (0..<(maxPositions * half)).map { _ in s.random.signed() * 3.14 }
+                let cosValues = angles.map { Foundation.cos($0) }, sinValues = angles.map { Foundation.sin($0) }
+                func table(_ b: any Backend) throws -> RotaryTable {
+                    RotaryTable(cos: try b.upload(floats: cosValues, shape: [maxPositions, half], as: .f32),
+                                sin: try b.upload(floats: sinValues, shape: [maxPositions, half], as: .f32), rotaryDim: d, interleaved: false)
+                }
+                let layout = KVCacheLayout(layers: 2, kvHeads: kvHeads, keyDim: d, valueDim: d, dtype: .f32)
+                var gpuLayout = layout
+                gpuLayout.dtype = .bf16
+                let cc = try s.cpu.makeKVCache(layout: layout, pageSize: 4, pageCount: 16)
+                let cg = try s.gpu.makeKVCache(layout: gpuLayout, pageSize: 4, pageCount: 16)
+                let batch = ForwardBatch(tokenIDs: Array(repeating: 0, count: t), positions: (0..<t).map { Int32(position + $0) },
+                                         slots: (0..<t).map { Int32(slot + $0) },
+                                         sequences: [SequenceSpan(queryStart: 0, queryLength: t, kvLength: position + t, pageTableStart: 0)],
+                                         pageTable: (0..<16).map { Int32($0) }, pageSize: 4, logitRows: [Int32(t - 1)])
+                let pc = try s.cpu.prepare(batch), pg = try s.gpu.prepare(batch)
+                let (wc, wg) = try s.pair(n, k, scale: 0.2)
+                let (gc, gg) = try s.pair(1, k, dtype: .f32)
+                let (rc, rg) = try s.pair(t, k, scale: 2)
+                let (xc, xg) = try s.pair(t, k)
+                let (oc, og) = try s.outputs(t, n)
+                try s.cpu.addRMSNormQKVRopeStoreKV(add ? xc : nil, residual: rc, weight: gc.reshaped([k]), eps: 1e-5, Linear(weight: wc),
+                                                   normed: try s.cpu.allocate([t, k], dtype: .f32, zeroed: false), out: oc, heads: heads,
+                                                   kvHeads: kvHeads, headDim: d, positions: pc.positions, table: try table(s.cpu),
+                                                   cache: cc, layer: 1, batch: pc)
+                if forced {
+                    guard try s.gpu.normGEMVRope(add ? xg : nil, residual: rg, weight: gg.reshaped([k]), eps: 1e-5, Linear(weight: wg), out: og,
+                                                 heads: heads, kvHeads: kvHeads, headDim: d, positions: pg.positions, table: try table(s.gpu),
+                                                 cache: cg, layer: 1, batch: pg) else {
+                        throw BackendError.invalidArgument("norm_gemv rope declined \(detail)")
+                    }
+                } else {
+                    try s.gpu.addRMSNormQKVRopeStoreKV(add ? xg : nil, residual: rg, weight: gg.reshaped([k]), eps: 1e-5, Linear(weight: wg),
+                                                       normed: try s.gpu.allocate([t, k], dtype: .bf16, zeroed: false), out: og, heads: heads,
+                                                       kvHeads: kvHeads, headDim: d, positions: pg.positions, table: try table(s.gpu),
+                                                       cache: cg, layer: 1, batch: pg)
+                }
+                try s.compare("norm_gemv", detail + " (qkv)", oc, og)
+                try s.compare("norm_gemv", detail + " (key cache)", cc.keys[1], cg.keys[1])
+                try s.compare("norm_gemv", detail + " (value cache)", cc.values[1], cg.values[1])
+                if add { try s.compare("norm_gemv", detail + " (residual)", rc, rg) }
             }
         }
     }
