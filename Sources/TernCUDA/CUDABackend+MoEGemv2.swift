@@ -16,6 +16,13 @@ extension CUDABackend {
     /// gate/up kernel instead of 2), tern_moe_gemv2l_*.
     static let gemv2Late = ProcessInfo.processInfo.environment["TERN_MOE_GEMV2_LATE"] == "1"
 
+    /// TERN_MOE_GEMV2_PREFETCH=1: the v2 variant that also prefetches each weight row's lines 3
+    /// iterations (12 steps) ahead into L2 (tern_moe_gemv2p_*, with LATE tern_moe_gemv2lp_*).
+    static let gemv2Prefetch = ProcessInfo.processInfo.environment["TERN_MOE_GEMV2_PREFETCH"] == "1"
+
+    /// The selftest's choice of v2 variant ("", "l", "p", "lp"), over the environment's.
+    nonisolated(unsafe) static var gemv2VariantOverride: String?
+
     /// Launches of a v2 kernel (the selftest checks that the default decode path took v2).
     nonisolated(unsafe) static var moeGemv2Launches = 0
 
@@ -45,7 +52,8 @@ extension CUDABackend {
         case .fp8: format = "fp8"
         case .nvfp4: format = "nvfp4"
         }
-        return (gemv2Late ? "tern_moe_gemv2l_" : "tern_moe_gemv2_") + format + (fused ? "_gate_up" : "")
+        let variant = gemv2VariantOverride ?? ((gemv2Late ? "l" : "") + (gemv2Prefetch ? "p" : ""))
+        return "tern_moe_gemv2" + variant + "_" + format + (fused ? "_gate_up" : "")
     }
 
     /// Whether a decode-size MoE layer takes the v2 GEMV: 16-byte aligned weights, FP8 only with

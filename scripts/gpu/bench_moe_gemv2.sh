@@ -7,6 +7,7 @@
 #      expert, NVFP4 at the DeepSeek-V3 depths)                                      ~20 s
 #   2. bench-moe decode points with the v2 kernels (default)                          ~20 s
 #   3. the same with TERN_MOE_GEMV2_LATE=1 (activations loaded late: fewer registers)  ~20 s
+#   3a. the same with TERN_MOE_GEMV2_PREFETCH=1 (L2 prefetches), and with both          ~2 × 5 s
 #   3b. the same with TERN_MOE_GEMV_KERNEL=tc (the previous GEMV, side by side)         ~5 s
 #   4. the v2 kernels profiled (TERN_CUDA_PROFILE=1), NVFP4 at 8 / 64 tokens: gate/up vs down  ~10 s
 #   5. the GEMV/GEMM crossover with 16-row tiles: 384 / 512 tokens (12 / 16 rows per expert), v2
@@ -27,7 +28,7 @@ if [ -z "$TERN_MOE_SKIP_SELFTEST" ]; then
   echo "== selftest, ops only; moe / linear rows"
   timeout 90 "$BIN" selftest --device cuda --fixtures "" > "$OUT/selftest.log" 2>&1
   grep -E "^(moe|linear)" "$OUT/selftest.log"; grep -E "passed, .* failed" "$OUT/selftest.log"
-  echo "v2 ran rows: $(grep -c '^moe \[v2 ran\]' "$OUT/selftest.log") (expected 25), failing: $(grep '^moe \[v2 ran\]' "$OUT/selftest.log" | grep -vc ' ok')"; stamp
+  echo "v2 ran rows: $(grep -c '^moe \[v2 ran\]' "$OUT/selftest.log") (expected 49), failing: $(grep '^moe \[v2 ran\]' "$OUT/selftest.log" | grep -vc ' ok')"; stamp
 fi
 
 echo "== bench-moe decode, v2 GEMV (default)"
@@ -35,6 +36,12 @@ timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 1,8,64,256 --repea
 echo "== bench-moe decode, v2 GEMV with late activation loads (TERN_MOE_GEMV2_LATE=1)"
 TERN_MOE_GEMV2_LATE=1 timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 1,8,64,256 --repeats 8 2>&1 | grep -v JSON \
   | tee "$OUT/bench_moe_v2_late.log"; stamp
+echo "== bench-moe decode, v2 GEMV with L2 prefetches 12 steps ahead (TERN_MOE_GEMV2_PREFETCH=1)"
+TERN_MOE_GEMV2_PREFETCH=1 timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 1,8,64,256 --repeats 8 2>&1 | grep -v JSON \
+  | tee "$OUT/bench_moe_v2_prefetch.log"; stamp
+echo "== bench-moe decode, v2 GEMV late activations + L2 prefetches (TERN_MOE_GEMV2_LATE=1 TERN_MOE_GEMV2_PREFETCH=1)"
+TERN_MOE_GEMV2_LATE=1 TERN_MOE_GEMV2_PREFETCH=1 timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 1,8,64,256 --repeats 8 2>&1 \
+  | grep -v JSON | tee "$OUT/bench_moe_v2_late_prefetch.log"; stamp
 echo "== bench-moe decode, the previous tensor-core GEMV (TERN_MOE_GEMV_KERNEL=tc), same points"
 TERN_MOE_GEMV_KERNEL=tc timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 1,8,64,256 --repeats 8 2>&1 | grep -v JSON \
   | tee "$OUT/bench_moe_tc.log"; stamp
@@ -50,11 +57,13 @@ TERN_MOE_GEMV=0 timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 38
 
 echo "== summary"
 [ -f "$OUT/selftest.log" ] && { grep -E "passed, .* failed" "$OUT/selftest.log"; grep FAIL "$OUT/selftest.log" | head -20
-  echo "v2 ran rows: $(grep -c '^moe \[v2 ran\]' "$OUT/selftest.log") (expected 25)"; }
+  echo "v2 ran rows: $(grep -c '^moe \[v2 ran\]' "$OUT/selftest.log") (expected 49)"; }
 echo "-- kernels that ran in the profiled NVFP4 points (must be tern_moe_gemv2_nvfp4*)"
 grep -oE "tern_moe_gemv[a-z0-9_]*" "$OUT/bench_moe_v2_profile.log" | sort | uniq -c
 echo "-- v2 (default)"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_v2.log"
 echo "-- v2 late activations"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_v2_late.log"
+echo "-- v2 L2 prefetch"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_v2_prefetch.log"
+echo "-- v2 late + L2 prefetch"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_v2_late_prefetch.log"
 echo "-- tc (TERN_MOE_GEMV_KERNEL=tc)"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_tc.log"
 echo "-- v2 profiled (ms/step per kernel; times inflated by the profiler)"; grep -E "tern_moe_gemv2|^-- profile" "$OUT/bench_moe_v2_profile.log"
 echo "-- 384 / 512 tokens: v2 GEMV forced, then the grouped GEMM forced"; grep -hE "^(bf16|fp8|nvfp4) " "$OUT/bench_moe_v2_crossover_gemv.log" "$OUT/bench_moe_v2_crossover_gemm.log"

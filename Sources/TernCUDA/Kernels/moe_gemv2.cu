@@ -121,7 +121,7 @@ __device__ __forceinline__ float g2_silu(float g) { return g / (1.0f + __expf(-g
 
 // Rows [begin, begin + count) (count ≤ 8·NB) of one tile against matrices mats[0] (and mats[1]
 // when FUSED: output silu(gate)·up).
-template <int WQ, bool FUSED, int NB, bool LATE>
+template <int WQ, bool FUSED, int NB, bool LATE, int PF>
 __device__ __forceinline__ void g2_tile(const u8 *a, long long aStride, const float *aScales, long long aScaleStride,
                                         const int *rowToken, int begin, int count, const G2Mat *mats, int n, int k, void *out,
                                         int outType, long long outStride, float *red) {
@@ -212,11 +212,28 @@ __device__ __forceinline__ void g2_tile(const u8 *a, long long aStride, const fl
         if (!LATE) loadActs(s, r.x);
     };
 
+    // PF > 0: the weight lines of the step PF iterations ahead are prefetched into L2 (one
+    // prefetch.global.L2 per row and matrix, lane t = 2·m + h), so that more of the stream is in
+    // flight from DRAM than the two steps held in registers.
+    const u8 *pfRow = nullptr;
+    if (PF > 0) {
+#pragma unroll
+        for (int m = 0; m < MATS; m++)
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+                if (t == 2 * m + h) pfRow = wRow[m][h] - t * (WL * 16);
+    }
+    auto prefetch = [&](int s2) {
+        if (PF > 0 && pfRow && s2 < steps) asm volatile("prefetch.global.L2 [%0];" ::"l"(pfRow + (long long)s2 * W_STEP_BYTES));
+    };
     Raw cur, nxt;
     int s = warp;
     if (s < steps) load(s, cur);
+#pragma unroll
+    for (int d = 2; d < PF; d++) prefetch(s + 4 * d);
     for (; s < steps; s += 4) {
         load(min(s + 4, steps - 1), nxt);
+        prefetch(s + 4 * PF);
         if (LATE) loadActs(s, cur.x);
         if (WQ == G2_BF16) {
 #pragma unroll
@@ -337,7 +354,7 @@ __device__ __forceinline__ void g2_tile(const u8 *a, long long aStride, const fl
     __syncthreads();  // red is reused by the next sub-tile
 }
 
-template <int WQ, bool FUSED, bool LATE>
+template <int WQ, bool FUSED, bool LATE, int PF>
 __device__ __forceinline__ void g2_run(const u8 *a, long long aStride, const float *aScales, long long aScaleStride,
                                        const int *rowToken, const int *tileSlot, const int *tileStart, const int *tileEnd, int rows,
                                        const G2Mat *descs, int which, int n, int k, void *out, int outType, long long outStride) {
@@ -357,8 +374,8 @@ __device__ __forceinline__ void g2_run(const u8 *a, long long aStride, const flo
     const G2Mat *mats = descs + (tileSlot ? 3 * slot : 0) + (FUSED ? 0 : which);
     for (int start = begin; start < end; start += G2_TILE) {
         int count = min(end - start, G2_TILE);
-        if (count <= 8) g2_tile<WQ, FUSED, 1, LATE>(a, aStride, aScales, aScaleStride, rowToken, start, count, mats, n, k, out, outType, outStride, red);
-        else g2_tile<WQ, FUSED, 2, LATE>(a, aStride, aScales, aScaleStride, rowToken, start, count, mats, n, k, out, outType, outStride, red);
+        if (count <= 8) g2_tile<WQ, FUSED, 1, LATE, PF>(a, aStride, aScales, aScaleStride, rowToken, start, count, mats, n, k, out, outType, outStride, red);
+        else g2_tile<WQ, FUSED, 2, LATE, PF>(a, aStride, aScales, aScaleStride, rowToken, start, count, mats, n, k, out, outType, outStride, red);
     }
 }
 
@@ -367,24 +384,31 @@ __device__ __forceinline__ void g2_run(const u8 *a, long long aStride, const flo
 // nvfp4}(_gate_up); tern_moe_gemv2l_* load the activations late (LATE above). Non-fused: matrix
 // 3·slot + which; fused: gate 3·slot, up 3·slot + 1. MBF / MBS: blocks per SM asked of the
 // register allocator (3: ≤ 168 registers).
-#define G2_KERNELS(NAME, WQ, LATE, MBF, MBS)                                                                                         \
+#define G2_KERNELS(NAME, WQ, LATE, PF, MBF, MBS)                                                                                         \
     extern "C" __global__ void __launch_bounds__(128, MBF) NAME##_gate_up(                                                          \
         const u8 *a, long long aStride, const float *aScales, long long aScaleStride, const int *rowToken, const int *tileSlot,    \
         const int *tileStart, const int *tileEnd, int rows, const G2Mat *descs, int n, int k, void *out, int outType,              \
         long long outStride) {                                                                                                      \
-        g2_run<WQ, true, LATE>(G2_ARGS, 0, n, k, out, outType, outStride);                                                         \
+        g2_run<WQ, true, LATE, PF>(G2_ARGS, 0, n, k, out, outType, outStride);                                                         \
     }                                                                                                                               \
     extern "C" __global__ void __launch_bounds__(128, MBS) NAME(                                                                    \
         const u8 *a, long long aStride, const float *aScales, long long aScaleStride, const int *rowToken, const int *tileSlot,    \
         const int *tileStart, const int *tileEnd, int rows, const G2Mat *descs, int which, int n, int k, void *out, int outType,   \
         long long outStride) {                                                                                                      \
-        g2_run<WQ, false, LATE>(G2_ARGS, which, n, k, out, outType, outStride);                                                    \
+        g2_run<WQ, false, LATE, PF>(G2_ARGS, which, n, k, out, outType, outStride);                                                    \
     }
 // (NVRTC 13, sm_90a: the NVFP4 gate/up kernel would spill at 3 blocks and gets 2; the late
 // variants fit 3 (gate/up) and 4 (down) without spilling.)
-G2_KERNELS(tern_moe_gemv2_bf16, G2_BF16, false, 3, 3)
-G2_KERNELS(tern_moe_gemv2_fp8, G2_FP8, false, 3, 3)
-G2_KERNELS(tern_moe_gemv2_nvfp4, G2_NVFP4, false, 2, 3)
-G2_KERNELS(tern_moe_gemv2l_bf16, G2_BF16, true, 3, 4)
-G2_KERNELS(tern_moe_gemv2l_fp8, G2_FP8, true, 3, 4)
-G2_KERNELS(tern_moe_gemv2l_nvfp4, G2_NVFP4, true, 3, 4)
+G2_KERNELS(tern_moe_gemv2_bf16, G2_BF16, false, 0, 3, 3)
+G2_KERNELS(tern_moe_gemv2_fp8, G2_FP8, false, 0, 3, 3)
+G2_KERNELS(tern_moe_gemv2_nvfp4, G2_NVFP4, false, 0, 2, 3)
+G2_KERNELS(tern_moe_gemv2l_bf16, G2_BF16, true, 0, 3, 4)
+G2_KERNELS(tern_moe_gemv2l_fp8, G2_FP8, true, 0, 3, 4)
+G2_KERNELS(tern_moe_gemv2l_nvfp4, G2_NVFP4, true, 0, 3, 4)
+// TERN_MOE_GEMV2_PREFETCH=1: the same with L2 prefetches 3 iterations (12 steps) ahead.
+G2_KERNELS(tern_moe_gemv2p_bf16, G2_BF16, false, 3, 3, 3)
+G2_KERNELS(tern_moe_gemv2p_fp8, G2_FP8, false, 3, 3, 3)
+G2_KERNELS(tern_moe_gemv2p_nvfp4, G2_NVFP4, false, 3, 2, 3)
+G2_KERNELS(tern_moe_gemv2lp_bf16, G2_BF16, true, 3, 3, 4)
+G2_KERNELS(tern_moe_gemv2lp_fp8, G2_FP8, true, 3, 3, 4)
+G2_KERNELS(tern_moe_gemv2lp_nvfp4, G2_NVFP4, true, 3, 3, 4)

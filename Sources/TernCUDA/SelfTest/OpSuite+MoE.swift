@@ -47,9 +47,11 @@ extension OpSuite {
         var expectGemv2 = false
         /// Checks that tern_moe_wgmma_nvfp4 ran (on sm_90; elsewhere that it did not).
         var expectNVFP4Kernel = false
+        /// v2 variant forced for this case ("l", "p", "lp": tern_moe_gemv2{l,p,lp}_*).
+        var gemv2Variant: String? = nil
         var name: String {
             "\(format.rawValue) \(experts)e top\(topK) \(hidden)/\(inner), \(tokens) tok" + (skewed ? ", all→e0" : "") + (remote ? ", remote" : "")
-                + (gemmKernel.map { " [\($0)]" } ?? "")
+                + (gemmKernel.map { " [\($0)]" } ?? "") + (gemv2Variant.map { " [v2\($0)]" } ?? "")
         }
     }
 
@@ -109,9 +111,19 @@ extension OpSuite {
         v2Cases.append(GroupedMoECase(format: .fp8, experts: 2, topK: 1, hidden: 7168, inner: 2048, tokens: 16, remote: false))
         // NVFP4 at 9–16 rows per expert takes the GEMV too (TERN_MOE_GEMV_NVFP4_ROWS = 16): 8 experts, 60 rows.
         v2Cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 512, inner: 256, tokens: 30, remote: false))
+        // The late-activation and L2-prefetch variants on a few of them (NVFP4 one and two n-blocks,
+        // the DeepSeek-V3 depths, bf16 / FP8 with several steps per warp).
+        let variantCases = [4, 5, 11, 14, 16, 18, 19, 21].map { v2Cases[$0] }
         for var c in v2Cases {
             c.expectGemv2 = true
             cases.append(c)
+        }
+        for variant in ["l", "p", "lp"] {
+            for var c in variantCases {
+                c.expectGemv2 = true
+                c.gemv2Variant = variant
+                cases.append(c)
+            }
         }
         // Pipelined grouped GEMM (tern_moe_gemm_tc, prefill sizes; depths multiples of 32): column
         // tails (160, 224), a hot expert over two 128-row tiles (150 rows), 3 steps (= stages) and
@@ -189,6 +201,9 @@ extension OpSuite {
                 let saved = CUDABackend.moeGemmKernelOverride, before = CUDABackend.moeWgmmaLaunches
                 let gemv2Before = CUDABackend.moeGemv2Launches
                 let beforeNVFP4 = CUDABackend.moeWgmmaNVFP4Launches
+                let savedVariant = CUDABackend.gemv2VariantOverride
+                CUDABackend.gemv2VariantOverride = c.gemv2Variant
+                defer { CUDABackend.gemv2VariantOverride = savedVariant }
                 CUDABackend.moeGemmKernelOverride = c.gemmKernel
                 defer { CUDABackend.moeGemmKernelOverride = saved }
                 try s.gpu.moe(xg, expertIDs: gpuIDs, expertWeights: gpuWeights, experts: ExpertSet(slotOfExpert: slots, local: gpuExperts), out: og)
