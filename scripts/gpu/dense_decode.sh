@@ -4,12 +4,11 @@
 # (tern_gemv_bf16_t1_norm / _t1s_norm / _t1s_silu_norm) and rope + K/V store in the qkv one
 # (tern_gemv_bf16_t1_norm_rope), both default, against the norm kernel + GEMV (TERN_CUDA_NORM_GEMV=0)
 # and the separate rope kernel (TERN_CUDA_NORM_GEMV_ROPE=0), with the decode attention defaults of
-# df70f14 (256-key splits, combine kernel, no PDL). About 120 s of GPU time, ~80 s with
+# df70f14 (256-key splits, combine kernel, no PDL). About 105 s of GPU time, ~65 s with
 # TERN_DENSE_SKIP_SELFTEST=1 (estimates; every step has its own timeout):
 #   1. selftest: the norm_gemv, gemv, gate_up_silu, decode graph and model lines               ~40 s
-#   2. bench-decode --cuda-graph batch 1,16,64 (all fused), batch 1 with TERN_CUDA_NORM_GEMV=0, with
-#      TERN_CUDA_NORM_GEMV_ROPE=0, and with the round-1 attention (128-key splits, one-pass merge,
-#      PDL) for the record                                                                       ~60 s
+#   2. bench-decode --cuda-graph batch 1,16,64 (all fused), batch 1 with TERN_CUDA_NORM_GEMV=0 and
+#      with TERN_CUDA_NORM_GEMV_ROPE=0                                                           ~45 s
 #   3. batch 1 profiled (TERN_CUDA_PROFILE=1, 8 steps), norm in the GEMV and not: per-kernel times
 #      (serialised launches, so absolute step times are inflated)                                ~20 s
 # Logs to $OUT; a summary table at the end. TERN_DENSE_SKIP_SELFTEST=1 skips step 1.
@@ -28,7 +27,7 @@ fi
 BD="bench-decode --device cuda --model configs/llama-3.1-8b --load-format dummy --context-length 4096 --context 1024 --steps 32 --cuda-graph"
 echo "== bench-decode (norm in the GEMV), batch 1,16,64"
 timeout 150 "$BIN" $BD --batch-sizes 1,16,64 > "$OUT/decode_new.log" 2>&1; grep -E "^ +[0-9]+ +[0-9.]+ |copy" "$OUT/decode_new.log"; stamp
-for variant in "nonorm|TERN_CUDA_NORM_GEMV=0" "norope|TERN_CUDA_NORM_GEMV_ROPE=0" "r1attn|TERN_CUDA_DECODE_COMBINE=onepass TERN_CUDA_DECODE_MIN_SPLIT=128 TERN_CUDA_DECODE_PDL=1"; do
+for variant in "nonorm|TERN_CUDA_NORM_GEMV=0" "norope|TERN_CUDA_NORM_GEMV_ROPE=0"; do
   name=${variant%%|*}; vars=${variant#*|}
   echo "== bench-decode $name ($vars), batch 1"
   timeout 90 env $vars "$BIN" $BD --batch-sizes 1 > "$OUT/decode_$name.log" 2>&1; grep -E "^ +[0-9]+ +[0-9.]+ " "$OUT/decode_$name.log"; stamp
@@ -42,6 +41,6 @@ for variant in "norm|TERN_CUDA_NORM_GEMV=1" "nonorm|TERN_CUDA_NORM_GEMV=0"; do
 done
 
 echo "== summary: batch-1 decode step (batch step_ms tokens/s MB/step GB/s fraction), per variant"
-for f in new nonorm norope r1attn; do
+for f in new nonorm norope; do
   printf "%-8s %s\n" "$f" "$(grep -E '^ +1 +[0-9.]+ .*cuda graph' "$OUT/decode_$f.log" | head -1)"
 done
