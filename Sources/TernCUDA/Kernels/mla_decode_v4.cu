@@ -14,8 +14,10 @@
 //   P stays in registers: O[64 rows, columns 256w..256w+255] += P · V runs as 4 m64n256k16 with A
 //     from registers (the S accumulator layout is the A fragment layout) and V the same swizzled
 //     latent tile read N-major, so no P tile in shared memory and no barrier for it;
-//   the next tile's copy is issued right after the barrier that follows the wait for this tile (both
-//     stages are then free of readers), which drops v3's end-of-tile barrier.
+//   the next tile's copy is issued after the barrier that follows the wait for this tile (both stages
+//     are then free of readers, which drops v3's end-of-tile barrier), right after the S steps are
+//     issued (the copy loop's address arithmetic runs while they execute); power-of-two page sizes
+//     index the page table by shift and mask.
 // The exchange buffer is the rope column block of the current latent tile (8 KB: read only by WG 1's
 // own S steps, which have finished when it stores, and never by P·V) plus 8 KB of its own.
 // Shared memory: Q 73,728 B + 2 stages × 73,728 B (bf16; fp8: 2 × 36,864 B raw + one decoded 73,728 B
@@ -108,6 +110,8 @@ __device__ void mla_decode_v4(const u16 *q, long long qStride, const void *cache
     int wg = tid >> 7, wq = (tid >> 5) & 3, wt = tid & 127;  // warpgroup, warp within it, thread within it
 
     int kvEnd = firstPosition + tokenCount;
+    // Pages of 1 / 16 / 64 tokens: shifts and masks instead of divisions in the copy loop.
+    const int pageShift = (pageSize & (pageSize - 1)) == 0 ? __ffs(pageSize) - 1 : -1;
     int splits = gridDim.z, split = blockIdx.z;
     int keyTiles = (kvEnd + M4_KEYS - 1) / M4_KEYS, perSplit = (keyTiles + splits - 1) / splits;
     int tileBegin = min(keyTiles, split * perSplit), tileEnd = min(keyTiles, tileBegin + perSplit);
@@ -122,7 +126,11 @@ __device__ void mla_decode_v4(const u16 *q, long long qStride, const void *cache
         for (int c = tid; c < M4_KEYS * CHUNKS; c += blockDim.x) {
             int r = c / CHUNKS, k = c % CHUNKS, j = kt + r;
             bool valid = j < kvEnd;
-            long long slot = valid ? (long long)pages[j / pageSize] * pageSize + j % pageSize : 0;
+            long long slot = 0;
+            if (valid) {
+                if (pageShift >= 0) slot = (long long)pages[j >> pageShift] * pageSize + (j & (pageSize - 1));
+                else slot = (long long)pages[j / pageSize] * pageSize + j % pageSize;
+            }
             if constexpr (FP8)
                 m4_copy16(dstAddr + r * M4_D + k * 16, (const u8 *)cache + slot * cacheStride + k * 16, valid);
             else
@@ -157,8 +165,6 @@ __device__ void mla_decode_v4(const u16 *q, long long qStride, const void *cache
         m4_cp_wait_all();       // tile i (and Q) landed for this thread
         wg_fence_proxy_async(); // ... and is visible to wgmma (async proxy) after the barrier
         __syncthreads();        // also: every reader of tile i - 1's stage and of the exchange is done
-        if (i + 1 < myTiles) load(i + 1);
-        m4_commit();
         u8 *kv;
         if constexpr (FP8) {
             // Decode the tile to swizzled bf16 once: 8 codes → one 16-byte chunk per step.
@@ -195,6 +201,10 @@ __device__ void mla_decode_v4(const u16 *q, long long qStride, const void *cache
             m4_mma_n64(s, wg_desc_k128(qsAddr + blockOff), wg_desc_k128(kvAddr + blockOff), kc > 0);
         }
         wg_commit();
+        // The next tile's copy (into the other stage, or raw buffer, free since the barrier above) is
+        // issued while the S steps run.
+        if (i + 1 < myTiles) load(i + 1);
+        m4_commit();
         wg_wait<0>();
         wg_fence_regs(s);
 
