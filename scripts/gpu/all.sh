@@ -30,7 +30,8 @@ if [ -f gpu-bin/tern.xz ]; then
   chmod +x $BIN_DIR/tern
 fi
 export TERN_BIN=$BIN_DIR/tern
-export TERN_KERNEL_DIR=$PWD/Sources/TernCUDA/Kernels
+# The kernels built with the binary (build.sh stages them in gpu-bin/kernels), else the tree's.
+[ -d gpu-bin/kernels ] && export TERN_KERNEL_DIR=$PWD/gpu-bin/kernels || export TERN_KERNEL_DIR=$PWD/Sources/TernCUDA/Kernels
 export TERN_KERNEL_CACHE=${TERN_KERNEL_CACHE:-/tmp/tern-kernel-cache}
 echo "== $(date -u +%FT%TZ) commit $(cat gpu-bin/COMMIT 2>/dev/null)"
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv,noheader

@@ -23,5 +23,8 @@ strip /tmp/tern-stripped
 # xz: the device tool carries at most 64 MiB (tree + carried paths); run.sh unpacks it there.
 xz -9 -T2 -c /tmp/tern-stripped > gpu-bin/tern.xz
 echo "$commit" > gpu-bin/COMMIT
+# The kernel sources of the same commit travel beside the binary (common.sh and all.sh point
+# TERN_KERNEL_DIR at them), so a later edit of the working tree cannot pair new kernels with it.
+rm -rf gpu-bin/kernels && cp -r "$src/Sources/TernCUDA/Kernels" gpu-bin/kernels
 grep -qx '/gpu-bin/' .git/info/exclude 2>/dev/null || echo '/gpu-bin/' >> .git/info/exclude
 echo "built $commit"; ls -la gpu-bin

@@ -13,6 +13,8 @@ if [ ! -x "$BIN" ] && [ -f gpu-bin/tern.xz ]; then
 fi
 OUT=${OUT:-/tmp/tern-out}
 mkdir -p "$OUT"
-export TERN_KERNEL_DIR=${TERN_KERNEL_DIR:-$PWD/Sources/TernCUDA/Kernels}
+# The kernels built with the binary (build.sh stages them in gpu-bin/kernels), else the tree's.
+[ -d gpu-bin/kernels ] && KERNELS_DEFAULT=$PWD/gpu-bin/kernels || KERNELS_DEFAULT=$PWD/Sources/TernCUDA/Kernels
+export TERN_KERNEL_DIR=${TERN_KERNEL_DIR:-$KERNELS_DEFAULT}
 export TERN_KERNEL_CACHE=${TERN_KERNEL_CACHE:-/tmp/tern-kernel-cache}
 echo "== $(date -u +%FT%TZ) commit $(cat gpu-bin/COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null)"
