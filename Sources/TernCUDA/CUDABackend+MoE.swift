@@ -173,7 +173,7 @@ extension CUDABackend {
         if !gemv && code == .fp8 && fp8TensorCoreShape(layer) && Self.pipelinedGemmEnabled && vectorAligned(layer) {
             let (codes, scales) = try quantizeE4M3Groups(x)
             let kernel = pipelinedFP8GemmKernel()
-            try launch(kernel.name, grid: ((n + kernel.tileN - 1) / kernel.tileN, (t + 127) / 128, 1), block: 256, sharedBytes: kernel.shared,
+            try launch(kernel.name, grid: ((n + kernel.tileN - 1) / kernel.tileN, (t + 127) / 128, 1), block: kernel.block, sharedBytes: kernel.shared,
                        [ptr(codes), .int64(Int64(k)), ptr(scales), .int64(Int64(k / 128)), .pointer(0), .pointer(0), .pointer(0), .pointer(0),
                         .int(Int32(t)), ptr(table), .int(0), .int(Int32(n)), .int(Int32(k)),
                         ptr(out), .int(try Self.code(out.dtype)), .int64(Int64(out.rowStride))])
@@ -196,7 +196,7 @@ extension CUDABackend {
         if !gemv && Self.pipelinedGemmEnabled && k % 32 == 0 {
             // Dequantized once per block into the pipelined GEMM's stages (tiles of 128 rows).
             let kernel = pipelinedGemmKernel(code, depths: [k], aligned: vectorAligned(layer))
-            try launch(kernel.name, grid: ((n + kernel.tileN - 1) / kernel.tileN, (t + 127) / 128, 1), block: 256, sharedBytes: kernel.shared,
+            try launch(kernel.name, grid: ((n + kernel.tileN - 1) / kernel.tileN, (t + 127) / 128, 1), block: kernel.block, sharedBytes: kernel.shared,
                        [ptr(a), .int64(Int64(a.rowStride)), .pointer(0), .pointer(0), .pointer(0), .pointer(0), .int(Int32(t)), ptr(table),
                         .int(0), .int(code.rawValue), .int(Int32(n)), .int(Int32(k)), ptr(out), .int(try Self.code(out.dtype)),
                         .int64(Int64(out.rowStride))])
@@ -347,14 +347,14 @@ extension CUDABackend {
             let (codes, scales) = try quantizeE4M3Groups(x)
             let gateUp = try allocateScratch([assignments, 2 * inner], dtype: .bf16)
             let kernel = pipelinedFP8GemmKernel(), tileN = kernel.tileN
-            try launch(kernel.name, grid: ((inner + tileN - 1) / tileN, maxTiles, 2), block: 256, sharedBytes: kernel.shared, label: kernel.name + " [gate/up]",
+            try launch(kernel.name, grid: ((inner + tileN - 1) / tileN, maxTiles, 2), block: kernel.block, sharedBytes: kernel.shared, label: kernel.name + " [gate/up]",
                        [ptr(codes), .int64(Int64(hidden)), ptr(scales), .int64(Int64(hidden / 128)), ptr(rowToken)] + tiles
                        + [.int(0), .int(Int32(inner)), .int(Int32(hidden)), ptr(gateUp), .int(1), .int64(Int64(2 * inner))])
             let activated = try allocateScratch([assignments, inner], dtype: .bf16)
             try siluAndMul(gateUp, out: activated)
             let (innerCodes, innerScales) = try quantizeE4M3Groups(activated)
             let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
-            try launch(kernel.name, grid: ((hidden + tileN - 1) / tileN, maxTiles, 1), block: 256, sharedBytes: kernel.shared, label: kernel.name + " [down]",
+            try launch(kernel.name, grid: ((hidden + tileN - 1) / tileN, maxTiles, 1), block: kernel.block, sharedBytes: kernel.shared, label: kernel.name + " [down]",
                        [ptr(innerCodes), .int64(Int64(inner)), ptr(innerScales), .int64(Int64(inner / 128)), .pointer(0)] + tiles
                        + [.int(2), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(1), .int64(Int64(hidden))])
             try combine(expertOut, assignRow: assignRow, expertWeights: expertWeights, topK: topK, out: out)
@@ -386,13 +386,13 @@ extension CUDABackend {
             // tern_moe_wgmma(_dq) or tern_moe_gemm_tc: gate (z = 0) and up (z = 1) side by side, then SiLU-and-mul.
             let gateUp = try allocateScratch([assignments, 2 * inner], dtype: .bf16)
             let kernel = pipelinedGemmKernel(code, depths: [hidden, inner], aligned: entry.vectorAligned), tileN = kernel.tileN
-            try launch(kernel.name, grid: ((inner + tileN - 1) / tileN, maxTiles, 2), block: 256, sharedBytes: kernel.shared, label: kernel.name + " [gate/up]",
+            try launch(kernel.name, grid: ((inner + tileN - 1) / tileN, maxTiles, 2), block: kernel.block, sharedBytes: kernel.shared, label: kernel.name + " [gate/up]",
                        [ptr(input), .int64(Int64(input.rowStride)), ptr(rowToken)] + tiles
                        + [.int(0), .int(code.rawValue), .int(Int32(inner)), .int(Int32(hidden)), ptr(gateUp), .int(1), .int64(Int64(2 * inner))])
             try siluAndMul(gateUp, out: activated)
             if let downGroup { try fakeQuantE4M3(activated, group: downGroup, out: activated) }
             let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
-            try launch(kernel.name, grid: ((hidden + tileN - 1) / tileN, maxTiles, 1), block: 256, sharedBytes: kernel.shared, label: kernel.name + " [down]",
+            try launch(kernel.name, grid: ((hidden + tileN - 1) / tileN, maxTiles, 1), block: kernel.block, sharedBytes: kernel.shared, label: kernel.name + " [down]",
                        [ptr(activated), .int64(Int64(inner)), .pointer(0)] + tiles
                        + [.int(2), .int(code.rawValue), .int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(1), .int64(Int64(hidden))])
             try combine(expertOut, assignRow: assignRow, expertWeights: expertWeights, topK: topK, out: out)

@@ -2,7 +2,7 @@
 # Runs ON the GPU machine: the session's new kernels against their fallbacks, benchmarks only (run the
 # selftest beside it, e.g. in another all.sh lane). Every step has its own timeout; ~150 s in all.
 #   prefill attention: TERN_CUDA_PREFILL_ATTN=wgmma (default) | wgmma3o | wgmma2 | w4, + PyTorch SDPA   ~60 s
-#   MoE grouped GEMM at prefill sizes: wgmma (default) vs TERN_MOE_GEMM_KERNEL=wgmma1 (round 1; MOE_VARIANTS) ~25 s
+#   MoE grouped GEMM at prefill sizes: wgmma (default) vs TERN_MOE_GEMM_KERNEL=ws | wgmma1 (MOE_VARIANTS)  ~35 s
 #   MLA decode + 8×4k prefill: TERN_CUDA_MLA_ATTN=v4 (default) vs v3                                    ~60 s
 source "$(dirname "$0")/common.sh"   # cd to the repo root, $BIN, $OUT, kernel folders, header line
 t0=$SECONDS
@@ -12,7 +12,7 @@ for v in ${PREFILL_VARIANTS:-wgmma wgmma3o wgmma2 w4}; do
     | grep -E "^prefill|copy|rror" | sed "s/^/[prefill $v] /" | tee -a "$OUT/prefill.log"
 done; stamp
 timeout 60 python3 scripts/gpu/sdpa_reference.py 8x4096,1x32768 2>&1 | tee "$OUT/sdpa.log"; stamp
-for v in ${MOE_VARIANTS:-default wgmma1}; do
+for v in ${MOE_VARIANTS:-default ws wgmma1}; do
   env $([ $v != default ] && echo TERN_MOE_GEMM_KERNEL=$v) timeout 60 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 4096,16384 \
     --dense-from 4096 --repeats 8 2>&1 | grep -vE "^JSON" | sed "s/^/[moe $v] /" | tee -a "$OUT/moe.log"
 done; stamp

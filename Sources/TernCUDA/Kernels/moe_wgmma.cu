@@ -554,3 +554,207 @@ extern "C" __global__ void __launch_bounds__(256, 1) tern_moe_wgmma_fp8x2(const 
     moe_wgmma_body<WG_FP8_BN, WG_FP8_STAGES, 2, true>(a, aStride, aScales, aScaleStride, rowToken, tileSlot, tileStart, tileEnd, rows, descs,
                                                       which, WGQ_FP8, n, k, out, outType, outStride);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Warp-specialized variant (TERN_MOE_GEMM_KERNEL=ws): CTA = 384 threads, warpgroup 0 the producer
+// (cp.async of step s into ring slot s % STAGES as soon as both consumers released the slot's
+// previous step, completion tracked by the slot's "full" mbarrier through
+// cp.async.mbarrier.arrive.noinc), warpgroups 1 and 2 the consumers (rows 0–63 / 64–127 of the
+// tile): wait on "full", wgmma, and after wgmma.wait_group 1 release the previous step's slot on
+// its "empty" mbarrier (one arrival per consumer warp). No CTA-wide barrier in the main loop, so a
+// consumer's scale promotion (FP8) or epilogue overlaps the other's MMAs, and the whole ring is
+// in flight. (Consumers fit the 168 registers of 384 threads: no setmaxnreg.)
+// Same tiles, arguments and results as moe_wgmma_body's MODE 0 (bf16) and MODE 2 (w8a8).
+__device__ __forceinline__ void wg_mbar_init(u32 bar, u32 count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void wg_mbar_wait(u32 bar, u32 parity) {
+    asm volatile(
+        "{\n\t.reg .pred p;\n"
+        "WG_MBAR_WAIT:\n\t"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n\t"
+        "@!p bra WG_MBAR_WAIT;\n}" ::"r"(bar),
+        "r"(parity)
+        : "memory");
+}
+__device__ __forceinline__ void wg_mbar_arrive(u32 bar) {
+    asm volatile("{\n\t.reg .b64 st;\n\tmbarrier.arrive.shared::cta.b64 st, [%0];\n}" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void wg_cp_arrive(u32 bar) { asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(bar) : "memory"); }
+
+template <int BN, int STAGES, int MODE>
+__device__ __forceinline__ void moe_wgmma_ws_body(const u8 *a, long long aRowBytes, const float *aScales, long long aScaleStride,
+                                                  const int *rowToken, const int *tileSlot, const int *tileStart, const int *tileEnd, int rows,
+                                                  const WgMatDesc *descs, int which, int n, int k, void *out, int outType,
+                                                  long long outStride) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    static_assert(MODE == 0 || MODE == 2, "bf16 or w8a8");
+    constexpr int A_BYTES = WG_M * WG_ROW_BYTES, B_BYTES = BN * WG_ROW_BYTES, STAGE_BYTES = A_BYTES + B_BYTES;
+    constexpr int KSTEP = MODE == 2 ? 128 : 64;
+    extern __shared__ __align__(16) u8 wgShared[];
+    int tile = blockIdx.y;
+    int slot = 0, begin, end;
+    if (tileSlot) {
+        slot = tileSlot[tile];
+        if (slot < 0) return;
+        begin = tileStart[tile];
+        end = tileEnd[tile];
+    } else {
+        begin = tile * WG_M;
+        end = min(begin + WG_M, rows);
+    }
+    if (begin >= end) return;
+    int n0 = blockIdx.x * BN;
+    const WgMatDesc d = descs[(tileSlot ? 3 * slot : 0) + which + blockIdx.z];
+    u32 ring = ((u32)__cvta_generic_to_shared(wgShared) + 1023u) & ~1023u;
+    u32 bars = ring + STAGES * STAGE_BYTES;  // full[STAGES], then empty[STAGES]
+    int tid = threadIdx.x, wg = tid >> 7;
+    int consumers = begin + 64 < end ? 2 : 1;  // warpgroup 2 has rows only past 64
+    int steps = (k + KSTEP - 1) / KSTEP;
+    if (tid == 0) {
+        for (int i = 0; i < STAGES; i++) {
+            wg_mbar_init(bars + 8 * i, 128);
+            wg_mbar_init(bars + 8 * (STAGES + i), 4 * consumers);
+        }
+    }
+    __syncthreads();
+
+    if (wg == 0) {
+        // Producer: thread t moves chunk (t & 7) of rows (t >> 3) + 16i.
+        int chunk = tid & 7, row0 = tid >> 3;
+        long long wRowBytes = MODE == 0 ? d.wStride * 2 : d.wStride;
+        const u8 *bRow0 = (const u8 *)d.weight + chunk * 16;
+        for (int s = 0; s < steps; s++) {
+            int st = s % STAGES;
+            if (s >= STAGES) wg_mbar_wait(bars + 8 * (STAGES + st), ((s / STAGES) - 1) & 1);
+            u32 base = ring + st * STAGE_BYTES;
+            int kv = s * KSTEP + chunk * (KSTEP / 8);
+            bool kIn = kv < k;
+            long long kOff = kIn ? (long long)s * WG_ROW_BYTES : 0;
+#pragma unroll 4
+            for (int i = 0; i < WG_M / 16; i++) {
+                int r = begin + row0 + 16 * i;
+                bool ok = r < end && kIn;
+                int rr = r < end ? r : begin;
+                const u8 *src = a + (long long)(rowToken ? rowToken[rr] : rr) * aRowBytes + chunk * 16 + kOff;
+                wg_cp_async16(base + wg_swizzle128(row0 + 16 * i, chunk), src, ok);
+            }
+#pragma unroll 4
+            for (int i = 0; i < BN / 16; i++) {
+                int nn = n0 + row0 + 16 * i;
+                bool ok = nn < n && kIn;
+                const u8 *src = bRow0 + (long long)(nn < n ? nn : 0) * wRowBytes + kOff;
+                wg_cp_async16(base + A_BYTES + wg_swizzle128(row0 + 16 * i, chunk), src, ok);
+            }
+            wg_cp_arrive(bars + 8 * st);
+        }
+        wg_cp_wait<0>();
+        return;
+    }
+    int cw = wg - 1;  // consumer warpgroup: rows [64·cw, 64·cw + 64) of the tile
+    if (cw >= consumers) return;
+    int lane = tid & 31, warp = (tid >> 5) & 3;
+    constexpr int R = BN / 2;
+    float acc[R];
+#pragma unroll
+    for (int i = 0; i < R; i++) acc[i] = 0.0f;
+    float part[MODE == 2 ? R : 1];
+    long long scaleRow[2] = {0, 0};
+    const float *wScales = nullptr;
+    if constexpr (MODE == 2) {
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int r = min(begin + 64 * cw + 16 * warp + (lane >> 2) + 8 * h, end - 1);
+            scaleRow[h] = (long long)(rowToken ? rowToken[r] : r) * aScaleStride;
+        }
+        wScales = (const float *)d.scales + (long long)(n0 / 128) * d.sStride;
+    }
+    u32 aOffset = 64 * cw * WG_ROW_BYTES;
+    for (int s = 0; s < steps; s++) {
+        int st = s % STAGES;
+        float s0 = 0.0f, s1 = 0.0f;
+        if constexpr (MODE == 2) {
+            float ws = __ldg(wScales + s);
+            s0 = ws * __ldg(aScales + scaleRow[0] + s);
+            s1 = ws * __ldg(aScales + scaleRow[1] + s);
+        }
+        wg_mbar_wait(bars + 8 * st, (s / STAGES) & 1);
+        wg_fence_proxy_async();
+        u32 stage = ring + st * STAGE_BYTES;
+        u64 descA = wg_desc_k128(stage + aOffset), descB = wg_desc_k128(stage + A_BYTES);
+        if constexpr (MODE == 2) {
+            wg_fence_regs(part);
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)
+                wg_mma_e4m3_n128(part, wg_desc_advance(descA, 32 * kk), wg_desc_advance(descB, 32 * kk), kk > 0);
+            wg_commit();
+            wg_wait<0>();
+            wg_fence_regs(part);
+            if (lane == 0) wg_mbar_arrive(bars + 8 * (STAGES + st));
+#pragma unroll
+            for (int j = 0; j < R / 4; j++) {
+                acc[4 * j + 0] += part[4 * j + 0] * s0;
+                acc[4 * j + 1] += part[4 * j + 1] * s0;
+                acc[4 * j + 2] += part[4 * j + 2] * s1;
+                acc[4 * j + 3] += part[4 * j + 3] * s1;
+            }
+        } else {
+            wg_fence_regs(acc);
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) wg_mma_step<BN>(acc, descA, descB, kk, 1);
+            wg_commit();
+            wg_wait<1>();
+            wg_fence_regs(acc);
+            if (s > 0 && lane == 0) wg_mbar_arrive(bars + 8 * (STAGES + (s - 1) % STAGES));
+        }
+    }
+    if constexpr (MODE != 2) {
+        wg_wait<0>();
+        wg_fence_regs(acc);
+    }
+
+    long long colOffset = (long long)blockIdx.z * n;
+    int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        int r = begin + 64 * cw + 16 * warp + g + 8 * h;
+        if (r >= end) continue;
+        long long rowBase = (long long)r * outStride + colOffset;
+#pragma unroll
+        for (int j = 0; j < R / 4; j++) {
+            int c = n0 + 8 * j + 2 * t;
+            float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
+            long long idx = rowBase + c;
+            if (outType == DT_BF16 && c + 1 < n && (idx & 1) == 0) {
+                *(u32 *)((u16 *)out + idx) = wg_pack_bf16(v0, v1);
+            } else {
+                if (c < n) store_from_float(out, outType, idx, v0);
+                if (c + 1 < n) store_from_float(out, outType, idx + 1, v1);
+            }
+        }
+    }
+#endif
+}
+
+// bf16 weights, warp-specialized: tile 128 × 256, 4 stages, 384 threads, 197760 bytes of dynamic
+// shared memory (ring + 1024 alignment + 128 for the mbarriers). Same parameters as tern_moe_wgmma.
+extern "C" __global__ void __launch_bounds__(384, 1) tern_moe_wgmma_ws(const u16 *a, long long aStride, const int *rowToken,
+                                                                      const int *tileSlot, const int *tileStart, const int *tileEnd,
+                                                                      int rows, const WgMatDesc *descs, int which, int wq, int n, int k,
+                                                                      void *out, int outType, long long outStride) {
+    moe_wgmma_ws_body<256, 4, 0>((const u8 *)a, aStride * 2, nullptr, 0, rowToken, tileSlot, tileStart, tileEnd, rows, descs, which, n, k,
+                                 out, outType, outStride);
+}
+
+// w8a8, warp-specialized: tile 128 × 128, 6 stages, 384 threads, 197760 bytes. Same parameters as
+// tern_moe_wgmma_fp8.
+extern "C" __global__ void __launch_bounds__(384, 1) tern_moe_wgmma_ws_fp8(const u8 *a, long long aStride, const float *aScales,
+                                                                          long long aScaleStride, const int *rowToken, const int *tileSlot,
+                                                                          const int *tileStart, const int *tileEnd, int rows,
+                                                                          const WgMatDesc *descs, int which, int n, int k, void *out,
+                                                                          int outType, long long outStride) {
+    moe_wgmma_ws_body<128, 6, 2>(a, aStride, aScales, aScaleStride, rowToken, tileSlot, tileStart, tileEnd, rows, descs, which, n, k, out,
+                                 outType, outStride);
+}

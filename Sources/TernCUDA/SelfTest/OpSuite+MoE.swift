@@ -170,6 +170,19 @@ extension OpSuite {
                                     gemmKernel: "wgmma1", expectWgmma: true))
         cases.append(GroupedMoECase(format: .fp8, experts: 4, topK: 1, hidden: 640, inner: 384, tokens: 150, skewed: true, remote: false,
                                     gemmKernel: "wgmma1", expectWgmma: true))
+        // Warp-specialized tern_moe_wgmma_ws / _ws_fp8 (TERN_MOE_GEMM_KERNEL=ws): column and depth
+        // tails (bf16 288/160), fewer and more steps than the ring (w8a8 384/256, 640/384 with 6
+        // slots; bf16 DeepSeek-V3 depths with 4), a 22-row tile whose second consumer exits at once.
+        cases.append(GroupedMoECase(format: .bf16, experts: 8, topK: 1, hidden: 288, inner: 160, tokens: 150, skewed: true, remote: false,
+                                    gemmKernel: "ws", expectWgmma: true))
+        for (hidden, inner) in [(384, 256), (640, 384)] {
+            cases.append(GroupedMoECase(format: .fp8, experts: 4, topK: 1, hidden: hidden, inner: inner, tokens: 150, skewed: true, remote: false,
+                                        gemmKernel: "ws", expectWgmma: true))
+        }
+        for format in [ExpertFormat.bf16, .fp8] {
+            cases.append(GroupedMoECase(format: format, experts: 2, topK: 1, hidden: 7168, inner: 2048, tokens: 136, skewed: true, remote: false,
+                                        gemmKernel: "ws", expectWgmma: true))
+        }
         for c in cases {
             check("moe grouped", c.name) { s in
                 var cpuExperts: [ExpertMLP] = [], gpuExperts: [ExpertMLP] = []
