@@ -6,8 +6,9 @@ extension CUDABackend {
     /// tern_moe_wgmma_nvfp4 for NVFP4 with depths % 64 == 0 (else tern_moe_wgmma_dq), tern_moe_wgmma_dq
     /// for FP8 weights with bf16 activations, tern_moe_wgmma_fp8x2 for w8a8), "wgmma1" the first
     /// wgmma versions (NVFP4 always through tern_moe_wgmma_dq, w8a8 through tern_moe_wgmma_fp8),
-    /// "ws" the warp-specialized tern_moe_wgmma_ws (bf16) and tern_moe_wgmma_ws_fp8 (w8a8; a producer
-    /// warpgroup and two consumers synchronized by mbarriers, 384 threads; NVFP4 and FP8-dequantized as the default),
+    /// "ws" the warp-specialized tern_moe_wgmma_ws (bf16), tern_moe_wgmma_ws_fp8 (w8a8) and
+    /// tern_moe_wgmma_ws_nvfp4 (the producer dequantizes; where tern_moe_wgmma_nvfp4 would run): a producer
+    /// warpgroup and two consumers synchronized by mbarriers, 384 threads (FP8 dequantized as the default),
     /// "tc" the mma.sync pipelined tern_moe_gemm_tc(_fp8), "old" the 64 × 64 tern_moe_gemm(_fp8) kernels.
     static let moeGemmKernelSetting = ProcessInfo.processInfo.environment["TERN_MOE_GEMM_KERNEL"]
     /// The selftest's override of TERN_MOE_GEMM_KERNEL ("tc" keeps the older kernels covered).
@@ -52,6 +53,9 @@ extension CUDABackend {
         if code == .nvfp4 && aligned && !wgmmaFirstVersion && depths.allSatisfy({ $0 % 64 == 0 })
             && deviceInfo.maxSharedPerBlock >= Self.wgmmaNVFP4Shared {
             Self.moeWgmmaNVFP4Launches += 1
+            if wgmmaWarpSpecialized && deviceInfo.maxSharedPerBlock >= Self.wgmmaNVFP4Shared + 128 {
+                return ("tern_moe_wgmma_ws_nvfp4", 128, Self.wgmmaNVFP4Shared + 128, 384)
+            }
             return ("tern_moe_wgmma_nvfp4", 128, Self.wgmmaNVFP4Shared, 256)
         }
         return ("tern_moe_wgmma_dq", 128, Self.wgmmaGemmShared, 256)

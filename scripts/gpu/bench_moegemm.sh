@@ -27,8 +27,8 @@ fi
 echo "== bench-moe prefill, wgmma kernels (default)"
 timeout $(limit 25) "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 4096,16384 --dense-from 4096 --repeats 8 2>&1 \
   | grep -v JSON | tee "$OUT/bench_moe_wgmma.log"; stamp
-echo "== bench-moe prefill, TERN_MOE_GEMM_KERNEL=ws (warp-specialized tern_moe_wgmma_ws, _ws_fp8)"
-TERN_MOE_GEMM_KERNEL=ws timeout $(limit 25) "$BIN" bench-moe --formats bf16,fp8 --tokens 4096,16384 --dense-from 4096 --repeats 8 2>&1 \
+echo "== bench-moe prefill, TERN_MOE_GEMM_KERNEL=ws (warp-specialized tern_moe_wgmma_ws, _ws_fp8, _ws_nvfp4)"
+TERN_MOE_GEMM_KERNEL=ws timeout $(limit 25) "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 4096,16384 --dense-from 4096 --repeats 8 2>&1 \
   | grep -v JSON | tee "$OUT/bench_moe_ws.log"; stamp
 echo "== bench-moe prefill, TERN_MOE_GEMM_KERNEL=wgmma1 (round-1 wgmma kernels)"
 TERN_MOE_GEMM_KERNEL=wgmma1 timeout $(limit 25) "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 4096,16384 --dense-from 4096 --repeats 8 2>&1 \

@@ -588,8 +588,12 @@ __device__ __forceinline__ void moe_wgmma_ws_body(const u8 *a, long long aRowByt
                                                   const WgMatDesc *descs, int which, int n, int k, void *out, int outType,
                                                   long long outStride) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    static_assert(MODE == 0 || MODE == 2, "bf16 or w8a8");
-    constexpr int A_BYTES = WG_M * WG_ROW_BYTES, B_BYTES = BN * WG_ROW_BYTES, STAGE_BYTES = A_BYTES + B_BYTES;
+    static_assert(MODE == 0 || MODE == 2 || MODE == 3, "bf16, w8a8 or NVFP4");
+    static_assert(MODE != 3 || BN == 128, "MODE 3: one producer thread per weight row");
+    // MODE 3 raw area: 128 rows × 32 bytes of codes, then 128 × 4 bytes of scale codes (padded).
+    constexpr int A_BYTES = WG_M * WG_ROW_BYTES, B_BYTES = BN * WG_ROW_BYTES, RAW_BYTES = MODE == 3 ? 5120 : 0;
+    constexpr int STAGE_BYTES = A_BYTES + B_BYTES + RAW_BYTES;
+    static_assert(STAGE_BYTES % 1024 == 0, "1024-byte aligned stages");
     constexpr int KSTEP = MODE == 2 ? 128 : 64;
     extern __shared__ __align__(16) u8 wgShared[];
     int tile = blockIdx.y;
@@ -619,6 +623,73 @@ __device__ __forceinline__ void moe_wgmma_ws_body(const u8 *a, long long aRowByt
     }
     __syncthreads();
 
+    if (MODE == 3 && wg == 0) {
+        // NVFP4 producer: step s's activations and raw codes / scales by cp.async (one commit group
+        // per step; thread t copies weight row n0 + t), then step s − D (D = STAGES − 2: its group
+        // complete) dequantized by the same thread into the slot's bf16 tile, published by a plain
+        // arrival on "full" after the proxy fence. D ≤ STAGES − 2 keeps the slot waits satisfiable
+        // (bf16 consumers release a step one step late).
+        constexpr int D = STAGES - 2;
+        int chunk = tid & 7, row0 = tid >> 3;
+        long long qN = n0 + tid;
+        bool qValid = qN < n;
+        const u8 *qCodes = (const u8 *)d.weight + (qValid ? qN : 0) * d.wStride;
+        const u8 *qScales = (const u8 *)d.scales + (qValid ? qN : 0) * d.sStride;
+        bool qScaleWords = ((d.scales | (u64)d.sStride) & 3u) == 0;
+        auto dequant = [&](int s) {
+            int st = s % STAGES;
+            u32 base = ring + st * STAGE_BYTES, raw = base + A_BYTES + B_BYTES;
+            uint4 w0, w1;
+            u32 sc;
+            asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(w0.x), "=r"(w0.y), "=r"(w0.z), "=r"(w0.w) : "r"(raw + 32 * tid) : "memory");
+            asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(w1.x), "=r"(w1.y), "=r"(w1.z), "=r"(w1.w) : "r"(raw + 32 * tid + 16) : "memory");
+            asm volatile("ld.shared.u32 %0, [%1];" : "=r"(sc) : "r"(raw + 4096 + 4 * tid) : "memory");
+            u32 ww[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+#pragma unroll
+            for (int i = 0; i < 8; i += 2) {
+                u32 sb = wg_scale_bf16x2(sc >> (4 * i));  // code i / 2: values [16·(i/2), +16)
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    uint4 v = wg_e2m1x8_scaled(ww[i + h], sb);
+                    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(base + A_BYTES + wg_swizzle128(tid, i + h)), "r"(v.x),
+                                 "r"(v.y), "r"(v.z), "r"(v.w)
+                                 : "memory");
+                }
+            }
+            wg_fence_proxy_async();
+            wg_mbar_arrive(bars + 8 * st);
+        };
+        for (int s = 0; s < steps; s++) {
+            int st = s % STAGES;
+            if (s >= STAGES) wg_mbar_wait(bars + 8 * (STAGES + st), ((s / STAGES) - 1) & 1);
+            u32 base = ring + st * STAGE_BYTES, raw = base + A_BYTES + B_BYTES;
+            long long kOff = (long long)s * WG_ROW_BYTES;  // k % 64 == 0: every chunk in range
+#pragma unroll 4
+            for (int i = 0; i < WG_M / 16; i++) {
+                int r = begin + row0 + 16 * i;
+                int rr = r < end ? r : begin;
+                const u8 *src = a + (long long)(rowToken ? rowToken[rr] : rr) * aRowBytes + chunk * 16 + kOff;
+                wg_cp_async16(base + wg_swizzle128(row0 + 16 * i, chunk), src, r < end);
+            }
+            wg_cp_async16(raw + 32 * tid, qCodes + (long long)s * 32, qValid);
+            wg_cp_async16(raw + 32 * tid + 16, qCodes + (long long)s * 32 + 16, qValid);
+            const u8 *sp = qScales + (long long)s * 4;
+            if (qScaleWords) {
+                wg_cp_async4(raw + 4096 + 4 * tid, sp, qValid);
+            } else {
+                u32 v = qValid ? (u32)sp[0] | ((u32)sp[1] << 8) | ((u32)sp[2] << 16) | ((u32)sp[3] << 24) : 0u;
+                asm volatile("st.shared.u32 [%0], %1;" ::"r"(raw + 4096 + 4 * tid), "r"(v) : "memory");
+            }
+            wg_cp_commit();
+            if (s >= D) {
+                wg_cp_wait<D>();  // step s − D's group complete
+                dequant(s - D);
+            }
+        }
+        wg_cp_wait<0>();
+        for (int s = max(steps - D, 0); s < steps; s++) dequant(s);
+        return;
+    }
     if (wg == 0) {
         // Producer: thread t moves chunk (t & 7) of rows (t >> 3) + 16i.
         int chunk = tid & 7, row0 = tid >> 3;
@@ -714,6 +785,11 @@ __device__ __forceinline__ void moe_wgmma_ws_body(const u8 *a, long long aRowByt
         wg_wait<0>();
         wg_fence_regs(acc);
     }
+    if constexpr (MODE == 3) {
+        float gs = d.global * 0x1p20f;
+#pragma unroll
+        for (int i = 0; i < R; i++) acc[i] *= gs;
+    }
 
     long long colOffset = (long long)blockIdx.z * n;
     int g = lane >> 2, t = lane & 3;
@@ -757,4 +833,15 @@ extern "C" __global__ void __launch_bounds__(384, 1) tern_moe_wgmma_ws_fp8(const
                                                                           int outType, long long outStride) {
     moe_wgmma_ws_body<128, 6, 2>(a, aStride, aScales, aScaleStride, rowToken, tileSlot, tileStart, tileEnd, rows, descs, which, n, k, out,
                                  outType, outStride);
+}
+
+// NVFP4 weights, warp-specialized (the producer warpgroup copies codes and dequantizes them):
+// tile 128 × 128, 6 slots of 37 KiB, 384 threads, 228480 bytes of dynamic shared memory.
+// Requires k % 64 == 0 and 16-byte aligned weight rows. Same parameters as tern_moe_wgmma_nvfp4.
+extern "C" __global__ void __launch_bounds__(384, 1) tern_moe_wgmma_ws_nvfp4(const u16 *a, long long aStride, const int *rowToken,
+                                                                            const int *tileSlot, const int *tileStart, const int *tileEnd,
+                                                                            int rows, const WgMatDesc *descs, int which, int wq, int n,
+                                                                            int k, void *out, int outType, long long outStride) {
+    moe_wgmma_ws_body<128, 6, 3>((const u8 *)a, aStride * 2, nullptr, 0, rowToken, tileSlot, tileStart, tileEnd, rows, descs, which, n, k,
+                                 out, outType, outStride);
 }

@@ -179,9 +179,13 @@ extension OpSuite {
             cases.append(GroupedMoECase(format: .fp8, experts: 4, topK: 1, hidden: hidden, inner: inner, tokens: 150, skewed: true, remote: false,
                                         gemmKernel: "ws", expectWgmma: true))
         }
-        for format in [ExpertFormat.bf16, .fp8] {
+        for (hidden, inner) in [(256, 192), (640, 384)] {  // NVFP4: 4 / 3 and 10 / 6 steps against 6 slots, D = 4
+            cases.append(GroupedMoECase(format: .nvfp4, experts: 4, topK: 1, hidden: hidden, inner: inner, tokens: 150, skewed: true, remote: false,
+                                        gemmKernel: "ws", expectWgmma: true, expectNVFP4Kernel: true))
+        }
+        for format in [ExpertFormat.bf16, .fp8, .nvfp4] {
             cases.append(GroupedMoECase(format: format, experts: 2, topK: 1, hidden: 7168, inner: 2048, tokens: 136, skewed: true, remote: false,
-                                        gemmKernel: "ws", expectWgmma: true))
+                                        gemmKernel: "ws", expectWgmma: true, expectNVFP4Kernel: format == .nvfp4))
         }
         for c in cases {
             check("moe grouped", c.name) { s in
