@@ -719,7 +719,7 @@ __device__ __forceinline__ void moe_wgmma_ws_body(const u8 *a, long long aRowByt
             }
             wg_cp_arrive(bars + 8 * st);
         }
-        wg_cp_wait<0>();
+        asm volatile("cp.async.wait_all;" ::: "memory");  // (the copies were never committed)
         return;
     }
     int cw = wg - 1;  // consumer warpgroup: rows [64·cw, 64·cw + 64) of the tile
