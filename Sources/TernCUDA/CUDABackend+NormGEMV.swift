@@ -3,12 +3,14 @@ import TernBackend
 import TernCore
 
 extension CUDABackend {
-    /// TERN_CUDA_NORM_GEMV=0: a layer's pre-norm (residual add + RMSNorm) and the projection after it
-    /// run as two kernels at T = 1 too. By default, at T = 1 the GEMV computes the norm itself
-    /// (`tern_gemv_bf16_t1_norm`, `tern_gemv_bf16_t1s_norm`, `tern_gemv_bf16_t1s_silu_norm` in
+    /// TERN_CUDA_NORM_GEMV=1: at T = 1 the GEMV computes the layer's pre-norm (residual add + RMSNorm)
+    /// itself (`tern_gemv_bf16_t1_norm`, `tern_gemv_bf16_t1s_norm`, `tern_gemv_bf16_t1s_silu_norm` in
     /// `Kernels/gemv.cu`): no norm kernel and one launch boundary fewer before qkv, before gate/up and
-    /// before the LM head. Above T = 1 the two-kernel path runs unchanged.
-    static let normGEMVFused = ProcessInfo.processInfo.environment["TERN_CUDA_NORM_GEMV"] != "0"
+    /// before the LM head. Off by default: every block recomputing the norm costs more than the launch
+    /// it saves (H200, 2026-11-30, Llama-3.1-8B batch-1 step with graphs: 5.24 ms fused, 4.56 ms not;
+    /// the LM-head GEMV alone 0.74 vs 0.45 ms in the DeepSeek slice profile). Above T = 1 the
+    /// two-kernel path always runs.
+    static let normGEMVFused = ProcessInfo.processInfo.environment["TERN_CUDA_NORM_GEMV"] == "1"
 
     public func addRMSNormLinear(_ x: Tensor?, residual: Tensor, weight: Tensor, eps: Float, _ layer: Linear, normed: Tensor,
                                  out: Tensor) throws {
@@ -41,7 +43,7 @@ extension CUDABackend {
 
     /// TERN_CUDA_NORM_GEMV_ROPE=0: at T = 1 the qkv projection (with its pre-norm) and rope + K/V store
     /// run as two kernels; by default `tern_gemv_bf16_t1_norm_rope` does both (one launch boundary fewer
-    /// per GQA layer). Off as well under TERN_CUDA_NORM_GEMV=0.
+    /// per GQA layer). Only when the norm fusion is on (TERN_CUDA_NORM_GEMV=1).
     static let normGEMVRope = ProcessInfo.processInfo.environment["TERN_CUDA_NORM_GEMV_ROPE"] != "0"
 
     public func addRMSNormQKVRopeStoreKV(_ x: Tensor?, residual: Tensor, weight: Tensor, eps: Float, _ qkv: Linear, normed: Tensor,
