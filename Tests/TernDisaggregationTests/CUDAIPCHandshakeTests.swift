@@ -60,8 +60,8 @@ struct CUDAIPCHandshakeTests {
         defer { prefill.shutdown(); decode.shutdown() }
         let reservation = KVReservation(id: "r", tokens: 10, pageSize: 4, pages: [5, 2, 9])
         let received = Task { try await decode.receive(room: 77, from: BootstrapInfo(host: "127.0.0.1", port: port, room: 77),
-                                            reservation: reservation, layout: Self.layout, timeout: 60, handle: TransferHandle()) }
-        try await prefill.send(export(device, tokens: 10), room: 77, timeout: 60)
+                                            reservation: reservation, layout: Self.layout, timeout: 300, handle: TransferHandle()) }
+        try await prefill.send(export(device, tokens: 10), room: 77, timeout: 300)
         let got = try await received.value
         #expect(got.kv == nil)
         #expect(got.firstToken == 42 && got.cachedTokens == 4 && got.promptTokens == 10 && got.firstLogprob?.logprob == -0.5)
@@ -75,8 +75,8 @@ struct CUDAIPCHandshakeTests {
         defer { prefill.shutdown(); decode.shutdown() }
         let reservation = KVReservation(id: "r", tokens: 6, pageSize: 4, pages: [1, 3])
         let received = Task { try await decode.receive(room: 5, from: BootstrapInfo(host: "127.0.0.1", port: port, room: 5),
-                                            reservation: reservation, layout: Self.layout, timeout: 60, handle: TransferHandle()) }
-        await #expect(throws: KVTransferError.self) { try await prefill.send(export(device, tokens: 6), room: 5, timeout: 60) }
+                                            reservation: reservation, layout: Self.layout, timeout: 300, handle: TransferHandle()) }
+        await #expect(throws: KVTransferError.self) { try await prefill.send(export(device, tokens: 6), room: 5, timeout: 300) }
         await #expect(throws: KVTransferError.self) { _ = try await received.value }
     }
 
@@ -87,8 +87,8 @@ struct CUDAIPCHandshakeTests {
         let hostExport = PrefillExport(requestID: "r", promptTokens: 3, cachedTokens: 0, firstToken: 1, firstLogprob: nil, kv: .host(rows))
         let received = Task { try await decode.receive(room: 9, from: BootstrapInfo(host: "127.0.0.1", port: port, room: 9),
                                             reservation: KVReservation(id: "r", tokens: 3, pageSize: 4, pages: [0]),
-                                            layout: Self.layout, timeout: 60, handle: TransferHandle()) }
-        await #expect(throws: KVTransferError.self) { try await prefill.send(hostExport, room: 9, timeout: 60) }
+                                            layout: Self.layout, timeout: 300, handle: TransferHandle()) }
+        await #expect(throws: KVTransferError.self) { try await prefill.send(hostExport, room: 9, timeout: 300) }
         await #expect(throws: KVTransferError.self) { _ = try await received.value }
     }
 
@@ -115,8 +115,8 @@ struct CUDAIPCHandshakeTests {
         defer { prefill.shutdown(); decode.shutdown() }
         let received = Task { try await decode.receive(room: 6, from: BootstrapInfo(host: "127.0.0.1", port: port, room: 6),
                                             reservation: KVReservation(id: "r", tokens: 6, pageSize: 4, pages: [1, 3]),
-                                            layout: Self.layout, timeout: 60, handle: TransferHandle()) }
-        await #expect(throws: KVTransferError.self) { try await prefill.send(export(device, tokens: 6), room: 6, timeout: 60) }
+                                            layout: Self.layout, timeout: 300, handle: TransferHandle()) }
+        await #expect(throws: KVTransferError.self) { try await prefill.send(export(device, tokens: 6), room: 6, timeout: 300) }
         do { _ = try await received.value; Issue.record("the receive should fail") } catch {
             #expect(error is KVTransferError, "\(error)")
         }
