@@ -11,16 +11,27 @@ extension CUDABackend {
         return setting != "old" && setting != "tc"
     }()
 
-    /// TERN_MOE_GEMV2_LATE=1: the v2 variant that loads the activations (hot in L1 / L2) at the
-    /// start of each step instead of one step ahead (fewer registers: 3 blocks per SM for the NVFP4
-    /// gate/up kernel instead of 2), tern_moe_gemv2l_*.
-    static let gemv2Late = ProcessInfo.processInfo.environment["TERN_MOE_GEMV2_LATE"] == "1"
+    /// The v2 variant that loads the activations (hot in L1 / L2) at the start of each step instead
+    /// of one step ahead (fewer registers: 3 blocks per SM for the NVFP4 gate/up kernel instead of
+    /// 2), tern_moe_gemv2l_*: the default for NVFP4 (H200, DeepSeek-V3 layer: 0.48 / 0.53 / 0.45 of
+    /// the roofline at 8 / 64 / 256 tokens against 0.41 / 0.43 / 0.35), not for bf16 / FP8 (no gain).
+    /// TERN_MOE_GEMV2_LATE=1 forces it for every format, =0 forces the early loads.
+    static let gemv2LateSetting: Bool? = {
+        switch ProcessInfo.processInfo.environment["TERN_MOE_GEMV2_LATE"] {
+        case "1": return true
+        case "0": return false
+        default: return nil
+        }
+    }()
+
+    static func gemv2Late(_ code: WeightCode) -> Bool { gemv2LateSetting ?? (code == .nvfp4) }
 
     /// TERN_MOE_GEMV2_PREFETCH=1: the v2 variant that also prefetches each weight row's lines 3
     /// iterations (12 steps) ahead into L2 (tern_moe_gemv2p_*, with LATE tern_moe_gemv2lp_*).
     static let gemv2Prefetch = ProcessInfo.processInfo.environment["TERN_MOE_GEMV2_PREFETCH"] == "1"
 
-    /// The selftest's choice of v2 variant ("", "l", "p", "lp"), over the environment's.
+    /// The selftest's choice of v2 variant ("": early loads, "l", "p", "lp"), over the environment's
+    /// and the format's default.
     nonisolated(unsafe) static var gemv2VariantOverride: String?
 
     /// Launches of a v2 kernel (the selftest checks that the default decode path took v2).
@@ -52,7 +63,7 @@ extension CUDABackend {
         case .fp8: format = "fp8"
         case .nvfp4: format = "nvfp4"
         }
-        let variant = gemv2VariantOverride ?? ((gemv2Late ? "l" : "") + (gemv2Prefetch ? "p" : ""))
+        let variant = gemv2VariantOverride ?? ((gemv2Late(code) ? "l" : "") + (gemv2Prefetch ? "p" : ""))
         return "tern_moe_gemv2" + variant + "_" + format + (fused ? "_gate_up" : "")
     }
 

@@ -1,12 +1,13 @@
 #!/bin/bash
 # Runs ON the GPU machine, from the repository root, with the binary carried in gpu-bin/ (as run.sh).
 # The v2 decode MoE GEMV (Kernels/moe_gemv2.cu, issue #10: ≥ 0.70 of the bytes roofline for NVFP4 at
-# 8 / 64 tokens and for every format at 256). Expected ~100 s of GPU time (at most ~170 s: each step
+# 8 / 64 tokens and for every format at 256). Expected ~110 s of GPU time (at most ~210 s: each step
 # has its own timeout):
 #   1. the op selftest, moe / linear rows (v2 cases: all formats, 0 / odd / ~8 / 12 / 27 rows per
 #      expert, NVFP4 at the DeepSeek-V3 depths)                                      ~20 s
-#   2. bench-moe decode points with the v2 kernels (default)                          ~20 s
-#   3. the same with TERN_MOE_GEMV2_LATE=1 (activations loaded late: fewer registers)  ~20 s
+#   2. bench-moe decode points with the v2 kernels (default: NVFP4 loads activations late)  ~20 s
+#   3. the same with TERN_MOE_GEMV2_LATE=0 (every format early: the round-2 default) and =1
+#      (every format late)                                                            ~2 × 10 s
 #   3a. the same with TERN_MOE_GEMV2_PREFETCH=1 (L2 prefetches), and with both          ~2 × 5 s
 #   3b. the same with TERN_MOE_GEMV_KERNEL=tc (the previous GEMV, side by side)         ~5 s
 #   4. the v2 kernels profiled (TERN_CUDA_PROFILE=1), NVFP4 at 8 / 64 tokens: gate/up vs down  ~10 s
@@ -18,7 +19,7 @@ source "$(dirname "$0")/common.sh"   # cd to the repo root, $BIN, $OUT, kernel f
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 # Run 2 (e1e4211) carried a tern binary built before the v2 dispatch landed: every figure was the
 # old tern_moe_gemv_tc. These environment-variable names are string literals of the round-2 Swift code.
-for marker in TERN_MOE_GEMV2_LATE TERN_MOE_GEMV_NVFP4_ROWS; do
+for marker in TERN_MOE_GEMV2_LATE TERN_MOE_GEMV_NVFP4_ROWS "v2 early"; do
   grep -q -a "$marker" "$BIN" || echo "!! STALE BINARY: $BIN lacks $marker (the v2 dispatch); rebuild gpu-bin/tern.xz from this tree"
 done
 t0=$SECONDS
@@ -28,12 +29,15 @@ if [ -z "$TERN_MOE_SKIP_SELFTEST" ]; then
   echo "== selftest, ops only; moe / linear rows"
   timeout 90 "$BIN" selftest --device cuda --fixtures "" > "$OUT/selftest.log" 2>&1
   grep -E "^(moe|linear)" "$OUT/selftest.log"; grep -E "passed, .* failed" "$OUT/selftest.log"
-  echo "v2 ran rows: $(grep -c '^moe \[v2 ran\]' "$OUT/selftest.log") (expected 49), failing: $(grep '^moe \[v2 ran\]' "$OUT/selftest.log" | grep -vc ' ok')"; stamp
+  echo "v2 ran rows: $(grep -c '^moe \[v2 ran\]' "$OUT/selftest.log") (expected 54), failing: $(grep '^moe \[v2 ran\]' "$OUT/selftest.log" | grep -vc ' ok')"; stamp
 fi
 
 echo "== bench-moe decode, v2 GEMV (default)"
 timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 1,8,64,256 --repeats 8 2>&1 | grep -v JSON | tee "$OUT/bench_moe_v2.log"; stamp
-echo "== bench-moe decode, v2 GEMV with late activation loads (TERN_MOE_GEMV2_LATE=1)"
+echo "== bench-moe decode, v2 GEMV with early activation loads for every format (TERN_MOE_GEMV2_LATE=0)"
+TERN_MOE_GEMV2_LATE=0 timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 1,8,64,256 --repeats 8 2>&1 | grep -v JSON \
+  | tee "$OUT/bench_moe_v2_early.log"; stamp
+echo "== bench-moe decode, v2 GEMV with late activation loads for every format (TERN_MOE_GEMV2_LATE=1)"
 TERN_MOE_GEMV2_LATE=1 timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 1,8,64,256 --repeats 8 2>&1 | grep -v JSON \
   | tee "$OUT/bench_moe_v2_late.log"; stamp
 echo "== bench-moe decode, v2 GEMV with L2 prefetches 12 steps ahead (TERN_MOE_GEMV2_PREFETCH=1)"
@@ -57,11 +61,12 @@ TERN_MOE_GEMV=0 timeout 40 "$BIN" bench-moe --formats bf16,fp8,nvfp4 --tokens 38
 
 echo "== summary"
 [ -f "$OUT/selftest.log" ] && { grep -E "passed, .* failed" "$OUT/selftest.log"; grep FAIL "$OUT/selftest.log" | head -20
-  echo "v2 ran rows: $(grep -c '^moe \[v2 ran\]' "$OUT/selftest.log") (expected 49)"; }
+  echo "v2 ran rows: $(grep -c '^moe \[v2 ran\]' "$OUT/selftest.log") (expected 54)"; }
 echo "-- kernels that ran in the profiled NVFP4 points (must be tern_moe_gemv2_nvfp4*)"
 grep -oE "tern_moe_gemv[a-z0-9_]*" "$OUT/bench_moe_v2_profile.log" | sort | uniq -c
 echo "-- v2 (default)"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_v2.log"
-echo "-- v2 late activations"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_v2_late.log"
+echo "-- v2 early activations (TERN_MOE_GEMV2_LATE=0)"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_v2_early.log"
+echo "-- v2 late activations (TERN_MOE_GEMV2_LATE=1)"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_v2_late.log"
 echo "-- v2 L2 prefetch"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_v2_prefetch.log"
 echo "-- v2 late + L2 prefetch"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_v2_late_prefetch.log"
 echo "-- tc (TERN_MOE_GEMV_KERNEL=tc)"; grep -E "^(format|bf16|fp8|nvfp4) " "$OUT/bench_moe_tc.log"

@@ -133,6 +133,13 @@ __device__ __forceinline__ void e4m3x4_to_f16x2(u32 w, u32 &p01, u32 &p23) {
         : "r"(w));
 }
 
+// Two e4m3 codes (bits 0–7, 8–15 of two; the upper half is ignored) → f16x2, exactly.
+__device__ __forceinline__ u32 e4m3x2_to_f16x2(u32 two) {
+    u32 r;
+    asm("{\n\t.reg .b16 l;\n\tcvt.u16.u32 l, %1;\n\tcvt.rn.f16x2.e4m3x2 %0, l;\n\t}" : "=r"(r) : "r"(two));
+    return r;
+}
+
 __device__ __forceinline__ uint4 chunk_to_bf16_fast(const RawChunk &r, int wq) {
     if (wq == WQ_BF16) return r.bits;
     u32 out[4];
@@ -158,4 +165,23 @@ __device__ __forceinline__ uint4 chunk_to_bf16_fast(const RawChunk &r, int wq) {
         }
     }
     return make_uint4(out[0], out[1], out[2], out[3]);
+}
+
+// The rows [begin, end) and expert slot of grid row blockIdx.y of a grouped MoE kernel: from the
+// tile table (tileSlot[y] < 0: nothing), or rows [y·tileRows, (y + 1)·tileRows) of slot 0 when
+// tileSlot is null. False when the block has no rows.
+__device__ __forceinline__ bool moe_tile_rows(const int *tileSlot, const int *tileStart, const int *tileEnd, int rows, int tileRows,
+                                              int &slot, int &begin, int &end) {
+    int tile = blockIdx.y;
+    slot = 0;
+    if (tileSlot) {
+        slot = tileSlot[tile];
+        if (slot < 0) return false;
+        begin = tileStart[tile];
+        end = tileEnd[tile];
+    } else {
+        begin = tile * tileRows;
+        end = min(begin + tileRows, rows);
+    }
+    return begin < end;
 }

@@ -28,73 +28,19 @@
 // Grid: x = ceil(n / 16), y = tiles (tileSlot[y] < 0: nothing; tileSlot == null: rows
 // [16y, 16y + 16) of matrix 0). Requires k % S == 0 (NVFP4: k % 256 == 0), 16-byte aligned weight
 // and activation rows; FP8 weight blocks of 128 × 128.
-#include "common.cuh"
+#include "moe_common.cuh"
 
-#define G2_BF16 0
-#define G2_FP8 1
-#define G2_NVFP4 2
 #define G2_TILE 16
-
-// Same layout as MatDesc in moe_gemm.cu (uploaded by the host once per expert set).
-struct G2Mat {
-    u64 weight;
-    u64 scales;
-    long long wStride;
-    long long sStride;
-    float global;
-    int blockRows, blockColumns;
-    int pad;
-};
-
-__device__ __forceinline__ uint4 g2_ld_stream(const u8 *p) {
-    uint4 r;
-    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
-    return r;
-}
-
-__device__ __forceinline__ uint4 g2_ld_cached(const u8 *p) {
-    uint4 r;
-    asm("ld.global.nc.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
-    return r;
-}
-
-__device__ __forceinline__ u32 g2_word(const uint4 &v, int i) { return i == 0 ? v.x : (i == 1 ? v.y : (i == 2 ? v.z : v.w)); }
-
-__device__ __forceinline__ void g2_mma_bf16(float *c, const u32 *a, const u32 *b) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-__device__ __forceinline__ void g2_mma_e4m3(float *c, const u32 *a, const u32 *b) {
-    asm volatile("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-__device__ __forceinline__ u32 g2_pack_bf16(float lo, float hi) {
-    u32 r;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-    return r;
-}
-
-__device__ __forceinline__ u32 g2_mul_bf16x2(u32 a, u32 b) {
-    u32 r;
-    asm("mul.rn.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
 
 // Two e4m3 block-scale codes (bits 0–7, 8–15) → bf16x2 (scale·2^106, scale·2^106) each. The
 // conversion through f16 is exact (every e4m3 value is a normal f16).
 __device__ __forceinline__ void g2_scales2(u32 codes, u32 &s0, u32 &s1) {
-    u32 h2;
-    asm("{\n\t.reg .b16 l;\n\tcvt.u16.u32 l, %1;\n\tcvt.rn.f16x2.e4m3x2 %0, l;\n\t}" : "=r"(h2) : "r"(codes));
     float f0, f1;
-    asm("{\n\t.reg .b16 l, h;\n\tmov.b32 {l, h}, %2;\n\tcvt.f32.f16 %0, l;\n\tcvt.f32.f16 %1, h;\n\t}" : "=f"(f0), "=f"(f1) : "r"(h2));
+    f16x2_to_float2(e4m3x2_to_f16x2(codes), f0, f1);
     f0 *= 0x1p106f;
     f1 *= 0x1p106f;
-    s0 = g2_pack_bf16(f0, f0);
-    s1 = g2_pack_bf16(f1, f1);
+    s0 = pack_bf16x2(f0, f0);
+    s1 = pack_bf16x2(f1, f1);
 }
 
 // Pair j of the e2m1 word w (values j and j + 4: bits 4j..4j+3 and 16+4j..19+4j), for j = 0, 1
@@ -117,20 +63,18 @@ __device__ __forceinline__ void g2_act_pairs(const uint4 &x, u32 *p) {
     p[3] = __byte_perm(x.y, x.w, 0x7632);
 }
 
-__device__ __forceinline__ float g2_silu(float g) { return g / (1.0f + __expf(-g)); }
-
 // Rows [begin, begin + count) (count ≤ 8·NB) of one tile against matrices mats[0] (and mats[1]
 // when FUSED: output silu(gate)·up).
 template <int WQ, bool FUSED, int NB, bool LATE, int PF>
 __device__ __forceinline__ void g2_tile(const u8 *a, long long aStride, const float *aScales, long long aScaleStride,
-                                        const int *rowToken, int begin, int count, const G2Mat *mats, int n, int k, void *out,
+                                        const int *rowToken, int begin, int count, const MatDesc *mats, int n, int k, void *out,
                                         int outType, long long outStride, float *red) {
     constexpr int MATS = FUSED ? 2 : 1;
-    constexpr int WL = (WQ == G2_NVFP4 && NB == 2) ? 1 : 2;                  // 16-byte weight loads per row and step
-    constexpr int VALS = WQ == G2_BF16 ? 8 : (WQ == G2_FP8 ? 16 : 32);       // values per 16-byte weight load
+    constexpr int WL = (WQ == WQ_NVFP4 && NB == 2) ? 1 : 2;                  // 16-byte weight loads per row and step
+    constexpr int VALS = WQ == WQ_BF16 ? 8 : (WQ == WQ_FP8 ? 16 : 32);       // values per 16-byte weight load
     constexpr int LANE_K = WL * VALS;                                         // k per lane and step
     constexpr int STEP = 4 * LANE_K;
-    constexpr int AL = WQ == G2_FP8 ? LANE_K / 16 : LANE_K / 8;               // 16-byte activation loads per n-block
+    constexpr int AL = WQ == WQ_FP8 ? LANE_K / 16 : LANE_K / 8;               // 16-byte activation loads per n-block
     constexpr int W_STEP_BYTES = 4 * WL * 16, A_STEP_BYTES = 4 * AL * 16;
     int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
     int n0 = blockIdx.x * 16;
@@ -143,28 +87,28 @@ __device__ __forceinline__ void g2_tile(const u8 *a, long long aStride, const fl
     bool scaleWords = true;  // NVFP4: scale rows and starts allow 2- / 4-byte loads
 #pragma unroll
     for (int m = 0; m < MATS; m++) {
-        G2Mat d = mats[m];
-        long long rowBytes = WQ == G2_BF16 ? d.wStride * 2 : d.wStride;
+        MatDesc d = mats[m];
+        long long rowBytes = WQ == WQ_BF16 ? d.wStride * 2 : d.wStride;
         wRow[m][0] = (const u8 *)d.weight + colG * rowBytes + t * (WL * 16);
         wRow[m][1] = (const u8 *)d.weight + colG8 * rowBytes + t * (WL * 16);
         sRow[m][0] = (const u8 *)d.scales + colG * d.sStride + t * (LANE_K / 16);
         sRow[m][1] = (const u8 *)d.scales + colG8 * d.sStride + t * (LANE_K / 16);
         fp8Scales[m] = (const float *)d.scales + (long long)(n0 / 128) * d.sStride;
-        finalScale[m] = WQ == G2_NVFP4 ? d.global * 0x1p20f : 1.0f;
+        finalScale[m] = WQ == WQ_NVFP4 ? d.global * 0x1p20f : 1.0f;
         scaleWords = scaleWords && ((d.scales | (u64)d.sStride) & (u64)(LANE_K / 16 - 1)) == 0;
     }
     auto source = [&](int r) {
         int row = begin + min(r, count - 1);
         return (long long)(rowToken ? rowToken[row] : row);
     };
-    const int aElem = WQ == G2_FP8 ? 1 : 2;
+    const int aElem = WQ == WQ_FP8 ? 1 : 2;
     const u8 *aRow[NB];
     const float *aScale0[NB], *aScale1[NB];
 #pragma unroll
     for (int b = 0; b < NB; b++) {
         aRow[b] = a + source(8 * b + g) * aStride * aElem + t * (AL * 16);
-        aScale0[b] = WQ == G2_FP8 ? aScales + source(8 * b + 2 * t) * aScaleStride : nullptr;
-        aScale1[b] = WQ == G2_FP8 ? aScales + source(8 * b + 2 * t + 1) * aScaleStride : nullptr;
+        aScale0[b] = WQ == WQ_FP8 ? aScales + source(8 * b + 2 * t) * aScaleStride : nullptr;
+        aScale1[b] = WQ == WQ_FP8 ? aScales + source(8 * b + 2 * t + 1) * aScaleStride : nullptr;
     }
 
     float acc[MATS][NB][4];
@@ -188,7 +132,7 @@ __device__ __forceinline__ void g2_tile(const u8 *a, long long aStride, const fl
 #pragma unroll
         for (int b = 0; b < NB; b++)
 #pragma unroll
-            for (int i = 0; i < AL; i++) x[b][i] = g2_ld_cached(aRow[b] + (long long)s * A_STEP_BYTES + i * 16);
+            for (int i = 0; i < AL; i++) x[b][i] = ld_cached16(aRow[b] + (long long)s * A_STEP_BYTES + i * 16);
     };
     auto load = [&](int s, Raw &r) {
 #pragma unroll
@@ -196,8 +140,8 @@ __device__ __forceinline__ void g2_tile(const u8 *a, long long aStride, const fl
 #pragma unroll
             for (int h = 0; h < 2; h++) {
 #pragma unroll
-                for (int i = 0; i < WL; i++) r.w[m][h][i] = g2_ld_stream(wRow[m][h] + (long long)s * W_STEP_BYTES + i * 16);
-                if (WQ == G2_NVFP4) {
+                for (int i = 0; i < WL; i++) r.w[m][h][i] = ld_stream16(wRow[m][h] + (long long)s * W_STEP_BYTES + i * 16);
+                if (WQ == WQ_NVFP4) {
                     const u8 *p = sRow[m][h] + (long long)s * (STEP / 16);
                     if (scaleWords) {
                         r.sc[m][h] = WL == 2 ? __ldg((const unsigned int *)p) : (u32)__ldg((const unsigned short *)p);
@@ -235,21 +179,21 @@ __device__ __forceinline__ void g2_tile(const u8 *a, long long aStride, const fl
         load(min(s + 4, steps - 1), nxt);
         prefetch(s + 4 * PF);
         if (LATE) loadActs(s, cur.x);
-        if (WQ == G2_BF16) {
+        if (WQ == WQ_BF16) {
 #pragma unroll
             for (int j = 0; j < 2 * WL; j++) {
 #pragma unroll
                 for (int m = 0; m < MATS; m++) {
-                    u32 af[4] = {g2_word(cur.w[m][0][j / 2], (2 * j) & 3), g2_word(cur.w[m][1][j / 2], (2 * j) & 3),
-                                 g2_word(cur.w[m][0][j / 2], (2 * j + 1) & 3), g2_word(cur.w[m][1][j / 2], (2 * j + 1) & 3)};
+                    u32 af[4] = {word_of(cur.w[m][0][j / 2], (2 * j) & 3), word_of(cur.w[m][1][j / 2], (2 * j) & 3),
+                                 word_of(cur.w[m][0][j / 2], (2 * j + 1) & 3), word_of(cur.w[m][1][j / 2], (2 * j + 1) & 3)};
 #pragma unroll
                     for (int b = 0; b < NB; b++) {
-                        u32 bf[2] = {g2_word(cur.x[b][j / 2], (2 * j) & 3), g2_word(cur.x[b][j / 2], (2 * j + 1) & 3)};
-                        g2_mma_bf16(acc[m][b], af, bf);
+                        u32 bf[2] = {word_of(cur.x[b][j / 2], (2 * j) & 3), word_of(cur.x[b][j / 2], (2 * j + 1) & 3)};
+                        mma_bf16_16816(acc[m][b], af, bf);
                     }
                 }
             }
-        } else if (WQ == G2_FP8) {
+        } else if (WQ == WQ_FP8) {
             float as0[NB], as1[NB];
 #pragma unroll
             for (int b = 0; b < NB; b++) {
@@ -265,12 +209,12 @@ __device__ __forceinline__ void g2_tile(const u8 *a, long long aStride, const fl
                     for (int q = 0; q < 4; q++) part[b][q] = 0.0f;
 #pragma unroll
                 for (int j = 0; j < 2 * WL; j++) {
-                    u32 af[4] = {g2_word(cur.w[m][0][j / 2], (2 * j) & 3), g2_word(cur.w[m][1][j / 2], (2 * j) & 3),
-                                 g2_word(cur.w[m][0][j / 2], (2 * j + 1) & 3), g2_word(cur.w[m][1][j / 2], (2 * j + 1) & 3)};
+                    u32 af[4] = {word_of(cur.w[m][0][j / 2], (2 * j) & 3), word_of(cur.w[m][1][j / 2], (2 * j) & 3),
+                                 word_of(cur.w[m][0][j / 2], (2 * j + 1) & 3), word_of(cur.w[m][1][j / 2], (2 * j + 1) & 3)};
 #pragma unroll
                     for (int b = 0; b < NB; b++) {
-                        u32 bf[2] = {g2_word(cur.x[b][j / 2], (2 * j) & 3), g2_word(cur.x[b][j / 2], (2 * j + 1) & 3)};
-                        g2_mma_e4m3(part[b], af, bf);
+                        u32 bf[2] = {word_of(cur.x[b][j / 2], (2 * j) & 3), word_of(cur.x[b][j / 2], (2 * j + 1) & 3)};
+                        mma_e4m3_16832(part[b], af, bf);
                     }
                 }
                 float ws = __ldg(fp8Scales[m] + s);
@@ -301,21 +245,21 @@ __device__ __forceinline__ void g2_tile(const u8 *a, long long aStride, const fl
                 for (int b = 0; b < NB; b++) g2_act_pairs(cur.x[b][q], xp[b]);
 #pragma unroll
                 for (int m = 0; m < MATS; m++) {
-                    u32 w0 = g2_word(cur.w[m][0][q / 4], q & 3), w8 = g2_word(cur.w[m][1][q / 4], q & 3);
+                    u32 w0 = word_of(cur.w[m][0][q / 4], q & 3), w8 = word_of(cur.w[m][1][q / 4], q & 3);
                     u32 w0h = w0 >> 8, w8h = w8 >> 8;
                     u32 s0 = scale[m][0][q / 2], s8 = scale[m][1][q / 2];
-                    u32 p0[4] = {g2_mul_bf16x2(g2_e2m1_pair<0>(w0), s0), g2_mul_bf16x2(g2_e2m1_pair<1>(w0), s0),
-                                 g2_mul_bf16x2(g2_e2m1_pair<0>(w0h), s0), g2_mul_bf16x2(g2_e2m1_pair<1>(w0h), s0)};
-                    u32 p8[4] = {g2_mul_bf16x2(g2_e2m1_pair<0>(w8), s8), g2_mul_bf16x2(g2_e2m1_pair<1>(w8), s8),
-                                 g2_mul_bf16x2(g2_e2m1_pair<0>(w8h), s8), g2_mul_bf16x2(g2_e2m1_pair<1>(w8h), s8)};
+                    u32 p0[4] = {mul_bf16x2(g2_e2m1_pair<0>(w0), s0), mul_bf16x2(g2_e2m1_pair<1>(w0), s0),
+                                 mul_bf16x2(g2_e2m1_pair<0>(w0h), s0), mul_bf16x2(g2_e2m1_pair<1>(w0h), s0)};
+                    u32 p8[4] = {mul_bf16x2(g2_e2m1_pair<0>(w8), s8), mul_bf16x2(g2_e2m1_pair<1>(w8), s8),
+                                 mul_bf16x2(g2_e2m1_pair<0>(w8h), s8), mul_bf16x2(g2_e2m1_pair<1>(w8h), s8)};
                     u32 a01[4] = {p0[0], p8[0], p0[1], p8[1]};
                     u32 a23[4] = {p0[2], p8[2], p0[3], p8[3]};
 #pragma unroll
                     for (int b = 0; b < NB; b++) {
                         u32 b01[2] = {xp[b][0], xp[b][1]};
                         u32 b23[2] = {xp[b][2], xp[b][3]};
-                        g2_mma_bf16(acc[m][b], a01, b01);
-                        g2_mma_bf16(acc[m][b], a23, b23);
+                        mma_bf16_16816(acc[m][b], a01, b01);
+                        mma_bf16_16816(acc[m][b], a23, b23);
                     }
                 }
             }
@@ -346,7 +290,7 @@ __device__ __forceinline__ void g2_tile(const u8 *a, long long aStride, const fl
             int token = 8 * b + 2 * (l & 3) + (q & 1);
             if (token < count && col < n) {
                 float r = v[0];
-                if (FUSED) r = g2_silu(v[0]) * v[MATS - 1];
+                if (FUSED) r = silu(v[0]) * v[MATS - 1];
                 store_from_float(out, outType, (long long)(begin + token) * outStride + col, r);
             }
         }
@@ -357,21 +301,12 @@ __device__ __forceinline__ void g2_tile(const u8 *a, long long aStride, const fl
 template <int WQ, bool FUSED, bool LATE, int PF>
 __device__ __forceinline__ void g2_run(const u8 *a, long long aStride, const float *aScales, long long aScaleStride,
                                        const int *rowToken, const int *tileSlot, const int *tileStart, const int *tileEnd, int rows,
-                                       const G2Mat *descs, int which, int n, int k, void *out, int outType, long long outStride) {
+                                       const MatDesc *descs, int which, int n, int k, void *out, int outType, long long outStride) {
     constexpr int MATS = FUSED ? 2 : 1;
     __shared__ float red[4 * MATS * 2 * 4 * 32];
-    int tile = blockIdx.y;
-    int slot = 0, begin, end;
-    if (tileSlot) {
-        slot = tileSlot[tile];
-        if (slot < 0) return;
-        begin = tileStart[tile];
-        end = tileEnd[tile];
-    } else {
-        begin = tile * G2_TILE;
-        end = min(begin + G2_TILE, rows);
-    }
-    const G2Mat *mats = descs + (tileSlot ? 3 * slot : 0) + (FUSED ? 0 : which);
+    int slot, begin, end;
+    if (!moe_tile_rows(tileSlot, tileStart, tileEnd, rows, G2_TILE, slot, begin, end)) return;
+    const MatDesc *mats = descs + (tileSlot ? 3 * slot : 0) + (FUSED ? 0 : which);
     for (int start = begin; start < end; start += G2_TILE) {
         int count = min(end - start, G2_TILE);
         if (count <= 8) g2_tile<WQ, FUSED, 1, LATE, PF>(a, aStride, aScales, aScaleStride, rowToken, start, count, mats, n, k, out, outType, outStride, red);
@@ -379,36 +314,36 @@ __device__ __forceinline__ void g2_run(const u8 *a, long long aStride, const flo
     }
 }
 
+// Parameters shared by the fused and the single-matrix kernels, and their forwarding.
+#define G2_PARAMS                                                                                                               \
+    const u8 *a, long long aStride, const float *aScales, long long aScaleStride, const int *rowToken, const int *tileSlot,    \
+        const int *tileStart, const int *tileEnd, int rows, const MatDesc *descs
 #define G2_ARGS a, aStride, aScales, aScaleStride, rowToken, tileSlot, tileStart, tileEnd, rows, descs
 // One kernel per weight format (register allocation is per kernel): tern_moe_gemv2_{bf16, fp8,
-// nvfp4}(_gate_up); tern_moe_gemv2l_* load the activations late (LATE above). Non-fused: matrix
-// 3·slot + which; fused: gate 3·slot, up 3·slot + 1. MBF / MBS: blocks per SM asked of the
+// nvfp4}(_gate_up); tern_moe_gemv2l_* load the activations late (LATE above; the NVFP4 default,
+// TERN_MOE_GEMV2_LATE=0 / 1 forces early / late for every format). Non-fused: matrix 3·slot + which; fused: gate 3·slot, up 3·slot + 1. MBF / MBS: blocks per SM asked of the
 // register allocator (3: ≤ 168 registers).
-#define G2_KERNELS(NAME, WQ, LATE, PF, MBF, MBS)                                                                                         \
-    extern "C" __global__ void __launch_bounds__(128, MBF) NAME##_gate_up(                                                          \
-        const u8 *a, long long aStride, const float *aScales, long long aScaleStride, const int *rowToken, const int *tileSlot,    \
-        const int *tileStart, const int *tileEnd, int rows, const G2Mat *descs, int n, int k, void *out, int outType,              \
-        long long outStride) {                                                                                                      \
-        g2_run<WQ, true, LATE, PF>(G2_ARGS, 0, n, k, out, outType, outStride);                                                         \
-    }                                                                                                                               \
-    extern "C" __global__ void __launch_bounds__(128, MBS) NAME(                                                                    \
-        const u8 *a, long long aStride, const float *aScales, long long aScaleStride, const int *rowToken, const int *tileSlot,    \
-        const int *tileStart, const int *tileEnd, int rows, const G2Mat *descs, int which, int n, int k, void *out, int outType,   \
-        long long outStride) {                                                                                                      \
-        g2_run<WQ, false, LATE, PF>(G2_ARGS, which, n, k, out, outType, outStride);                                                    \
+#define G2_KERNELS(NAME, WQ, LATE, PF, MBF, MBS)                                                                                \
+    extern "C" __global__ void __launch_bounds__(128, MBF)                                                                     \
+        NAME##_gate_up(G2_PARAMS, int n, int k, void *out, int outType, long long outStride) {                                \
+        g2_run<WQ, true, LATE, PF>(G2_ARGS, 0, n, k, out, outType, outStride);                                                 \
+    }                                                                                                                          \
+    extern "C" __global__ void __launch_bounds__(128, MBS)                                                                     \
+        NAME(G2_PARAMS, int which, int n, int k, void *out, int outType, long long outStride) {                               \
+        g2_run<WQ, false, LATE, PF>(G2_ARGS, which, n, k, out, outType, outStride);                                            \
     }
-// (NVRTC 13, sm_90a: the NVFP4 gate/up kernel would spill at 3 blocks and gets 2; the late
+// (NVRTC 13, sm_90a: the NVFP4 gate/up kernel would spill at 3 blocks and gets 2; the NVFP4 late
 // variants fit 3 (gate/up) and 4 (down) without spilling.)
-G2_KERNELS(tern_moe_gemv2_bf16, G2_BF16, false, 0, 3, 3)
-G2_KERNELS(tern_moe_gemv2_fp8, G2_FP8, false, 0, 3, 3)
-G2_KERNELS(tern_moe_gemv2_nvfp4, G2_NVFP4, false, 0, 2, 3)
-G2_KERNELS(tern_moe_gemv2l_bf16, G2_BF16, true, 0, 3, 4)
-G2_KERNELS(tern_moe_gemv2l_fp8, G2_FP8, true, 0, 3, 4)
-G2_KERNELS(tern_moe_gemv2l_nvfp4, G2_NVFP4, true, 0, 3, 4)
+G2_KERNELS(tern_moe_gemv2_bf16, WQ_BF16, false, 0, 3, 3)
+G2_KERNELS(tern_moe_gemv2_fp8, WQ_FP8, false, 0, 3, 3)
+G2_KERNELS(tern_moe_gemv2_nvfp4, WQ_NVFP4, false, 0, 2, 3)
+G2_KERNELS(tern_moe_gemv2l_bf16, WQ_BF16, true, 0, 3, 4)
+G2_KERNELS(tern_moe_gemv2l_fp8, WQ_FP8, true, 0, 3, 4)
+G2_KERNELS(tern_moe_gemv2l_nvfp4, WQ_NVFP4, true, 0, 3, 4)
 // TERN_MOE_GEMV2_PREFETCH=1: the same with L2 prefetches 3 iterations (12 steps) ahead.
-G2_KERNELS(tern_moe_gemv2p_bf16, G2_BF16, false, 3, 3, 3)
-G2_KERNELS(tern_moe_gemv2p_fp8, G2_FP8, false, 3, 3, 3)
-G2_KERNELS(tern_moe_gemv2p_nvfp4, G2_NVFP4, false, 3, 2, 3)
-G2_KERNELS(tern_moe_gemv2lp_bf16, G2_BF16, true, 3, 3, 4)
-G2_KERNELS(tern_moe_gemv2lp_fp8, G2_FP8, true, 3, 3, 4)
-G2_KERNELS(tern_moe_gemv2lp_nvfp4, G2_NVFP4, true, 3, 3, 4)
+G2_KERNELS(tern_moe_gemv2p_bf16, WQ_BF16, false, 3, 3, 3)
+G2_KERNELS(tern_moe_gemv2p_fp8, WQ_FP8, false, 3, 3, 3)
+G2_KERNELS(tern_moe_gemv2p_nvfp4, WQ_NVFP4, false, 3, 2, 3)
+G2_KERNELS(tern_moe_gemv2lp_bf16, WQ_BF16, true, 3, 3, 4)
+G2_KERNELS(tern_moe_gemv2lp_fp8, WQ_FP8, true, 3, 3, 4)
+G2_KERNELS(tern_moe_gemv2lp_nvfp4, WQ_NVFP4, true, 3, 3, 4)

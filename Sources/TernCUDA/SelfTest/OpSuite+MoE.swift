@@ -47,11 +47,12 @@ extension OpSuite {
         var expectGemv2 = false
         /// Checks that tern_moe_wgmma_nvfp4 ran (on sm_90; elsewhere that it did not).
         var expectNVFP4Kernel = false
-        /// v2 variant forced for this case ("l", "p", "lp": tern_moe_gemv2{l,p,lp}_*).
+        /// v2 variant forced for this case ("": the early-load tern_moe_gemv2_*, "l", "p", "lp":
+        /// tern_moe_gemv2{l,p,lp}_*).
         var gemv2Variant: String? = nil
         var name: String {
             "\(format.rawValue) \(experts)e top\(topK) \(hidden)/\(inner), \(tokens) tok" + (skewed ? ", all→e0" : "") + (remote ? ", remote" : "")
-                + (gemmKernel.map { " [\($0)]" } ?? "") + (gemv2Variant.map { " [v2\($0)]" } ?? "")
+                + (gemmKernel.map { " [\($0)]" } ?? "") + (gemv2Variant.map { $0.isEmpty ? " [v2 early]" : " [v2\($0)]" } ?? "")
         }
     }
 
@@ -112,8 +113,14 @@ extension OpSuite {
         // NVFP4 at 9–16 rows per expert takes the GEMV too (TERN_MOE_GEMV_NVFP4_ROWS = 16): 8 experts, 60 rows.
         v2Cases.append(GroupedMoECase(format: .nvfp4, experts: 8, topK: 2, hidden: 512, inner: 256, tokens: 30, remote: false))
         // The late-activation and L2-prefetch variants on a few of them (NVFP4 one and two n-blocks,
-        // the DeepSeek-V3 depths, bf16 / FP8 with several steps per warp).
+        // the DeepSeek-V3 depths, bf16 / FP8 with several steps per warp); NVFP4, whose default is
+        // the late variant, also through the early one ("").
         let variantCases = [4, 5, 11, 14, 16, 18, 19, 21].map { v2Cases[$0] }
+        for var c in [14, 16, 18, 19, 24].map({ v2Cases[$0] }) {
+            c.expectGemv2 = true
+            c.gemv2Variant = ""
+            cases.append(c)
+        }
         for var c in v2Cases {
             c.expectGemv2 = true
             cases.append(c)
