@@ -22,22 +22,13 @@
 
 struct __align__(16) fp_u4 { u32 x, y, z, w; };
 
-// Two e4m3 codes, one in the low byte of each 16-bit half → a bf16 pair, exactly, in 4 integer ops and
-// one bf16x2 fma: sign to bit 15, exponent|mantissa to bits 4-10 gives the bf16 whose value is the
-// e4m3 value × 2^-120 (e4m3 subnormals land on bf16 subnormals, m·2^-9 → m·2^-129), then × 2^120
-// (0x7B80; the product is representable, so exact; bf16 fma keeps subnormal inputs).
-__device__ __forceinline__ u32 fp_e4m3x2_spread(u32 v) {
-    u32 r = ((v & 0x007F007Fu) << 4) | ((v & 0x00800080u) << 8), d;
-    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(r), "r"(0x7B807B80u), "r"(0x80008000u));
-    return d;
-}
-
+// Eight adjacent e4m3 codes → eight bf16 (one 16-byte chunk), exactly.
 __device__ __forceinline__ fp_u4 fp_e4m3x8(uint2 v) {
     fp_u4 r;
-    r.x = fp_e4m3x2_spread(__byte_perm(v.x, 0u, 0x4140));
-    r.y = fp_e4m3x2_spread(__byte_perm(v.x, 0u, 0x4342));
-    r.z = fp_e4m3x2_spread(__byte_perm(v.y, 0u, 0x4140));
-    r.w = fp_e4m3x2_spread(__byte_perm(v.y, 0u, 0x4342));
+    r.x = e4m3x4_lo_to_bf16x2(v.x);
+    r.y = e4m3x4_hi_to_bf16x2(v.x);
+    r.z = e4m3x4_lo_to_bf16x2(v.y);
+    r.w = e4m3x4_hi_to_bf16x2(v.y);
     return r;
 }
 
@@ -82,7 +73,7 @@ __device__ __forceinline__ void flash_prefill(
             const u16 *src = q + (long long)(tokenStart + (tok < tokenCount ? tok : 0)) * qStride + (long long)h * HD + c * 8;
             cp_async16(smem_u32(qs + r * LD + c * 8), src, tok < tokenCount);
         }
-        asm volatile("cp.async.commit_group;" ::: "memory");
+        cp_async_commit();
     }
 
     // Row r of the block is token r / group (position firstPosition + token; -1 past the tile).
@@ -145,8 +136,8 @@ __device__ __forceinline__ void flash_prefill(
         issue(myBegin, 0);
         store(0);
     }
-    asm volatile("cp.async.commit_group;" ::: "memory");
-    asm volatile("cp.async.wait_group 1;" ::: "memory");  // Q is in
+    cp_async_commit();
+    cp_async_wait<1>();  // Q is in
     __syncthreads();
     // A fragments: matrices (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15).
     const u32 qLane = sbase + (u32)((Q_AT + (warp * WROWS + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8) * 2);
@@ -178,8 +169,8 @@ __device__ __forceinline__ void flash_prefill(
         const bool more = kt + FP_KEYS < myEnd;
         __syncthreads();  // every warp is done with stage^1 (previous tile; Q the first time for MT = 1)
         if (more) issue(kt + FP_KEYS, stage ^ 1);
-        asm volatile("cp.async.commit_group;" ::: "memory");
-        asm volatile("cp.async.wait_group 1;" ::: "memory");  // this tile's copies are done
+        cp_async_commit();
+        cp_async_wait<1>();  // this tile's copies are done
         __syncthreads();
 
         if (kt <= warpLastPos && (window <= 0 || kt + FP_KEYS - 1 > warpFirstPos - window)) {
@@ -293,7 +284,7 @@ __device__ __forceinline__ void flash_prefill(
             if (more) store(stage ^ 1);  // nobody reads stage^1 until the next iteration's barrier
         }
     }
-    asm volatile("cp.async.wait_group 0;" ::: "memory");
+    cp_async_wait<0>();
 
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {

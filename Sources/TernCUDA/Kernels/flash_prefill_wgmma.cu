@@ -18,7 +18,8 @@
 // position: key tiles past the block's last position are never loaded, a warpgroup skips tiles past
 // its own last row, and only tiles that straddle a row's position (or the window's lower edge) are
 // masked.
-#include "common.cuh"
+#include "mma.cuh"
+#include "wgmma.cuh"
 
 // wgmma exists only on sm_90a; elsewhere the entry points are empty and the host never picks them.
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -34,64 +35,103 @@
 // Bytes of one swizzled operand of 128 rows × 128 bf16 (Q, one K tile, one V tile).
 #define F3_OPERAND (128 * 256)
 
-__device__ __forceinline__ u32 f3_smem_addr(const void *p) {
-    u32 s;
-    asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(s) : "l"(p));
-    return s;
-}
-
-__device__ __forceinline__ void f3_copy16(u32 saddr, const void *gmem, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(saddr), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
-}
-
-// Two floats → bf16x2 (lo in the low half), one instruction.
-__device__ __forceinline__ u32 f3_pack(float lo, float hi) {
-    u32 r;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-    return r;
-}
-
-// Byte offset of 16-byte chunk c (0…15) of row r in a swizzled operand of `rows` rows.
-__device__ __forceinline__ u32 f3_swizzle(int r, int c, int rows) {
-    return (u32)((c >> 3) * rows * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
-}
-
-// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading byte offset (unused for
-// K-major, the distance between the two 64-column halves for N-major), stride byte offset (1024: the
-// next group of 8 rows).
-__device__ __forceinline__ unsigned long long f3_desc(u32 addr, u32 leading) {
-    return (unsigned long long)((addr & 0x3FFFF) >> 4) | ((unsigned long long)((leading & 0x3FFFF) >> 4) << 16)
-         | ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
-}
-
-__device__ __forceinline__ void f3_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void f3_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void f3_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
-// Keeps the compiler from moving accumulator reads / writes across the asynchronous MMAs.
-__device__ __forceinline__ void f3_pin(float *d) {
-#pragma unroll
-    for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i])::"memory");
-}
+// Byte offset of 16-byte chunk c (0…15) of row r in a swizzled operand of `rows` rows (two column
+// halves of rows × 128 bytes).
+__device__ __forceinline__ u32 f3_swizzle(int r, int c, int rows) { return (u32)((c >> 3) * rows * 128) + wg_swizzle128(r, c & 7); }
 
 #if F3_ENABLED
-// D(64×128, f32) (+)= A(64×16, smem, K-major) · B(16×128 as 128 rows × 16, smem, K-major).
-__device__ __forceinline__ void f3_wgmma_ss(float *d, unsigned long long descA, unsigned long long descB, int accumulate) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-        : "l"(descA), "l"(descB), "r"(accumulate));
+// One key tile of the online softmax for this thread's two rows (p0, p1: their positions, −1 past the
+// tile) of a warpgroup's 64 × 128 score tile sc (keys kt …): masks keys past a row's position or below
+// its window when needMask, updates the running maxima m (raw score units) and sums l, rescales o, and
+// writes P = exp2(s·log2Scale − m·log2Scale) as bf16 A fragments of the P·V MMAs into pa (k-step
+// nb / 2: (row g, keys 2t..) (row g+8, 2t..) (row g, 2t+8..) (row g+8, 2t+8..)).
+__device__ __forceinline__ void f3_softmax_tile(float (&sc)[64], float (&o)[64], u32 (&pa)[32], float &m0, float &m1,
+                                                float &l0, float &l1, int kt, int p0, int p1, int t, int window,
+                                                float log2Scale, bool needMask) {
+    if (needMask) {
+#pragma unroll
+        for (int nb = 0; nb < F3_KEYS / 8; nb++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int key = kt + nb * 8 + 2 * t + (e & 1);
+                const int p = e < 2 ? p0 : p1;
+                const bool ok = key <= p && (window <= 0 || key > p - window);
+                if (!ok) sc[nb * 4 + e] = -INFINITY;
+            }
+        }
+    }
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int nb = 0; nb < F3_KEYS / 8; nb++) {
+        mx0 = fmaxf(mx0, fmaxf(sc[nb * 4], sc[nb * 4 + 1]));
+        mx1 = fmaxf(mx1, fmaxf(sc[nb * 4 + 2], sc[nb * 4 + 3]));
+    }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+    const float b0 = n0 == -INFINITY ? 0.0f : n0 * log2Scale, b1 = n1 == -INFINITY ? 0.0f : n1 * log2Scale;
+    const float c0 = exp2f(m0 * log2Scale - b0), c1 = exp2f(m1 * log2Scale - b1);
+    m0 = n0; m1 = n1;
+    l0 *= c0; l1 *= c1;
+#pragma unroll
+    for (int i = 0; i < 16; i++) { o[4 * i] *= c0; o[4 * i + 1] *= c0; o[4 * i + 2] *= c1; o[4 * i + 3] *= c1; }
+#pragma unroll
+    for (int nb = 0; nb < F3_KEYS / 8; nb++) {
+        const float e0 = exp2f(fmaf(sc[nb * 4], log2Scale, -b0)), e1 = exp2f(fmaf(sc[nb * 4 + 1], log2Scale, -b0));
+        const float e2 = exp2f(fmaf(sc[nb * 4 + 2], log2Scale, -b1)), e3 = exp2f(fmaf(sc[nb * 4 + 3], log2Scale, -b1));
+        l0 += e0 + e1;
+        l1 += e2 + e3;
+        pa[(nb >> 1) * 4 + (nb & 1) * 2] = pack_bf16x2(e0, e1);
+        pa[(nb >> 1) * 4 + (nb & 1) * 2 + 1] = pack_bf16x2(e2, e3);
+    }
 }
+#endif
 
-// D(64×128, f32) += A(64×16, registers, bf16x2 ×4) · B(16×128, smem, N-major: imm-trans-b = 1).
-__device__ __forceinline__ void f3_wgmma_rs(float *d, const u32 *a, unsigned long long descB) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(1));
+#if F3_ENABLED
+// The end of a block: row sums over the quad, then this thread's two rows r0, r1 either as split-KV
+// partials (grid.z > 1; m in the log2 domain, m·log2Scale, as tern_flash_prefill_combine expects; o
+// times valueScale, l unscaled) or normalized into `out` (o · valueScale / l; rows with no key → 0).
+__device__ __forceinline__ void f3_finish(const float (&o)[64], float m0, float m1, float l0, float l1, int r0, int r1,
+                                          int group, int tokenCount, int tokenStart, int kvHead, int t, float log2Scale,
+                                          u16 *out, long long outStride, float *partialO, float *partialML, float valueScale) {
+    const int splits = gridDim.z, split = blockIdx.z;
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const int tok0 = r0 / group, tok1 = r1 / group;
+    if (splits > 1) {
+        const long long base = ((long long)blockIdx.y * gridDim.x + kvHead) * F3_ROWS;
+        const long long i0 = (base + r0) * splits + split, i1 = (base + r1) * splits + split;
+        const float lm0 = m0 == -INFINITY ? -INFINITY : m0 * log2Scale;
+        const float lm1 = m1 == -INFINITY ? -INFINITY : m1 * log2Scale;
+        if (tok0 < tokenCount) {
+#pragma unroll
+            for (int dn = 0; dn < 16; dn++)
+                *(float2 *)(partialO + i0 * F3_HD + dn * 8 + 2 * t) = make_float2(o[4 * dn] * valueScale, o[4 * dn + 1] * valueScale);
+            if (t == 0) { partialML[i0 * 2] = lm0; partialML[i0 * 2 + 1] = l0; }
+        }
+        if (tok1 < tokenCount) {
+#pragma unroll
+            for (int dn = 0; dn < 16; dn++)
+                *(float2 *)(partialO + i1 * F3_HD + dn * 8 + 2 * t) = make_float2(o[4 * dn + 2] * valueScale, o[4 * dn + 3] * valueScale);
+            if (t == 0) { partialML[i1 * 2] = lm1; partialML[i1 * 2 + 1] = l1; }
+        }
+        return;
+    }
+    const float inv0 = l0 > 0.0f ? valueScale * (1.0f / l0) : 0.0f, inv1 = l1 > 0.0f ? valueScale * (1.0f / l1) : 0.0f;
+    if (tok0 < tokenCount) {
+        u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)(kvHead * group + r0 % group) * F3_HD + 2 * t;
+#pragma unroll
+        for (int dn = 0; dn < 16; dn++) *(u32 *)(row + dn * 8) = pack_bf16x2(o[4 * dn] * inv0, o[4 * dn + 1] * inv0);
+    }
+    if (tok1 < tokenCount) {
+        u16 *row = out + (long long)(tokenStart + tok1) * outStride + (long long)(kvHead * group + r1 % group) * F3_HD + 2 * t;
+#pragma unroll
+        for (int dn = 0; dn < 16; dn++) *(u32 *)(row + dn * 8) = pack_bf16x2(o[4 * dn + 2] * inv1, o[4 * dn + 3] * inv1);
+    }
 }
 
 // Arguments as tern_flash_prefill (bf16 caches; keyStride / valueStride / head strides in elements).
@@ -103,7 +143,7 @@ __device__ __forceinline__ void flash_prefill_wgmma(
     const int *tiles, const int *pageTable, int pageSize, float *partialO, float *partialML) {
     extern __shared__ __align__(16) unsigned char f3_shared[];
     // 1024-byte aligned base (the swizzle pattern repeats every 1024 bytes): Q, then STAGES × (K, V).
-    const u32 raw = f3_smem_addr(f3_shared);
+    const u32 raw = smem_u32(f3_shared);
     const u32 sQ = (raw + 1023u) & ~1023u;
     auto sK = [&](int stage) { return sQ + (u32)F3_OPERAND * (1 + 2 * stage); };
 
@@ -124,8 +164,8 @@ __device__ __forceinline__ void flash_prefill_wgmma(
         const bool valid = tok < tokenCount;
         const u16 *src = q + (long long)(tokenStart + (valid ? tok : 0)) * qStride + (long long)h * F3_HD;
 #pragma unroll
-        for (int i = 0; i < 8; i++) f3_copy16(sQ + f3_swizzle(lr, 2 * i + lc, F3_ROWS), src + (2 * i + lc) * 8, valid);
-        asm volatile("cp.async.commit_group;" ::: "memory");
+        for (int i = 0; i < 8; i++) cp_async16(sQ + f3_swizzle(lr, 2 * i + lc, F3_ROWS), src + (2 * i + lc) * 8, valid);
+        cp_async_commit();
     }
 
     auto rowPos = [&](int r) { int k = r / group; return k < tokenCount ? firstPosition + k : -1; };
@@ -156,8 +196,8 @@ __device__ __forceinline__ void flash_prefill_wgmma(
 #pragma unroll
         for (int i = 0; i < 8; i++) {
             const u32 off = f3_swizzle(lr, 2 * i + lc, F3_KEYS);
-            f3_copy16(ks + off, k + (2 * i + lc) * 8, valid);
-            f3_copy16(vs + off, v + (2 * i + lc) * 8, valid);
+            cp_async16(ks + off, k + (2 * i + lc) * 8, valid);
+            cp_async16(vs + off, v + (2 * i + lc) * 8, valid);
         }
     };
     constexpr int AHEAD = OVERLAP ? STAGES - 2 : STAGES - 1;  // tiles in flight ahead of the computed one
@@ -165,7 +205,7 @@ __device__ __forceinline__ void flash_prefill_wgmma(
 #pragma unroll
     for (int s = 0; s < AHEAD; s++) {
         if (s < nTiles) issue(s, s);
-        asm volatile("cp.async.commit_group;" ::: "memory");
+        cp_async_commit();
     }
 
     float o[64], sc[64];
@@ -187,11 +227,11 @@ __device__ __forceinline__ void flash_prefill_wgmma(
         // Tile `it` (and Q) landed for this thread's copies; make them visible to the async proxy
         // (wgmma reads shared memory through it) and to every thread. The barrier also means every
         // warpgroup is done with the slot of tile it − 1, which the next issue overwrites.
-        asm volatile("cp.async.wait_group %0;" ::"n"(AHEAD - 1) : "memory");
-        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        cp_async_wait<AHEAD - 1>();
+        wg_fence_proxy_async();
         __syncthreads();
         if (it + AHEAD < nTiles) issue(it + AHEAD, (it + AHEAD) % STAGES);
-        asm volatile("cp.async.commit_group;" ::: "memory");
+        cp_async_commit();
 
         if constexpr (PP) {
             auto tileActive = [&](int i) {
@@ -204,71 +244,32 @@ __device__ __forceinline__ void flash_prefill_wgmma(
                 u32 pa[32];
                 if (prevActive) {
                     const int kp = myBegin + (it - 1) * F3_KEYS;
-                    f3_wait0();  // S(it − 1)
-                    f3_pin(sc);
-                    const bool needMask = kp + F3_KEYS - 1 > wgFirstPos || kp + F3_KEYS - 1 >= kvEnd
-                        || (window > 0 && kp <= wgLastPos - window);
-                    if (needMask) {
-#pragma unroll
-                        for (int nb = 0; nb < F3_KEYS / 8; nb++) {
-#pragma unroll
-                            for (int e = 0; e < 4; e++) {
-                                const int key = kp + nb * 8 + 2 * t + (e & 1);
-                                const int p = e < 2 ? p0 : p1;
-                                const bool ok = key <= p && (window <= 0 || key > p - window);
-                                if (!ok) sc[nb * 4 + e] = -INFINITY;
-                            }
-                        }
-                    }
-                    float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-                    for (int nb = 0; nb < F3_KEYS / 8; nb++) {
-                        mx0 = fmaxf(mx0, fmaxf(sc[nb * 4], sc[nb * 4 + 1]));
-                        mx1 = fmaxf(mx1, fmaxf(sc[nb * 4 + 2], sc[nb * 4 + 3]));
-                    }
-                    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-                    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-                    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-                    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-                    const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
-                    const float b0 = n0 == -INFINITY ? 0.0f : n0 * log2Scale, b1 = n1 == -INFINITY ? 0.0f : n1 * log2Scale;
-                    const float c0 = exp2f(m0 * log2Scale - b0), c1 = exp2f(m1 * log2Scale - b1);
-                    m0 = n0; m1 = n1;
-                    l0 *= c0; l1 *= c1;
-#pragma unroll
-                    for (int i = 0; i < 16; i++) { o[4 * i] *= c0; o[4 * i + 1] *= c0; o[4 * i + 2] *= c1; o[4 * i + 3] *= c1; }
-#pragma unroll
-                    for (int nb = 0; nb < F3_KEYS / 8; nb++) {
-                        const float e0 = exp2f(fmaf(sc[nb * 4], log2Scale, -b0)), e1 = exp2f(fmaf(sc[nb * 4 + 1], log2Scale, -b0));
-                        const float e2 = exp2f(fmaf(sc[nb * 4 + 2], log2Scale, -b1)), e3 = exp2f(fmaf(sc[nb * 4 + 3], log2Scale, -b1));
-                        l0 += e0 + e1;
-                        l1 += e2 + e3;
-                        pa[(nb >> 1) * 4 + (nb & 1) * 2] = f3_pack(e0, e1);
-                        pa[(nb >> 1) * 4 + (nb & 1) * 2 + 1] = f3_pack(e2, e3);
-                    }
+                    wg_wait<0>();  // S(it − 1)
+                    wg_fence_regs(sc);
+                    f3_softmax_tile(sc, o, pa, m0, m1, l0, l1, kp, p0, p1, t, window, log2Scale,
+                                    kp + F3_KEYS - 1 > wgFirstPos || kp + F3_KEYS - 1 >= kvEnd || (window > 0 && kp <= wgLastPos - window));
                     const u32 vPrev = sK((it - 1) % STAGES) + F3_OPERAND;
-                    f3_pin(o);
-                    f3_fence();
+                    wg_fence_regs(o);
+                    wg_fence();
 #pragma unroll
-                    for (int kc = 0; kc < F3_KEYS / 16; kc++) f3_wgmma_rs(o, pa + 4 * kc, f3_desc(vPrev + kc * 2048, F3_OPERAND / 2));
-                    f3_commit();
+                    for (int kc = 0; kc < F3_KEYS / 16; kc++) wg_mma_bf16_n128_rs_mn(o, pa + 4 * kc, wg_desc_mn128(vPrev + kc * 2048, F3_OPERAND / 2), 1);
+                    wg_commit();
                 }
                 if (curActive) {  // S(it), left running into the next interval
                     const u32 kCur = sK(it % STAGES);
-                    f3_fence();
+                    wg_fence();
 #pragma unroll
                     for (int kc = 0; kc < F3_HD / 16; kc++) {
                         const u32 off = (u32)((kc >> 2) * (F3_OPERAND / 2) + (kc & 3) * 32);
-                        f3_wgmma_ss(sc, f3_desc(qBase + off, 16), f3_desc(kCur + off, 16), kc > 0);
+                        wg_mma_bf16_n128(sc, wg_desc_k128(qBase + off), wg_desc_k128(kCur + off), kc > 0);
                     }
-                    f3_commit();
+                    wg_commit();
                 }
                 if (prevActive) {  // P·V(it − 1) done before the barrier (its slot is refilled after the next one)
-                    if (curActive) asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
-                    else f3_wait0();
-                    f3_pin(o);
-#pragma unroll
-                    for (int i = 0; i < 32; i++) asm volatile("" : "+r"(pa[i])::"memory");
+                    if (curActive) wg_wait<1>();
+                    else wg_wait<0>();
+                    wg_fence_regs(o);
+                    wg_fence_regs(pa);
                 }
                 continue;
             }
@@ -278,123 +279,47 @@ __device__ __forceinline__ void flash_prefill_wgmma(
         const int kt = myBegin + it * F3_KEYS;
         if (kt > wgLastPos || (window > 0 && kt + F3_KEYS - 1 <= wgFirstPos - window)) {  // warpgroup-uniform
             if (OVERLAP) {  // the previous tile's P·V must be done before its slot is refilled
-                f3_wait0();
-                f3_pin(o);
+                wg_wait<0>();
+                wg_fence_regs(o);
             }
             continue;
         }
         const u32 kBase = sK(it % STAGES), vBase = kBase + F3_OPERAND;
 
         // ---- S = Q · Kᵀ (64 rows × 128 keys per warpgroup).
-        f3_fence();
+        wg_fence();
 #pragma unroll
         for (int kc = 0; kc < F3_HD / 16; kc++) {
             const u32 off = (u32)((kc >> 2) * (F3_OPERAND / 2) + (kc & 3) * 32);
-            f3_wgmma_ss(sc, f3_desc(qBase + off, 16), f3_desc(kBase + off, 16), kc > 0);
+            wg_mma_bf16_n128(sc, wg_desc_k128(qBase + off), wg_desc_k128(kBase + off), kc > 0);
         }
-        f3_commit();
-        f3_wait0();  // OVERLAP: also the previous tile's P·V
-        f3_pin(sc);
-        if (OVERLAP) f3_pin(o);
+        wg_commit();
+        wg_wait<0>();  // OVERLAP: also the previous tile's P·V
+        wg_fence_regs(sc);
+        if (OVERLAP) wg_fence_regs(o);
 
-        // Mask only where some row of the warpgroup can see a masked key in this tile.
-        const bool needMask = kt + F3_KEYS - 1 > wgFirstPos || kt + F3_KEYS - 1 >= kvEnd
-            || (window > 0 && kt <= wgLastPos - window);
-        if (needMask) {
-#pragma unroll
-            for (int nb = 0; nb < F3_KEYS / 8; nb++) {
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const int key = kt + nb * 8 + 2 * t + (e & 1);
-                    const int p = e < 2 ? p0 : p1;
-                    const bool ok = key <= p && (window <= 0 || key > p - window);
-                    if (!ok) sc[nb * 4 + e] = -INFINITY;
-                }
-            }
-        }
-        float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-        for (int nb = 0; nb < F3_KEYS / 8; nb++) {
-            mx0 = fmaxf(mx0, fmaxf(sc[nb * 4], sc[nb * 4 + 1]));
-            mx1 = fmaxf(mx1, fmaxf(sc[nb * 4 + 2], sc[nb * 4 + 3]));
-        }
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        // Maxima in raw score units; exponents as exp2(s·log2Scale − m·log2Scale).
-        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
-        const float b0 = n0 == -INFINITY ? 0.0f : n0 * log2Scale, b1 = n1 == -INFINITY ? 0.0f : n1 * log2Scale;
-        const float c0 = exp2f(m0 * log2Scale - b0), c1 = exp2f(m1 * log2Scale - b1);
-        m0 = n0; m1 = n1;
-        l0 *= c0; l1 *= c1;
-#pragma unroll
-        for (int i = 0; i < 16; i++) { o[4 * i] *= c0; o[4 * i + 1] *= c0; o[4 * i + 2] *= c1; o[4 * i + 3] *= c1; }
         u32 pa[32];
-#pragma unroll
-        for (int nb = 0; nb < F3_KEYS / 8; nb++) {
-            const float e0 = exp2f(fmaf(sc[nb * 4], log2Scale, -b0)), e1 = exp2f(fmaf(sc[nb * 4 + 1], log2Scale, -b0));
-            const float e2 = exp2f(fmaf(sc[nb * 4 + 2], log2Scale, -b1)), e3 = exp2f(fmaf(sc[nb * 4 + 3], log2Scale, -b1));
-            l0 += e0 + e1;
-            l1 += e2 + e3;
-            // A fragment of k-step nb / 2: (row g, keys 2t..) (row g+8, 2t..) (row g, 2t+8..) (row g+8, 2t+8..).
-            pa[(nb >> 1) * 4 + (nb & 1) * 2] = f3_pack(e0, e1);
-            pa[(nb >> 1) * 4 + (nb & 1) * 2 + 1] = f3_pack(e2, e3);
-        }
+        f3_softmax_tile(sc, o, pa, m0, m1, l0, l1, kt, p0, p1, t, window, log2Scale,
+                        kt + F3_KEYS - 1 > wgFirstPos || kt + F3_KEYS - 1 >= kvEnd || (window > 0 && kt <= wgLastPos - window));
 
         // ---- O += P · V (V tile read N-major: 16 keys × 128 columns per k-step).
-        f3_pin(o);
-        f3_fence();
+        wg_fence_regs(o);
+        wg_fence();
 #pragma unroll
-        for (int kc = 0; kc < F3_KEYS / 16; kc++) f3_wgmma_rs(o, pa + 4 * kc, f3_desc(vBase + kc * 2048, F3_OPERAND / 2));
-        f3_commit();
+        for (int kc = 0; kc < F3_KEYS / 16; kc++) wg_mma_bf16_n128_rs_mn(o, pa + 4 * kc, wg_desc_mn128(vBase + kc * 2048, F3_OPERAND / 2), 1);
+        wg_commit();
         if (!OVERLAP) {
-            f3_wait0();
-            f3_pin(o);
+            wg_wait<0>();
+            wg_fence_regs(o);
         }
     }
     if (OVERLAP) {
-        f3_wait0();
-        f3_pin(o);
+        wg_wait<0>();
+        wg_fence_regs(o);
     }
-    asm volatile("cp.async.wait_group 0;" ::: "memory");
+    cp_async_wait<0>();
 
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    const int tok0 = r0 / group, tok1 = r1 / group;
-    if (splits > 1) {
-        // Partials in the log2 domain (m·log2Scale), as tern_flash_prefill_combine expects.
-        const long long base = ((long long)blockIdx.y * gridDim.x + kvHead) * F3_ROWS;
-        const long long i0 = (base + r0) * splits + split, i1 = (base + r1) * splits + split;
-        const float lm0 = m0 == -INFINITY ? -INFINITY : m0 * log2Scale;
-        const float lm1 = m1 == -INFINITY ? -INFINITY : m1 * log2Scale;
-        if (tok0 < tokenCount) {
-#pragma unroll
-            for (int dn = 0; dn < 16; dn++)
-                *(float2 *)(partialO + i0 * F3_HD + dn * 8 + 2 * t) = make_float2(o[4 * dn], o[4 * dn + 1]);
-            if (t == 0) { partialML[i0 * 2] = lm0; partialML[i0 * 2 + 1] = l0; }
-        }
-        if (tok1 < tokenCount) {
-#pragma unroll
-            for (int dn = 0; dn < 16; dn++)
-                *(float2 *)(partialO + i1 * F3_HD + dn * 8 + 2 * t) = make_float2(o[4 * dn + 2], o[4 * dn + 3]);
-            if (t == 0) { partialML[i1 * 2] = lm1; partialML[i1 * 2 + 1] = l1; }
-        }
-        return;
-    }
-    const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
-    if (tok0 < tokenCount) {
-        u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)(kvHead * group + r0 % group) * F3_HD + 2 * t;
-#pragma unroll
-        for (int dn = 0; dn < 16; dn++) *(u32 *)(row + dn * 8) = f3_pack(o[4 * dn] * inv0, o[4 * dn + 1] * inv0);
-    }
-    if (tok1 < tokenCount) {
-        u16 *row = out + (long long)(tokenStart + tok1) * outStride + (long long)(kvHead * group + r1 % group) * F3_HD + 2 * t;
-#pragma unroll
-        for (int dn = 0; dn < 16; dn++) *(u32 *)(row + dn * 8) = f3_pack(o[4 * dn + 2] * inv1, o[4 * dn + 3] * inv1);
-    }
+    f3_finish(o, m0, m1, l0, l1, r0, r1, group, tokenCount, tokenStart, kvHead, t, log2Scale, out, outStride, partialO, partialML, 1.0f);
 }
 
 #define F3_CALL(STAGES, OVERLAP, PP)                                                                           \
@@ -411,24 +336,16 @@ __device__ __forceinline__ void flash_prefill_wgmma(
 // the P·V MMAs of tile i run; slot (i + 1) & 1 last held tile i − 1, which every warpgroup finished
 // before the barrier of iteration i. The key scale is folded into `scale` by the caller; `valueScale`
 // multiplies the output (the partials of a split too; their sums l stay unscaled).
-// Two e4m3 codes (low byte of each 16-bit half) → bf16x2, exactly: sign to bit 15, exponent|mantissa
-// to bits 4-10 (the value × 2^-120, subnormals onto bf16 subnormals), then × 2^120 in one bf16x2 fma.
-__device__ __forceinline__ u32 f3_e4m3x2(u32 v) {
-    u32 r = ((v & 0x007F007Fu) << 4) | ((v & 0x00800080u) << 8), d;
-    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(r), "r"(0x7B807B80u), "r"(0x80008000u));
-    return d;
-}
-
 // 16 e4m3 codes at raw shared address `from` → 16 bf16 at `lo` (codes 0-7) and `hi` (codes 8-15).
 __device__ __forceinline__ void f3_decode16(u32 from, u32 lo, u32 hi) {
     u32 a, b, c, d;
     asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(a), "=r"(b), "=r"(c), "=r"(d) : "r"(from) : "memory");
-    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(lo), "r"(f3_e4m3x2(__byte_perm(a, 0u, 0x4140))),
-                 "r"(f3_e4m3x2(__byte_perm(a, 0u, 0x4342))), "r"(f3_e4m3x2(__byte_perm(b, 0u, 0x4140))),
-                 "r"(f3_e4m3x2(__byte_perm(b, 0u, 0x4342))) : "memory");
-    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(hi), "r"(f3_e4m3x2(__byte_perm(c, 0u, 0x4140))),
-                 "r"(f3_e4m3x2(__byte_perm(c, 0u, 0x4342))), "r"(f3_e4m3x2(__byte_perm(d, 0u, 0x4140))),
-                 "r"(f3_e4m3x2(__byte_perm(d, 0u, 0x4342))) : "memory");
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(lo), "r"(e4m3x4_lo_to_bf16x2(a)),
+                 "r"(e4m3x4_hi_to_bf16x2(a)), "r"(e4m3x4_lo_to_bf16x2(b)),
+                 "r"(e4m3x4_hi_to_bf16x2(b)) : "memory");
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(hi), "r"(e4m3x4_lo_to_bf16x2(c)),
+                 "r"(e4m3x4_hi_to_bf16x2(c)), "r"(e4m3x4_lo_to_bf16x2(d)),
+                 "r"(e4m3x4_hi_to_bf16x2(d)) : "memory");
 }
 
 #if F3_ENABLED
@@ -440,7 +357,7 @@ __device__ __forceinline__ void flash_prefill_wgmma_fp8(
     u16 *out, long long outStride, int group, float scale, int window,
     const int *tiles, const int *pageTable, int pageSize, float *partialO, float *partialML, float valueScale) {
     extern __shared__ __align__(16) unsigned char f3_shared[];
-    const u32 raw = f3_smem_addr(f3_shared);
+    const u32 raw = smem_u32(f3_shared);
     const u32 sQ = (raw + 1023u) & ~1023u;
     auto sK = [&](int slot) { return sQ + (u32)F3_OPERAND * (1 + 2 * slot); };
     const u32 sRaw = sQ + 5u * F3_OPERAND;  // RAW slots of 32 KiB: K codes, then V codes (16 KiB each)
@@ -461,8 +378,8 @@ __device__ __forceinline__ void flash_prefill_wgmma_fp8(
         const bool valid = tok < tokenCount;
         const u16 *src = q + (long long)(tokenStart + (valid ? tok : 0)) * qStride + (long long)h * F3_HD;
 #pragma unroll
-        for (int i = 0; i < 8; i++) f3_copy16(sQ + f3_swizzle(lr, 2 * i + lc, F3_ROWS), src + (2 * i + lc) * 8, valid);
-        asm volatile("cp.async.commit_group;" ::: "memory");
+        for (int i = 0; i < 8; i++) cp_async16(sQ + f3_swizzle(lr, 2 * i + lc, F3_ROWS), src + (2 * i + lc) * 8, valid);
+        cp_async_commit();
     }
 
     auto rowPos = [&](int r) { int k = r / group; return k < tokenCount ? firstPosition + k : -1; };
@@ -491,8 +408,8 @@ __device__ __forceinline__ void flash_prefill_wgmma_fp8(
         const u32 rs = sRaw + (u32)slot * 32768u + (u32)tid * 16u;
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            f3_copy16(rs + i * 4096, k + (2 * i + lc) * 16, valid);
-            f3_copy16(rs + 16384 + i * 4096, v + (2 * i + lc) * 16, valid);
+            cp_async16(rs + i * 4096, k + (2 * i + lc) * 16, valid);
+            cp_async16(rs + 16384 + i * 4096, v + (2 * i + lc) * 16, valid);
         }
     };
     // This thread's chunks of raw slot `slot` → bf16 K/V slot `to` (chunk c = 16 codes = bf16 chunks 2c, 2c + 1).
@@ -511,19 +428,19 @@ __device__ __forceinline__ void flash_prefill_wgmma_fp8(
     // barrier of iteration it). Unconditional (no branch between a warpgroup's MMAs and their wait):
     // past the last tile it decodes a stale raw slot into a slot nobody reads.
     auto decodeNext = [&](int it) {
-        asm volatile("cp.async.wait_group %0;" ::"n"(RAW - 1) : "memory");
+        cp_async_wait<RAW - 1>();
         decode((it + 1) % RAW, (it + 1) & 1);
-        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        wg_fence_proxy_async();
     };
 #pragma unroll
     for (int s = 0; s < RAW; s++) {
         if (s < nTiles) issue(s, s);
-        asm volatile("cp.async.commit_group;" ::: "memory");
+        cp_async_commit();
     }
     // Q and raw tile 0 (RAW − 1 later groups may still be in flight).
-    asm volatile("cp.async.wait_group %0;" ::"n"(RAW - 1) : "memory");
+    cp_async_wait<RAW - 1>();
     if (nTiles > 0) decode(0, 0);
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    wg_fence_proxy_async();
 
     float o[64], sc[64];
     u32 pa[32];
@@ -540,113 +457,40 @@ __device__ __forceinline__ void flash_prefill_wgmma_fp8(
         __syncthreads();
         // Raw slot it % RAW held tile it, decoded by this thread before the barrier.
         if (it + RAW < nTiles) issue(it + RAW, it % RAW);
-        asm volatile("cp.async.commit_group;" ::: "memory");
+        cp_async_commit();
 
         const int kt = myBegin + it * F3_KEYS;
         const bool active = !(kt > wgLastPos || (window > 0 && kt + F3_KEYS - 1 <= wgFirstPos - window));  // warpgroup-uniform
         if (active) {
             const u32 kBase = sK(it & 1), vBase = kBase + F3_OPERAND;
-            f3_fence();
+            wg_fence();
 #pragma unroll
             for (int kc = 0; kc < F3_HD / 16; kc++) {
                 const u32 off = (u32)((kc >> 2) * (F3_OPERAND / 2) + (kc & 3) * 32);
-                f3_wgmma_ss(sc, f3_desc(qBase + off, 16), f3_desc(kBase + off, 16), kc > 0);
+                wg_mma_bf16_n128(sc, wg_desc_k128(qBase + off), wg_desc_k128(kBase + off), kc > 0);
             }
-            f3_commit();
-            f3_wait0();
-            f3_pin(sc);
+            wg_commit();
+            wg_wait<0>();
+            wg_fence_regs(sc);
 
-            const bool needMask = kt + F3_KEYS - 1 > wgFirstPos || kt + F3_KEYS - 1 >= kvEnd
-                || (window > 0 && kt <= wgLastPos - window);
-            if (needMask) {
+            f3_softmax_tile(sc, o, pa, m0, m1, l0, l1, kt, p0, p1, t, window, log2Scale,
+                            kt + F3_KEYS - 1 > wgFirstPos || kt + F3_KEYS - 1 >= kvEnd || (window > 0 && kt <= wgLastPos - window));
+            wg_fence_regs(o);
+            wg_fence();
 #pragma unroll
-                for (int nb = 0; nb < F3_KEYS / 8; nb++) {
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const int key = kt + nb * 8 + 2 * t + (e & 1);
-                        const int p = e < 2 ? p0 : p1;
-                        const bool ok = key <= p && (window <= 0 || key > p - window);
-                        if (!ok) sc[nb * 4 + e] = -INFINITY;
-                    }
-                }
-            }
-            float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-            for (int nb = 0; nb < F3_KEYS / 8; nb++) {
-                mx0 = fmaxf(mx0, fmaxf(sc[nb * 4], sc[nb * 4 + 1]));
-                mx1 = fmaxf(mx1, fmaxf(sc[nb * 4 + 2], sc[nb * 4 + 3]));
-            }
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-            const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
-            const float b0 = n0 == -INFINITY ? 0.0f : n0 * log2Scale, b1 = n1 == -INFINITY ? 0.0f : n1 * log2Scale;
-            const float c0 = exp2f(m0 * log2Scale - b0), c1 = exp2f(m1 * log2Scale - b1);
-            m0 = n0; m1 = n1;
-            l0 *= c0; l1 *= c1;
-#pragma unroll
-            for (int i = 0; i < 16; i++) { o[4 * i] *= c0; o[4 * i + 1] *= c0; o[4 * i + 2] *= c1; o[4 * i + 3] *= c1; }
-#pragma unroll
-            for (int nb = 0; nb < F3_KEYS / 8; nb++) {
-                const float e0 = exp2f(fmaf(sc[nb * 4], log2Scale, -b0)), e1 = exp2f(fmaf(sc[nb * 4 + 1], log2Scale, -b0));
-                const float e2 = exp2f(fmaf(sc[nb * 4 + 2], log2Scale, -b1)), e3 = exp2f(fmaf(sc[nb * 4 + 3], log2Scale, -b1));
-                l0 += e0 + e1;
-                l1 += e2 + e3;
-                pa[(nb >> 1) * 4 + (nb & 1) * 2] = f3_pack(e0, e1);
-                pa[(nb >> 1) * 4 + (nb & 1) * 2 + 1] = f3_pack(e2, e3);
-            }
-            f3_pin(o);
-            f3_fence();
-#pragma unroll
-            for (int kc = 0; kc < F3_KEYS / 16; kc++) f3_wgmma_rs(o, pa + 4 * kc, f3_desc(vBase + kc * 2048, F3_OPERAND / 2));
-            f3_commit();
+            for (int kc = 0; kc < F3_KEYS / 16; kc++) wg_mma_bf16_n128_rs_mn(o, pa + 4 * kc, wg_desc_mn128(vBase + kc * 2048, F3_OPERAND / 2), 1);
+            wg_commit();
             decodeNext(it);  // under the P·V MMAs
-            f3_wait0();
-            f3_pin(o);
-#pragma unroll
-            for (int i = 0; i < 32; i++) asm volatile("" : "+r"(pa[i])::"memory");  // A operand live until here
+            wg_wait<0>();
+            wg_fence_regs(o);
+            wg_fence_regs(pa);  // A operand live until here
         } else {
             decodeNext(it);
         }
     }
-    asm volatile("cp.async.wait_group 0;" ::: "memory");
+    cp_async_wait<0>();
 
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    const int tok0 = r0 / group, tok1 = r1 / group;
-    if (splits > 1) {
-        const long long base = ((long long)blockIdx.y * gridDim.x + kvHead) * F3_ROWS;
-        const long long i0 = (base + r0) * splits + split, i1 = (base + r1) * splits + split;
-        const float lm0 = m0 == -INFINITY ? -INFINITY : m0 * log2Scale;
-        const float lm1 = m1 == -INFINITY ? -INFINITY : m1 * log2Scale;
-        if (tok0 < tokenCount) {
-#pragma unroll
-            for (int dn = 0; dn < 16; dn++)
-                *(float2 *)(partialO + i0 * F3_HD + dn * 8 + 2 * t) = make_float2(o[4 * dn] * valueScale, o[4 * dn + 1] * valueScale);
-            if (t == 0) { partialML[i0 * 2] = lm0; partialML[i0 * 2 + 1] = l0; }
-        }
-        if (tok1 < tokenCount) {
-#pragma unroll
-            for (int dn = 0; dn < 16; dn++)
-                *(float2 *)(partialO + i1 * F3_HD + dn * 8 + 2 * t) = make_float2(o[4 * dn + 2] * valueScale, o[4 * dn + 3] * valueScale);
-            if (t == 0) { partialML[i1 * 2] = lm1; partialML[i1 * 2 + 1] = l1; }
-        }
-        return;
-    }
-    const float inv0 = l0 > 0.0f ? valueScale / l0 : 0.0f, inv1 = l1 > 0.0f ? valueScale / l1 : 0.0f;
-    if (tok0 < tokenCount) {
-        u16 *row = out + (long long)(tokenStart + tok0) * outStride + (long long)(kvHead * group + r0 % group) * F3_HD + 2 * t;
-#pragma unroll
-        for (int dn = 0; dn < 16; dn++) *(u32 *)(row + dn * 8) = f3_pack(o[4 * dn] * inv0, o[4 * dn + 1] * inv0);
-    }
-    if (tok1 < tokenCount) {
-        u16 *row = out + (long long)(tokenStart + tok1) * outStride + (long long)(kvHead * group + r1 % group) * F3_HD + 2 * t;
-#pragma unroll
-        for (int dn = 0; dn < 16; dn++) *(u32 *)(row + dn * 8) = f3_pack(o[4 * dn + 2] * inv1, o[4 * dn + 3] * inv1);
-    }
+    f3_finish(o, m0, m1, l0, l1, r0, r1, group, tokenCount, tokenStart, kvHead, t, log2Scale, out, outStride, partialO, partialML, valueScale);
 }
 #define F3_FP8_CALL(RAW)                                                                                          \
     flash_prefill_wgmma_fp8<RAW>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride, \

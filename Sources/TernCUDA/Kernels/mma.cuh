@@ -72,3 +72,15 @@ __device__ __forceinline__ u32 e4m3_to_bf16_bits(u32 b) {
 __device__ __forceinline__ u32 e4m3x2_to_bf16x2(u32 two) {
     return e4m3_to_bf16_bits(two & 0xFFu) | (e4m3_to_bf16_bits((two >> 8) & 0xFFu) << 16);
 }
+// Two e4m3 codes, one in the low byte of each 16-bit half → a bf16 pair, exactly, in 4 integer ops and
+// one bf16x2 fma: sign to bit 15, exponent|mantissa to bits 4-10 gives the bf16 whose value is the
+// e4m3 value × 2^-120 (e4m3 subnormals land on bf16 subnormals, m·2^-9 → m·2^-129), then × 2^120
+// (0x7B80; the product is representable, so exact; bf16 fma keeps subnormal inputs).
+__device__ __forceinline__ u32 e4m3x2_spread_to_bf16x2(u32 v) {
+    u32 r = ((v & 0x007F007Fu) << 4) | ((v & 0x00800080u) << 8), d;
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(r), "r"(0x7B807B80u), "r"(0x80008000u));
+    return d;
+}
+// Four adjacent e4m3 codes (low byte first) → two bf16 pairs (codes 0-1, codes 2-3), the fast exact way.
+__device__ __forceinline__ u32 e4m3x4_lo_to_bf16x2(u32 four) { return e4m3x2_spread_to_bf16x2(__byte_perm(four, 0u, 0x4140)); }
+__device__ __forceinline__ u32 e4m3x4_hi_to_bf16x2(u32 four) { return e4m3x2_spread_to_bf16x2(__byte_perm(four, 0u, 0x4342)); }

@@ -30,6 +30,18 @@ __device__ __forceinline__ u64 wg_desc_k128(u32 smem) {
     return d;
 }
 
+// Descriptor of an MN-major 128B-swizzled operand (read with the transpose bit: e.g. V as the B operand
+// of O += P·V), 1024-aligned at `smem`: rows of 128 bytes along N, 8-row groups 1024 bytes apart, and
+// `leadingBytes` from one 64-element (128-byte) block of N to the next.
+__device__ __forceinline__ u64 wg_desc_mn128(u32 smem, u32 leadingBytes) {
+    u64 d = 0;
+    d |= (u64)((smem & 0x3FFFFu) >> 4);                  // start address, bits 0-13
+    d |= (u64)((leadingBytes & 0x3FFFFu) >> 4) << 16;    // leading byte offset: the next 64 columns of N
+    d |= (u64)(1024 >> 4) << 32;                         // stride byte offset: 8 rows × 128 bytes
+    d |= (u64)1 << 62;                                   // swizzle mode: 128B
+    return d;
+}
+
 // The descriptor of the same tile `bytes` further along K (bytes % 16 == 0, < 128).
 __device__ __forceinline__ u64 wg_desc_advance(u64 desc, u32 bytes) { return desc + (u64)(bytes >> 4); }
 
@@ -45,6 +57,11 @@ __device__ __forceinline__ void wg_fence_proxy_async() { asm volatile("fence.pro
 template <int R> __device__ __forceinline__ void wg_fence_regs(float (&d)[R]) {
 #pragma unroll
     for (int i = 0; i < R; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+template <int R> __device__ __forceinline__ void wg_fence_regs(u32 (&d)[R]) {
+#pragma unroll
+    for (int i = 0; i < R; i++) asm volatile("" : "+r"(d[i])::"memory");
 }
 
 // d (+)= A · Bᵀ with A [64 × 16] and B [N × 16] K-major in shared memory; scaleD == 0: d = A · Bᵀ.
@@ -121,4 +138,28 @@ __device__ __forceinline__ void wg_mma_e4m3_n128(float (&d)[64], u64 descA, u64 
           "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
           "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
         : "l"(descA), "l"(descB), "r"(scaleD));
+}
+
+// d (+)= A · B with A [64 × 16] bf16 from registers (a[0..3]: this thread's A fragment, which is the
+// layout of an m64n16 fp32 accumulator fragment packed to bf16 pairs) and B [16 × 128] MN-major in shared memory (transpose bit set;
+// descriptor from wg_desc_mn128); scaleD == 0: d = A · B.
+__device__ __forceinline__ void wg_mma_bf16_n128_rs_mn(float (&d)[64], const u32 *a, u64 descB, int scaleD) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+        "{"
+        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+        "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(scaleD));
 }
