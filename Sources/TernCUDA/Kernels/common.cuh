@@ -68,6 +68,40 @@ __device__ __forceinline__ u8 float_to_e4m3(float f) {
     return (u8)(pair & 0xFF);
 }
 
+// 16-byte global loads through the non-coherent path: streamed past L1 (weights read once per
+// launch) or cached in L1 (activation rows re-read by many warps). Neither may read data that the
+// same launch writes.
+__device__ __forceinline__ uint4 ld_stream16(const void *p) {
+    uint4 r;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+    return r;
+}
+
+__device__ __forceinline__ uint4 ld_cached16(const void *p) {
+    uint4 r;
+    asm("ld.global.nc.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+    return r;
+}
+
+// A 16-byte chunk of 8 bf16 ↔ 8 floats (element 0 in the low half of x), rounding to nearest even.
+__device__ __forceinline__ void unpack_bf16x8(uint4 v, float f[8]) {
+    u32 a[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        f[2 * i] = __uint_as_float(a[i] << 16);
+        f[2 * i + 1] = __uint_as_float(a[i] & 0xFFFF0000u);
+    }
+}
+
+__device__ __forceinline__ uint4 pack_bf16x8(const float f[8]) {
+    uint4 r;
+    r.x = (u32)float_to_bf16(f[0]) | ((u32)float_to_bf16(f[1]) << 16);
+    r.y = (u32)float_to_bf16(f[2]) | ((u32)float_to_bf16(f[3]) << 16);
+    r.z = (u32)float_to_bf16(f[4]) | ((u32)float_to_bf16(f[5]) << 16);
+    r.w = (u32)float_to_bf16(f[6]) | ((u32)float_to_bf16(f[7]) << 16);
+    return r;
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;

@@ -17,7 +17,7 @@
 // consecutive V elements per key row and holds 16 consecutive output elements per row.
 // Shared rows are padded so these reads are free of bank conflicts (K rows: 16 mod 32 words for
 // bf16, 8 mod 32 for FP8; V rows: 4 mod 32 words).
-#include "common.cuh"
+#include "mma.cuh"
 
 #define DA_KEYS 64    // keys per pipeline stage (16 per warp)
 #define DA_STAGES 3
@@ -26,28 +26,14 @@
 
 struct __align__(16) da_u4 { u32 x, y, z, w; };
 
-__device__ __forceinline__ void da_mma_bf16(float *c, const u32 *a, u32 b0, u32 b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ void da_mma_f16(float *c, const u32 *a, u32 b0, u32 b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
+// mma.sync m16n8k16 with f16 (FP8 caches) or bf16 operands (mma.cuh).
 template <bool F16> __device__ __forceinline__ void da_mma(float *c, const u32 *a, u32 b0, u32 b1) {
-    if constexpr (F16) da_mma_f16(c, a, b0, b1); else da_mma_bf16(c, a, b0, b1);
+    if constexpr (F16) mma_f16_16816(c, a, b0, b1); else mma_bf16_16816(c, a, b0, b1);
 }
 
-// Two floats → a packed pair (lo in the low half), bf16 or f16, round to nearest.
+// Two floats → a packed pair (lo in the low half), f16 or bf16, round to nearest (mma.cuh).
 template <bool F16> __device__ __forceinline__ u32 da_pack(float lo, float hi) {
-    u32 r;
-    if constexpr (F16) asm("cvt.rn.f16x2.f32 %0, %2, %1;" : "=r"(r) : "f"(lo), "f"(hi));
-    else asm("cvt.rn.bf16x2.f32 %0, %2, %1;" : "=r"(r) : "f"(lo), "f"(hi));
-    return r;
+    if constexpr (F16) return pack_f16x2(lo, hi); else return pack_bf16x2(lo, hi);
 }
 
 // A bf16 pair → an f16 pair (FP8 path's query), saturated to ±65504 instead of overflowing.
@@ -79,11 +65,6 @@ __device__ __forceinline__ u32 da_e4m3x2_to_f16x2(u32 two) {
     }
     return r;
 #endif
-}
-
-__device__ __forceinline__ void da_copy16(void *smem, const void *gmem, bool valid) {
-    u32 s = (u32)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
 }
 
 // Merging split-KV partials with the per-split weights in shared memory (the one-pass decode
@@ -252,8 +233,8 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
             const int i = tid + k * DA_THREADS, r = i / L::CHUNKS, c = i % L::CHUNKS;
             const bool valid = slot[k] >= 0;
             const long long at = valid ? slot[k] : 0;
-            da_copy16(ks + r * L::KLD + c * 16, kBase + at * keyStride * L::ES + c * 16, valid);
-            da_copy16(vs + r * L::VLD + c * 16, vBase + at * valueStride * L::ES + c * 16, valid);
+            cp_async16(ks + r * L::KLD + c * 16, kBase + at * keyStride * L::ES + c * 16, valid);
+            cp_async16(vs + r * L::VLD + c * 16, vBase + at * valueStride * L::ES + c * 16, valid);
         }
     };
     auto load = [&](int tile, int stage) {
@@ -266,7 +247,7 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
 #pragma unroll
     for (int s = 0; s < DA_STAGES - 1; s++) {
         if (s < tiles) issue(pre[s], s);
-        asm volatile("cp.async.commit_group;" ::: "memory");
+        cp_async_commit();
     }
 
     // Query fragments (rows g and g + 8 = heads of the group; zero past the group), permuted.
@@ -296,10 +277,10 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
 
     for (int tile = 0; tile < tiles; tile++) {
-        asm volatile("cp.async.wait_group %0;" ::"n"(DA_STAGES - 2) : "memory");
+        cp_async_wait<DA_STAGES - 2>();
         __syncthreads();  // tile's copies visible to all; every warp is done with tile - 1's stage
         if (tile + DA_STAGES - 1 < tiles) load(tile + DA_STAGES - 1, (tile + DA_STAGES - 1) % DA_STAGES);
-        asm volatile("cp.async.commit_group;" ::: "memory");
+        cp_async_commit();
 
         const u8 *ks = da_shared + (tile % DA_STAGES) * L::STAGE, *vs = ks + DA_KEYS * L::KLD;
         // S = Q · Kᵀ over this warp's 16 keys (two n-tiles of 8).
@@ -385,7 +366,7 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
             }
         }
     }
-    asm volatile("cp.async.wait_group 0;" ::: "memory");
+    cp_async_wait<0>();
     __syncthreads();  // pipeline buffers are free: reuse them for the warps' merge
 
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);

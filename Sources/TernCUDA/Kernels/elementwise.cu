@@ -96,7 +96,7 @@ __device__ void copy_rows(const U *src, long long srcStride, const int *srcIndex
         dst[d * dstStride + i] = src[s * srcStride + i];
 }
 
-struct alignas(16) Vec16 { u32 x, y, z, w; };
+typedef uint4 Vec16;  // 16 bytes: 8 bf16 or 4 words
 
 extern "C" __global__ void tern_copy_rows_1(const u8 *src, long long ss, const int *si, u8 *dst, long long ds, const int *di, int n) { copy_rows(src, ss, si, dst, ds, di, n); }
 extern "C" __global__ void tern_copy_rows_2(const u16 *src, long long ss, const int *si, u16 *dst, long long ds, const int *di, int n) { copy_rows(src, ss, si, dst, ds, di, n); }
@@ -153,25 +153,7 @@ extern "C" __global__ void tern_gemm_simple(const u16 *x, long long xStride, con
     if (lane == 0) store_from_float(out, outType, t * outStride + j, sum);
 }
 
-// ---- 16-byte (8 × bf16) fast paths of the decode step's small ops ----
-
-__device__ __forceinline__ void unpack_bf16x8(Vec16 v, float f[8]) {
-    u32 a[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        f[2 * i] = __uint_as_float(a[i] << 16);
-        f[2 * i + 1] = __uint_as_float(a[i] & 0xFFFF0000u);
-    }
-}
-
-__device__ __forceinline__ Vec16 pack_bf16x8(const float f[8]) {
-    u32 a[4];
-#pragma unroll
-    for (int i = 0; i < 4; i++) a[i] = (u32)float_to_bf16(f[2 * i]) | ((u32)float_to_bf16(f[2 * i + 1]) << 16);
-    Vec16 v;
-    v.x = a[0]; v.y = a[1]; v.z = a[2]; v.w = a[3];
-    return v;
-}
+// ---- 16-byte (8 × bf16) fast paths of the decode step's small ops (unpack_bf16x8 / pack_bf16x8: common.cuh) ----
 
 #define NORM_MAX_CHUNKS 4
 

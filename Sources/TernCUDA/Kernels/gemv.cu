@@ -13,27 +13,12 @@
 // warp step is predicated. No split-K: every output is one warp's sum (warp shuffles), written once.
 #include "common.cuh"
 
-struct __align__(16) gemv_u4 { u32 x, y, z, w; };
-
-__device__ __forceinline__ gemv_u4 gemv_load_stream(const gemv_u4 *p) {
-    gemv_u4 r;
-    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
-    return r;
-}
-
 // Weight load that stays where it is written (volatile): tern_gemv_bf16_t1s issues its weight
 // loads before griddepcontrol.wait on purpose, and the compiler must not sink them below it.
-__device__ __forceinline__ gemv_u4 gemv_load_stream_early(const gemv_u4 *p) {
-    gemv_u4 r;
+__device__ __forceinline__ uint4 gemv_load_stream_early(const uint4 *p) {
+    uint4 r;
     asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
         : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
-    return r;
-}
-
-__device__ __forceinline__ gemv_u4 gemv_load_cached(const gemv_u4 *p) {
-    gemv_u4 r;
-    asm("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
     return r;
 }
 
@@ -50,15 +35,6 @@ __device__ __forceinline__ int gemv_grid_wait() {
     return zero;
 }
 
-__device__ __forceinline__ void gemv_unpack(gemv_u4 v, float f[8]) {
-    u32 a[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        f[2 * i] = __uint_as_float(a[i] << 16);
-        f[2 * i + 1] = __uint_as_float(a[i] & 0xFFFF0000u);
-    }
-}
-
 // TMAX: largest number of x rows this variant handles (t ≤ TMAX at run time).
 // R: weight rows per warp; U: 16-byte chunks per lane per row and step (R·U = 8).
 template <int TMAX, int R, int U>
@@ -73,9 +49,9 @@ __device__ __forceinline__ void gemv_body(const u16 *x, long long ldx, const u16
     const int firstRow = (blockIdx.x * 8 + warp) * R;
     if (firstRow >= n) return;
     const int chunks = k >> 3;
-    const gemv_u4 *wrow[R];
+    const uint4 *wrow[R];
 #pragma unroll
-    for (int r = 0; r < R; r++) wrow[r] = (const gemv_u4 *)(w + (long long)min(firstRow + r, n - 1) * ldw);
+    for (int r = 0; r < R; r++) wrow[r] = (const uint4 *)(w + (long long)min(firstRow + r, n - 1) * ldw);
     // Launched as a programmatic dependent (TERN_CUDA_PDL=1), this block may run before the kernel
     // that writes x has finished: warm L2 with this warp's first weight chunks (weights are never
     // written by kernels), then wait for the previous grid. Without PDL the wait returns at once.
@@ -88,7 +64,7 @@ __device__ __forceinline__ void gemv_body(const u16 *x, long long ldx, const u16
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
     const long long xStep = ldx >> 3;  // x row stride in 16-byte chunks
-    const gemv_u4 *x4 = (const gemv_u4 *)x;
+    const uint4 *x4 = (const uint4 *)x;
     float acc[R][TMAX];
 #pragma unroll
     for (int r = 0; r < R; r++)
@@ -98,21 +74,21 @@ __device__ __forceinline__ void gemv_body(const u16 *x, long long ldx, const u16
     const int step = 32 * U;
     int c0 = 0;
     for (; c0 + step <= chunks; c0 += step) {
-        gemv_u4 wv[R][U];
+        uint4 wv[R][U];
 #pragma unroll
         for (int r = 0; r < R; r++)
 #pragma unroll
-            for (int u = 0; u < U; u++) wv[r][u] = gemv_load_stream(wrow[r] + c0 + lane + 32 * u);
+            for (int u = 0; u < U; u++) wv[r][u] = ld_stream16(wrow[r] + c0 + lane + 32 * u);
 #pragma unroll
         for (int u = 0; u < U; u++) {
             float wf[R][8];
 #pragma unroll
-            for (int r = 0; r < R; r++) gemv_unpack(wv[r][u], wf[r]);
+            for (int r = 0; r < R; r++) unpack_bf16x8(wv[r][u], wf[r]);
 #pragma unroll
             for (int i = 0; i < TMAX; i++) {
                 if (i < t) {
                     float xf[8];
-                    gemv_unpack(gemv_load_cached(x4 + i * xStep + c0 + lane + 32 * u), xf);
+                    unpack_bf16x8(ld_cached16(x4 + i * xStep + c0 + lane + 32 * u), xf);
 #pragma unroll
                     for (int r = 0; r < R; r++)
 #pragma unroll
@@ -129,12 +105,12 @@ __device__ __forceinline__ void gemv_body(const u16 *x, long long ldx, const u16
             if (c < chunks) {
                 float wf[R][8];
 #pragma unroll
-                for (int r = 0; r < R; r++) gemv_unpack(gemv_load_stream(wrow[r] + c), wf[r]);
+                for (int r = 0; r < R; r++) unpack_bf16x8(ld_stream16(wrow[r] + c), wf[r]);
 #pragma unroll
                 for (int i = 0; i < TMAX; i++) {
                     if (i < t) {
                         float xf[8];
-                        gemv_unpack(gemv_load_cached(x4 + i * xStep + c), xf);
+                        unpack_bf16x8(ld_cached16(x4 + i * xStep + c), xf);
 #pragma unroll
                         for (int r = 0; r < R; r++)
 #pragma unroll
@@ -191,19 +167,10 @@ struct GemvNorm {
     const float *gamma;    // [k] f32 norm weight (a model weight: never written by a kernel)
     float eps;
     int *counter;          // arrivals of the grid's blocks; nullptr: residual is not written (x == nullptr)
-    gemv_u4 *xs;           // shared: the normalised row, k / 8 chunks of 8 bf16
+    uint4 *xs;           // shared: the normalised row, k / 8 chunks of 8 bf16
     float *red;            // shared: 8 floats (one per warp)
     int *last;             // shared: whether this block is the last to arrive
 };
-
-__device__ __forceinline__ gemv_u4 gemv_pack(const float f[8]) {
-    gemv_u4 r;
-    r.x = (u32)float_to_bf16(f[0]) | ((u32)float_to_bf16(f[1]) << 16);
-    r.y = (u32)float_to_bf16(f[2]) | ((u32)float_to_bf16(f[3]) << 16);
-    r.z = (u32)float_to_bf16(f[4]) | ((u32)float_to_bf16(f[5]) << 16);
-    r.w = (u32)float_to_bf16(f[6]) | ((u32)float_to_bf16(f[7]) << 16);
-    return r;
-}
 
 // Before griddepcontrol.wait: gamma (never written by a kernel) into L1, one 128-byte line per thread.
 __device__ __forceinline__ void gemv_norm_prefetch(const float *gamma, int k) {
@@ -215,24 +182,24 @@ __device__ __forceinline__ void gemv_norm_prefetch(const float *gamma, int k) {
 // chunks). Ends with the block synchronised.
 __device__ __forceinline__ void gemv_norm_prologue(const GemvNorm &norm, int k, int zero) {
     const int tid = threadIdx.x, chunks = k >> 3;
-    const gemv_u4 *r4 = (const gemv_u4 *)norm.residual + zero;
-    const gemv_u4 *x4 = norm.x ? (const gemv_u4 *)norm.x + zero : nullptr;
+    const uint4 *r4 = (const uint4 *)norm.residual + zero;
+    const uint4 *x4 = norm.x ? (const uint4 *)norm.x + zero : nullptr;
     float ss = 0.0f;
 #pragma unroll
     for (int j = 0; j < GEMV_NORM_MAX_K / 2048; j++) {
         const int c = tid + 256 * j;
         if (c < chunks) {
             float v[8];
-            gemv_unpack(gemv_load_cached(r4 + c), v);
+            unpack_bf16x8(ld_cached16(r4 + c), v);
             if (x4) {
                 float xf[8];
-                gemv_unpack(gemv_load_cached(x4 + c), xf);
+                unpack_bf16x8(ld_cached16(x4 + c), xf);
 #pragma unroll
                 for (int e = 0; e < 8; e++) v[e] = bf16_to_float(float_to_bf16(v[e] + xf[e]));
             }
 #pragma unroll
             for (int e = 0; e < 8; e++) ss += v[e] * v[e];
-            norm.xs[c] = gemv_pack(v);
+            norm.xs[c] = pack_bf16x8(v);
         }
     }
     ss = warp_sum(ss);
@@ -247,14 +214,14 @@ __device__ __forceinline__ void gemv_norm_prologue(const GemvNorm &norm, int k, 
         const int c = tid + 256 * j;
         if (c < chunks) {
             float v[8], o[8];
-            gemv_unpack(norm.xs[c], v);
-            const gemv_u4 *g4 = (const gemv_u4 *)(norm.gamma + 8 * c);
-            const gemv_u4 ga = gemv_load_cached(g4), gb = gemv_load_cached(g4 + 1);
+            unpack_bf16x8(norm.xs[c], v);
+            const uint4 *g4 = (const uint4 *)(norm.gamma + 8 * c);
+            const uint4 ga = ld_cached16(g4), gb = ld_cached16(g4 + 1);
             const float g[8] = {__uint_as_float(ga.x), __uint_as_float(ga.y), __uint_as_float(ga.z), __uint_as_float(ga.w),
                                 __uint_as_float(gb.x), __uint_as_float(gb.y), __uint_as_float(gb.z), __uint_as_float(gb.w)};
 #pragma unroll
             for (int e = 0; e < 8; e++) o[e] = g[e] * (v[e] * inv);
-            norm.xs[c] = gemv_pack(o);
+            norm.xs[c] = pack_bf16x8(o);
         }
     }
     __syncthreads();
@@ -264,21 +231,21 @@ __device__ __forceinline__ void gemv_norm_prologue(const GemvNorm &norm, int k, 
 // then the counter back to 0 for the next launch (or graph replay).
 __device__ __forceinline__ void gemv_norm_write_residual(const GemvNorm &norm, int k) {
     __threadfence();
-    gemv_u4 *r4 = (gemv_u4 *)norm.residual;
-    const gemv_u4 *x4 = (const gemv_u4 *)norm.x;
+    uint4 *r4 = (uint4 *)norm.residual;
+    const uint4 *x4 = (const uint4 *)norm.x;
     for (int c = threadIdx.x; c < (k >> 3); c += 256) {
         float r[8], xf[8];
-        gemv_unpack(r4[c], r);
-        gemv_unpack(x4[c], xf);
+        unpack_bf16x8(r4[c], r);
+        unpack_bf16x8(x4[c], xf);
 #pragma unroll
         for (int e = 0; e < 8; e++) r[e] += xf[e];
-        r4[c] = gemv_pack(r);
+        r4[c] = pack_bf16x8(r);
     }
     if (threadIdx.x == 0) *norm.counter = 0;
 }
 
 #define GEMV_NORM_SHARED                              \
-    __shared__ gemv_u4 norm_xs[GEMV_NORM_MAX_K / 8]; \
+    __shared__ uint4 norm_xs[GEMV_NORM_MAX_K / 8]; \
     __shared__ float norm_red[8];                     \
     __shared__ int norm_last;
 
@@ -319,10 +286,10 @@ __device__ __forceinline__ void gemv_t1_norm_body(const GemvNorm &norm, const u1
         row = head * rope.headDim + (warp < 4 ? i0 + warp : half + i0 + warp - 4);
     }
     const int chunks = k >> 3;
-    const gemv_u4 *wrow = (const gemv_u4 *)(w + (long long)min(row, n - 1) * ldw);
+    const uint4 *wrow = (const uint4 *)(w + (long long)min(row, n - 1) * ldw);
     // The warp's first weight step (model weights: never written by a kernel) is loaded before the
     // wait and stays in flight through the norm prologue.
-    gemv_u4 wv[U];
+    uint4 wv[U];
 #pragma unroll
     for (int u = 0; u < U; u++)
         if (lane + 32 * u < chunks) wv[u] = gemv_load_stream_early(wrow + lane + 32 * u);
@@ -338,13 +305,13 @@ __device__ __forceinline__ void gemv_t1_norm_body(const GemvNorm &norm, const u1
         for (; c0 + step <= chunks; c0 += step) {
             if (c0 > 0) {
 #pragma unroll
-                for (int u = 0; u < U; u++) wv[u] = gemv_load_stream(wrow + c0 + lane + 32 * u);
+                for (int u = 0; u < U; u++) wv[u] = ld_stream16(wrow + c0 + lane + 32 * u);
             }
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 float wf[8], xf[8];
-                gemv_unpack(wv[u], wf);
-                gemv_unpack(norm.xs[c0 + lane + 32 * u], xf);
+                unpack_bf16x8(wv[u], wf);
+                unpack_bf16x8(norm.xs[c0 + lane + 32 * u], xf);
 #pragma unroll
                 for (int e = 0; e < 8; e++) acc = fmaf(wf[e], xf[e], acc);
             }
@@ -354,8 +321,8 @@ __device__ __forceinline__ void gemv_t1_norm_body(const GemvNorm &norm, const u1
             const int c = c0 + lane + 32 * u;
             if (c < chunks) {
                 float wf[8], xf[8];
-                gemv_unpack(c0 == 0 ? wv[u] : gemv_load_stream(wrow + c), wf);
-                gemv_unpack(norm.xs[c], xf);
+                unpack_bf16x8(c0 == 0 ? wv[u] : ld_stream16(wrow + c), wf);
+                unpack_bf16x8(norm.xs[c], xf);
 #pragma unroll
                 for (int e = 0; e < 8; e++) acc = fmaf(wf[e], xf[e], acc);
             }
@@ -465,14 +432,14 @@ __device__ __forceinline__ void gemv_t1s_body(const u16 *x, const u16 *w, long l
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int chunks = k >> 3, total = rows * chunks;
     const long long ldw4 = ldw >> 3;
-    const gemv_u4 *w4 = (const gemv_u4 *)w, *x4 = (const gemv_u4 *)x;
+    const uint4 *w4 = (const uint4 *)w, *x4 = (const uint4 *)x;
     // Thread tid's j-th chunk is f = tid + 256·j of the block's rows · chunks: row f / chunks,
     // column f % chunks, stepped without a division per load (256 ≥ chunks takes a few steps).
     const int r0 = tid / chunks, c0 = tid - r0 * chunks;
     if (NORM) gemv_norm_prefetch(norm.gamma, k);
     int zero = 0;
     if (!preload) zero = gemv_grid_wait();
-    gemv_u4 wv[L];
+    uint4 wv[L];
     {
         int r = r0, c = c0;
 #pragma unroll
@@ -497,8 +464,8 @@ __device__ __forceinline__ void gemv_t1s_body(const u16 *x, const u16 *w, long l
             s[j] = 0.0f;
             if (tid + 256 * j < total) {
                 float wf[8], xf[8];
-                gemv_unpack(wv[j], wf);
-                gemv_unpack(NORM ? norm.xs[c] : gemv_load_cached(x4 + c), xf);
+                unpack_bf16x8(wv[j], wf);
+                unpack_bf16x8(NORM ? norm.xs[c] : ld_cached16(x4 + c), xf);
 #pragma unroll
                 for (int e = 0; e < 8; e++) s[j] = fmaf(wf[e], xf[e], s[j]);
             }

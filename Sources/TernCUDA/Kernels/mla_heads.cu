@@ -11,16 +11,7 @@
 // Needs K % 8 == 0, 16-byte aligned x/W head starts (x address, ldx, xHead multiples of 8 elements).
 #include "common.cuh"
 
-struct __align__(16) heads_u4 { u32 x, y, z, w; };
-
-__device__ __forceinline__ heads_u4 heads_load_stream(const heads_u4 *p) {
-    heads_u4 r;
-    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
-    return r;
-}
-
-__device__ __forceinline__ float heads_dot8(heads_u4 a, heads_u4 b) {
+__device__ __forceinline__ float heads_dot8(uint4 a, uint4 b) {
     u32 p[4] = {a.x, a.y, a.z, a.w}, q[4] = {b.x, b.y, b.z, b.w};
     float s = 0.0f;
 #pragma unroll
@@ -42,22 +33,22 @@ __device__ __forceinline__ void head_gemv(const u16 *__restrict__ x, long long l
     const int row0 = blockIdx.x * (8 * rowsPerWarp) + warp * rowsPerWarp + group * R;
     const u16 *xh = x + head * xHead;
     const u16 *wh = w + head * (long long)n * k;
-    const heads_u4 *rows[R];
+    const uint4 *rows[R];
 #pragma unroll
-    for (int i = 0; i < R; i++) rows[i] = (const heads_u4 *)(wh + (long long)min(row0 + i, n - 1) * k);
+    for (int i = 0; i < R; i++) rows[i] = (const uint4 *)(wh + (long long)min(row0 + i, n - 1) * k);
     float acc[TB][R];
 #pragma unroll
     for (int tt = 0; tt < TB; tt++)
 #pragma unroll
         for (int i = 0; i < R; i++) acc[tt][i] = 0.0f;
     for (int c = gl; c < k / 8; c += G) {
-        heads_u4 wv[R];
+        uint4 wv[R];
 #pragma unroll
-        for (int i = 0; i < R; i++) wv[i] = heads_load_stream(rows[i] + c);
+        for (int i = 0; i < R; i++) wv[i] = ld_stream16(rows[i] + c);
 #pragma unroll
         for (int tt = 0; tt < TB; tt++) {
             if (tt < t) {
-                heads_u4 xv = *((const heads_u4 *)(xh + tt * ldx) + c);
+                uint4 xv = *((const uint4 *)(xh + tt * ldx) + c);
 #pragma unroll
                 for (int i = 0; i < R; i++) acc[tt][i] += heads_dot8(wv[i], xv);
             }
@@ -143,7 +134,7 @@ extern "C" __global__ void tern_copy_heads_4(const u32 *src, long long ss, long 
                                              int heads, int width, int rows) {
     copy_heads(src, ss, sh, dst, ds, dh, heads, width, rows);
 }
-extern "C" __global__ void tern_copy_heads_16(const heads_u4 *src, long long ss, long long sh, heads_u4 *dst, long long ds,
+extern "C" __global__ void tern_copy_heads_16(const uint4 *src, long long ss, long long sh, uint4 *dst, long long ds,
                                               long long dh, int heads, int width, int rows) {
     copy_heads(src, ss, sh, dst, ds, dh, heads, width, rows);
 }

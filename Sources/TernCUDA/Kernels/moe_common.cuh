@@ -82,20 +82,8 @@ __device__ __forceinline__ uint4 chunk_to_bf16(const RawChunk &r, int wq) {
 }
 __device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
 
-// 16-byte weight / activation loads and the fast exact conversions (the tensor-core GEMV and the
-// pipelined GEMM).
-__device__ __forceinline__ uint4 ld_stream16(const u8 *p) {
-    uint4 r;
-    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
-    return r;
-}
-
-__device__ __forceinline__ uint4 ld_cached16(const u8 *p) {
-    uint4 r;
-    asm("ld.global.nc.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
-    return r;
-}
-
+// The fast exact conversions (the tensor-core GEMV and the pipelined GEMM); the 16-byte loads
+// ld_stream16 / ld_cached16 are in common.cuh.
 __device__ __forceinline__ u32 word_of(const uint4 &v, int i) { return i == 0 ? v.x : (i == 1 ? v.y : (i == 2 ? v.z : v.w)); }
 
 // Four e2m1 codes (16 bits, value 0 in the low nibble) → bf16x2 (values 0, 1) and (values 2, 3).
