@@ -90,6 +90,56 @@ __device__ __forceinline__ void f3_softmax_tile(float (&sc)[64], float (&o)[64],
 #endif
 
 #if F3_ENABLED
+// A block's share of the work: its tile (tiles[i] = {first token, token count, position of the first
+// token, page-table start}) of one KV head, the valid row positions of warpgroup `wg` (last −1: no
+// valid row, no math at all), and this split's range of key tiles of F3_KEYS keys (causal: keys up to
+// the tile's last position; a sliding window starts at the tile holding the first row's lowest key).
+struct F3Tile {
+    int kvHead, tokenStart, tokenCount, firstPosition;
+    const int *pages;
+    int wgFirstPos, wgLastPos;
+    int kvEnd, myBegin, nTiles;
+    // Row r of the block is token r / group (position firstPosition + token; −1 past the tile).
+    __device__ __forceinline__ int rowPos(int r, int group) const { int k = r / group; return k < tokenCount ? firstPosition + k : -1; }
+};
+
+__device__ __forceinline__ F3Tile f3_tile(const int *tiles, const int *pageTable) {
+    F3Tile b;
+    b.kvHead = blockIdx.x;
+    const int *tile = tiles + blockIdx.y * 4;
+    b.tokenStart = tile[0]; b.tokenCount = tile[1]; b.firstPosition = tile[2];
+    b.pages = pageTable + tile[3];
+    return b;
+}
+
+// The warpgroup's positions and the split's key tiles of a tile from f3_tile (after the Q copies are
+// issued, so they start first).
+__device__ __forceinline__ void f3_plan(F3Tile &b, int group, int window, int wg) {
+    const int wgFirstTok = (wg * 64) / group;
+    const int wgLastTok = min(b.tokenCount - 1, (wg * 64 + 63) / group);
+    b.wgLastPos = wgFirstTok < b.tokenCount ? b.firstPosition + wgLastTok : -1;
+    b.wgFirstPos = b.firstPosition + wgFirstTok;
+    b.kvEnd = b.firstPosition + b.tokenCount;
+    int kvBegin = window > 0 ? max(0, b.firstPosition + 1 - window) : 0;
+    kvBegin = kvBegin / F3_KEYS * F3_KEYS;
+    const int splits = gridDim.z, split = blockIdx.z;
+    const int keyTiles = (b.kvEnd - kvBegin + F3_KEYS - 1) / F3_KEYS, perSplit = (keyTiles + splits - 1) / splits;
+    b.myBegin = kvBegin + split * perSplit * F3_KEYS;
+    const int myEnd = min(b.kvEnd, b.myBegin + perSplit * F3_KEYS);
+    b.nTiles = b.myBegin < myEnd ? (myEnd - b.myBegin + F3_KEYS - 1) / F3_KEYS : 0;
+}
+
+// Q rows of the tile → swizzled shared memory at sQ (row lr, 16-byte chunks 2i + lc; zeros past the
+// tile), as their own cp.async group.
+__device__ __forceinline__ void f3_load_q(u32 sQ, const u16 *q, long long qStride, const F3Tile &b, int group, int lr, int lc) {
+    const int tok = lr / group, h = b.kvHead * group + lr % group;
+    const bool valid = tok < b.tokenCount;
+    const u16 *src = q + (long long)(b.tokenStart + (valid ? tok : 0)) * qStride + (long long)h * F3_HD;
+#pragma unroll
+    for (int i = 0; i < 8; i++) cp_async16(sQ + f3_swizzle(lr, 2 * i + lc, F3_ROWS), src + (2 * i + lc) * 8, valid);
+    cp_async_commit();
+}
+
 // The end of a block: row sums over the quad, then this thread's two rows r0, r1 either as split-KV
 // partials (grid.z > 1; m in the log2 domain, m·log2Scale, as tern_flash_prefill_combine expects; o
 // times valueScale, l unscaled) or normalized into `out` (o · valueScale / l; rows with no key → 0).
@@ -147,42 +197,17 @@ __device__ __forceinline__ void flash_prefill_wgmma(
     const u32 sQ = (raw + 1023u) & ~1023u;
     auto sK = [&](int stage) { return sQ + (u32)F3_OPERAND * (1 + 2 * stage); };
 
-    const int kvHead = blockIdx.x;
-    const int *tile = tiles + blockIdx.y * 4;
-    const int tokenStart = tile[0], tokenCount = tile[1], firstPosition = tile[2];
-    const int *pages = pageTable + tile[3];
     const int tid = threadIdx.x, lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int wg = tid >> 7, wq = (tid >> 5) & 3;  // warpgroup, warp within it
-
     // Loader mapping (Q, K and V alike): row tid / 2, 16-byte chunks 2i + (tid & 1), i = 0…7 (a thread
     // pair reads whole 32-byte sectors per copy instruction; one page-table lookup per thread per tile).
     const int lr = tid >> 1, lc = tid & 1;
-
-    // ---- Q → shared (its own cp.async group).
-    {
-        const int tok = lr / group, h = kvHead * group + lr % group;
-        const bool valid = tok < tokenCount;
-        const u16 *src = q + (long long)(tokenStart + (valid ? tok : 0)) * qStride + (long long)h * F3_HD;
-#pragma unroll
-        for (int i = 0; i < 8; i++) cp_async16(sQ + f3_swizzle(lr, 2 * i + lc, F3_ROWS), src + (2 * i + lc) * 8, valid);
-        cp_async_commit();
-    }
-
-    auto rowPos = [&](int r) { int k = r / group; return k < tokenCount ? firstPosition + k : -1; };
-    // This warpgroup's first / last valid row positions (last −1: no valid row, no math at all).
-    const int wgFirstTok = (wg * 64) / group;
-    const int wgLastTok = min(tokenCount - 1, (wg * 64 + 63) / group);
-    const int wgLastPos = wgFirstTok < tokenCount ? firstPosition + wgLastTok : -1;
-    const int wgFirstPos = firstPosition + wgFirstTok;
-
-    const int kvEnd = firstPosition + tokenCount;
-    int kvBegin = window > 0 ? max(0, firstPosition + 1 - window) : 0;
-    kvBegin = kvBegin / F3_KEYS * F3_KEYS;
-    const int splits = gridDim.z, split = blockIdx.z;
-    const int keyTiles = (kvEnd - kvBegin + F3_KEYS - 1) / F3_KEYS, perSplit = (keyTiles + splits - 1) / splits;
-    const int myBegin = kvBegin + split * perSplit * F3_KEYS;
-    const int myEnd = min(kvEnd, myBegin + perSplit * F3_KEYS);
-    const int nTiles = myBegin < myEnd ? (myEnd - myBegin + F3_KEYS - 1) / F3_KEYS : 0;
+    F3Tile b = f3_tile(tiles, pageTable);
+    f3_load_q(sQ, q, qStride, b, group, lr, lc);
+    f3_plan(b, group, window, wg);
+    const int kvHead = b.kvHead, kvEnd = b.kvEnd, myBegin = b.myBegin, nTiles = b.nTiles;
+    const int wgFirstPos = b.wgFirstPos, wgLastPos = b.wgLastPos;
+    const int *pages = b.pages;
     const float log2Scale = scale * 1.4426950408889634f;
 
     // Issues the cp.async copies of the K and V rows of key tile `index` into ring slot `stage`.
@@ -214,7 +239,7 @@ __device__ __forceinline__ void flash_prefill_wgmma(
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
     // Rows of this thread's accumulator fragments (block rows).
     const int r0 = wg * 64 + wq * 16 + g, r1 = r0 + 8;
-    const int p0 = rowPos(r0), p1 = rowPos(r1);
+    const int p0 = b.rowPos(r0, group), p1 = b.rowPos(r1, group);
     const u32 qBase = sQ + (u32)(wg * 64 * 128);  // this warpgroup's 64 rows of both halves
 
     static_assert(!PP || (OVERLAP && STAGES == 3), "ping-pong runs on the overlapped 3-slot ring");
@@ -319,7 +344,7 @@ __device__ __forceinline__ void flash_prefill_wgmma(
     }
     cp_async_wait<0>();
 
-    f3_finish(o, m0, m1, l0, l1, r0, r1, group, tokenCount, tokenStart, kvHead, t, log2Scale, out, outStride, partialO, partialML, 1.0f);
+    f3_finish(o, m0, m1, l0, l1, r0, r1, group, b.tokenCount, b.tokenStart, kvHead, t, log2Scale, out, outStride, partialO, partialML, 1.0f);
 }
 
 #define F3_CALL(STAGES, OVERLAP, PP)                                                                           \
@@ -362,40 +387,18 @@ __device__ __forceinline__ void flash_prefill_wgmma_fp8(
     auto sK = [&](int slot) { return sQ + (u32)F3_OPERAND * (1 + 2 * slot); };
     const u32 sRaw = sQ + 5u * F3_OPERAND;  // RAW slots of 32 KiB: K codes, then V codes (16 KiB each)
 
-    const int kvHead = blockIdx.x;
-    const int *tile = tiles + blockIdx.y * 4;
-    const int tokenStart = tile[0], tokenCount = tile[1], firstPosition = tile[2];
-    const int *pages = pageTable + tile[3];
     const int tid = threadIdx.x, lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int wg = tid >> 7, wq = (tid >> 5) & 3;
     // Q loader: row tid / 2, bf16 chunks 2i + (tid & 1), i = 0…7. K/V loader: key tid / 2, e4m3 chunks
     // (16 codes) 2i + (tid & 1), i = 0…3; chunk i of this thread at raw offset i·4096 + tid·16 (a warp's
     // 16-byte reads and writes of the raw ring are contiguous).
     const int lr = tid >> 1, lc = tid & 1;
-
-    {
-        const int tok = lr / group, h = kvHead * group + lr % group;
-        const bool valid = tok < tokenCount;
-        const u16 *src = q + (long long)(tokenStart + (valid ? tok : 0)) * qStride + (long long)h * F3_HD;
-#pragma unroll
-        for (int i = 0; i < 8; i++) cp_async16(sQ + f3_swizzle(lr, 2 * i + lc, F3_ROWS), src + (2 * i + lc) * 8, valid);
-        cp_async_commit();
-    }
-
-    auto rowPos = [&](int r) { int k = r / group; return k < tokenCount ? firstPosition + k : -1; };
-    const int wgFirstTok = (wg * 64) / group;
-    const int wgLastTok = min(tokenCount - 1, (wg * 64 + 63) / group);
-    const int wgLastPos = wgFirstTok < tokenCount ? firstPosition + wgLastTok : -1;
-    const int wgFirstPos = firstPosition + wgFirstTok;
-
-    const int kvEnd = firstPosition + tokenCount;
-    int kvBegin = window > 0 ? max(0, firstPosition + 1 - window) : 0;
-    kvBegin = kvBegin / F3_KEYS * F3_KEYS;
-    const int splits = gridDim.z, split = blockIdx.z;
-    const int keyTiles = (kvEnd - kvBegin + F3_KEYS - 1) / F3_KEYS, perSplit = (keyTiles + splits - 1) / splits;
-    const int myBegin = kvBegin + split * perSplit * F3_KEYS;
-    const int myEnd = min(kvEnd, myBegin + perSplit * F3_KEYS);
-    const int nTiles = myBegin < myEnd ? (myEnd - myBegin + F3_KEYS - 1) / F3_KEYS : 0;
+    F3Tile b = f3_tile(tiles, pageTable);
+    f3_load_q(sQ, q, qStride, b, group, lr, lc);
+    f3_plan(b, group, window, wg);
+    const int kvHead = b.kvHead, kvEnd = b.kvEnd, myBegin = b.myBegin, nTiles = b.nTiles;
+    const int wgFirstPos = b.wgFirstPos, wgLastPos = b.wgLastPos;
+    const int *pages = b.pages;
     const float log2Scale = scale * 1.4426950408889634f;
 
     // cp.async of this thread's e4m3 chunks of key tile `index` into raw slot `slot` (zeros past kvEnd).
@@ -448,7 +451,7 @@ __device__ __forceinline__ void flash_prefill_wgmma_fp8(
     for (int i = 0; i < 64; i++) o[i] = 0.0f;
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
     const int r0 = wg * 64 + wq * 16 + g, r1 = r0 + 8;
-    const int p0 = rowPos(r0), p1 = rowPos(r1);
+    const int p0 = b.rowPos(r0, group), p1 = b.rowPos(r1, group);
     const u32 qBase = sQ + (u32)(wg * 64 * 128);
 
     for (int it = 0; it < nTiles; it++) {
@@ -490,7 +493,7 @@ __device__ __forceinline__ void flash_prefill_wgmma_fp8(
     }
     cp_async_wait<0>();
 
-    f3_finish(o, m0, m1, l0, l1, r0, r1, group, tokenCount, tokenStart, kvHead, t, log2Scale, out, outStride, partialO, partialML, valueScale);
+    f3_finish(o, m0, m1, l0, l1, r0, r1, group, b.tokenCount, b.tokenStart, kvHead, t, log2Scale, out, outStride, partialO, partialML, valueScale);
 }
 #define F3_FP8_CALL(RAW)                                                                                          \
     flash_prefill_wgmma_fp8<RAW>(q, qStride, keys, values, keyStride, keyHeadStride, valueStride, valueHeadStride, \
