@@ -67,6 +67,25 @@ __device__ __forceinline__ void cp_async16(u32 saddr, const void *gmem, bool val
 __device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool valid) { cp_async16(smem_u32(smem), gmem, valid); }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;" ::: "memory"); }
+// 16-byte shared-memory store / load at a shared address (ordered with the other shared accesses).
+__device__ __forceinline__ void st_shared16(u32 addr, uint4 v) {
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
+}
+__device__ __forceinline__ uint4 ld_shared16(u32 addr) {
+    uint4 v;
+    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr) : "memory");
+    return v;
+}
+__device__ __forceinline__ u32 ld_shared4(u32 addr) {
+    u32 v;
+    asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(addr) : "memory");
+    return v;
+}
+// 4-byte global → shared copy (cp.async.ca; 4-byte aligned source and destination), zero-filled when !valid.
+__device__ __forceinline__ void cp_async4(u32 saddr, const void *gmem, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(saddr), "l"(gmem), "r"(valid ? 4 : 0) : "memory");
+}
 
 // e4m3fn code → bf16 bits, exactly (every e4m3 value is a bf16 value): normal codes rebias the
 // exponent (7 → 127) and widen the mantissa; subnormals (m · 2^-9) go through float.

@@ -1,5 +1,5 @@
 // Hopper grouped GEMM for MoE prefill: warpgroup MMA (wgmma) from 128B-swizzled shared memory,
-// the successor of tern_moe_gemm_tc / tern_moe_gemm_tc_fp8 (moe_gemm.cu) with the same arguments,
+// the successor of tern_moe_gemm_tc / tern_moe_gemm_tc_fp8 (moe_gemm_tc.cu) with the same arguments,
 // tile table and output conventions, selected by CUDABackend+MoE.swift (TERN_MOE_GEMM_KERNEL=tc
 // or old selects the older kernels).
 //
@@ -24,105 +24,17 @@
 // Requires k % 8 == 0 (chunks past k are zero-filled), 16-byte aligned activation rows and bf16
 // weight rows; w8a8: k % 128 == 0, weight blocks 128 × 128, 16-byte aligned code rows.
 // Dynamic shared memory: STAGES × (128 + BN) × 128 bytes + 1024 (alignment of the ring).
+#include "moe_common.cuh"
 #include "wgmma.cuh"
-
-#define WGQ_BF16 0
-#define WGQ_FP8 1
-#define WGQ_NVFP4 2
-
-// Same layout as moe_gemm.cu's MatDesc (one weight matrix of one expert).
-struct WgMatDesc {
-    u64 weight;         // bf16 [n, k] | e4m3 [n, k] | packed e2m1 u8 [n, k/2]
-    u64 scales;         // fp8: f32 [ceil(n/br), ceil(k/bc)]; nvfp4: e4m3 [n, k/16]
-    long long wStride;  // elements (bf16, fp8) or bytes (nvfp4) per weight row
-    long long sStride;  // scale elements per scale row
-    float global;       // nvfp4 global scale
-    int blockRows, blockColumns;
-    int pad;
-};
 
 #define WG_M 128
 #define WG_ROW_BYTES 128
 
-__device__ __forceinline__ void wg_cp_async16(u32 dst, const void *src, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0) : "memory");
-}
-__device__ __forceinline__ void wg_cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N> __device__ __forceinline__ void wg_cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
-
-__device__ __forceinline__ u32 wg_pack_bf16(float lo, float hi) {
-    u32 r;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-    return r;
-}
-
-// Raw quantized weight chunk: 8 values of one row (FP8: 8 codes; NVFP4: 4 bytes) and its scale.
-struct WgRaw {
-    uint2 bits;
-    float scale;
-};
-
-__device__ __forceinline__ WgRaw wg_load_raw(const WgMatDesc &d, int wq, long long n, int k0, bool valid) {
-    WgRaw r;
-    r.bits = make_uint2(0u, 0u);
-    r.scale = 0.0f;
-    if (!valid) return r;
-    if (wq == WGQ_FP8) {
-        r.bits = *(const uint2 *)((const u8 *)d.weight + n * d.wStride + k0);
-        r.scale = ((const float *)d.scales)[(n / d.blockRows) * d.sStride + k0 / d.blockColumns];
-    } else {
-        r.bits.x = *(const u32 *)((const u8 *)d.weight + n * d.wStride + k0 / 2);
-        r.scale = e4m3_to_float(((const u8 *)d.scales)[n * d.sStride + k0 / 16]) * d.global;
-    }
-    return r;
-}
-
-// e4m3 codes → f16x2 pairs (exact), as moe_gemm.cu's chunk_to_bf16_fast.
-__device__ __forceinline__ void wg_e4m3x4_to_f16x2(u32 w, u32 &p01, u32 &p23) {
-    asm("{\n\t.reg .b16 l, h;\n\tmov.b32 {l, h}, %2;\n\tcvt.rn.f16x2.e4m3x2 %0, l;\n\tcvt.rn.f16x2.e4m3x2 %1, h;\n\t}"
-        : "=r"(p01), "=r"(p23)
-        : "r"(w));
-}
-__device__ __forceinline__ void wg_f16x2_to_float2(u32 h, float &lo, float &hi) {
-    asm("{\n\t.reg .b16 l, h;\n\tmov.b32 {l, h}, %2;\n\tcvt.f32.f16 %0, l;\n\tcvt.f32.f16 %1, h;\n\t}" : "=f"(lo), "=f"(hi) : "r"(h));
-}
-// Four e2m1 codes (16 bits, value 0 in the low nibble) → bf16x2 (values 0, 1) and (values 2, 3), exact.
-__device__ __forceinline__ void wg_e2m1x4_to_bf16x2(u32 h, u32 &p01, u32 &p23) {
-    // bf16 of 0, 0.5, 1, 1.5, 2, 3, 4, 6: low bytes 00 00 80 C0 00 40 80 C0, high 00 3F 3F 3F 40 40 40 40.
-    u32 sel = h & 0x7777u;
-    u32 lo = __byte_perm(0xC0800000u, 0xC0804000u, sel);
-    u32 hi = __byte_perm(0x3F3F3F00u, 0x40404040u, sel);
-    p01 = __byte_perm(lo, hi, 0x5140u);
-    p23 = __byte_perm(lo, hi, 0x7362u);
-    p01 |= ((h & 0x88u) * 0x01001000u) & 0x80008000u;
-    p23 |= (((h >> 8) & 0x88u) * 0x01001000u) & 0x80008000u;
-}
-
-// Dequantized bf16 chunk: value · scale in fp32, rounded once to bf16 (the CPU reference's order).
-__device__ __forceinline__ uint4 wg_dequant(const WgRaw &r, int wq) {
-    u32 out[4];
-    if (wq == WGQ_FP8) {
-        u32 w[2] = {r.bits.x, r.bits.y};
-#pragma unroll
-        for (int i = 0; i < 2; i++) {
-            u32 p01, p23;
-            wg_e4m3x4_to_f16x2(w[i], p01, p23);
-            float v0, v1, v2, v3;
-            wg_f16x2_to_float2(p01, v0, v1);
-            wg_f16x2_to_float2(p23, v2, v3);
-            out[2 * i] = wg_pack_bf16(v0 * r.scale, v1 * r.scale);
-            out[2 * i + 1] = wg_pack_bf16(v2 * r.scale, v3 * r.scale);
-        }
-    } else {
-#pragma unroll
-        for (int i = 0; i < 2; i++) {
-            u32 p01, p23;
-            wg_e2m1x4_to_bf16x2(i == 0 ? (r.bits.x & 0xFFFFu) : (r.bits.x >> 16), p01, p23);
-            out[2 * i] = wg_pack_bf16(__uint_as_float(p01 << 16) * r.scale, __uint_as_float(p01 & 0xFFFF0000u) * r.scale);
-            out[2 * i + 1] = wg_pack_bf16(__uint_as_float(p23 << 16) * r.scale, __uint_as_float(p23 & 0xFFFF0000u) * r.scale);
-        }
-    }
-    return make_uint4(out[0], out[1], out[2], out[3]);
+// A weight chunk of MODE 1 (FP8 / NVFP4 dequantized through registers): zero past the matrix.
+// Any wq other than WQ_FP8 reads NVFP4 (no bf16 branch in the kernel).
+__device__ __forceinline__ RawChunk wg_load_chunk(const MatDesc &d, int wq, long long n, int k0, bool valid) {
+    if (!valid) return RawChunk{make_uint4(0u, 0u, 0u, 0u), 0.0f};
+    return load_weight_raw(d, wq == WQ_FP8 ? WQ_FP8 : WQ_NVFP4, n, k0);
 }
 
 // NVFP4 fast path (MODE 3): 8 e2m1 codes of one word (value i in bits 4i..4i+3) × a bf16x2 block
@@ -137,14 +49,9 @@ __device__ __forceinline__ u32 wg_e2m1_pair(u32 w) {
     constexpr u32 MUL = J == 0 ? (64u + 4096u) : (4u + 256u);
     return ((w & MASK) * MUL) & 0x81C081C0u;
 }
-__device__ __forceinline__ u32 wg_mul_bf16x2(u32 a, u32 b) {
-    u32 r;
-    asm("mul.rn.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
 __device__ __forceinline__ uint4 wg_e2m1x8_scaled(u32 w, u32 scale2) {
-    u32 p04 = wg_mul_bf16x2(wg_e2m1_pair<0>(w), scale2), p15 = wg_mul_bf16x2(wg_e2m1_pair<1>(w), scale2);
-    u32 p26 = wg_mul_bf16x2(wg_e2m1_pair<0>(w >> 8), scale2), p37 = wg_mul_bf16x2(wg_e2m1_pair<1>(w >> 8), scale2);
+    u32 p04 = mul_bf16x2(wg_e2m1_pair<0>(w), scale2), p15 = mul_bf16x2(wg_e2m1_pair<1>(w), scale2);
+    u32 p26 = mul_bf16x2(wg_e2m1_pair<0>(w >> 8), scale2), p37 = mul_bf16x2(wg_e2m1_pair<1>(w >> 8), scale2);
     return make_uint4(__byte_perm(p04, p15, 0x5410), __byte_perm(p26, p37, 0x5410), __byte_perm(p04, p15, 0x7632),
                       __byte_perm(p26, p37, 0x7632));
 }
@@ -153,12 +60,58 @@ __device__ __forceinline__ u32 wg_scale_bf16x2(u32 code) {
     u32 h2;
     asm("{\n\t.reg .b16 l;\n\tcvt.u16.u32 l, %1;\n\tcvt.rn.f16x2.e4m3x2 %0, l;\n\t}" : "=r"(h2) : "r"(code & 0xFFu));
     float f, unused;
-    wg_f16x2_to_float2(h2, f, unused);
+    f16x2_to_float2(h2, f, unused);
     f *= 0x1p106f;
-    return wg_pack_bf16(f, f);
+    return pack_bf16x2(f, f);
 }
-__device__ __forceinline__ void wg_cp_async4(u32 dst, const void *src, bool valid) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst), "l"(src), "r"(valid ? 4 : 0) : "memory");
+// The 4 block-scale codes at sp (one weight row, one 64-deep step) into shared memory at dst: one
+// 4-byte cp.async when the scale rows are 4-byte aligned (`words`), else byte loads (zero when !valid).
+__device__ __forceinline__ void wg_copy_scales4(u32 dst, const u8 *sp, bool valid, bool words) {
+    if (words) {
+        cp_async4(dst, sp, valid);
+    } else {
+        u32 v = valid ? (u32)sp[0] | ((u32)sp[1] << 8) | ((u32)sp[2] << 16) | ((u32)sp[3] << 24) : 0u;
+        asm volatile("st.shared.u32 [%0], %1;" ::"r"(dst), "r"(v) : "memory");
+    }
+}
+
+// FP8 w8a8: the partial sums of one 128-deep step × (weight block scale × activation scale) of
+// this thread's two rows (s0: fragment rows g, s1: g + 8) added to the accumulators.
+template <int R>
+__device__ __forceinline__ void wg_promote(float (&acc)[R], const float (&part)[R], float s0, float s1) {
+#pragma unroll
+    for (int j = 0; j < R / 4; j++) {
+        acc[4 * j + 0] += part[4 * j + 0] * s0;
+        acc[4 * j + 1] += part[4 * j + 1] * s0;
+        acc[4 * j + 2] += part[4 * j + 2] * s1;
+        acc[4 * j + 3] += part[4 * j + 3] * s1;
+    }
+}
+
+// A warpgroup's m64nN accumulators → out rows [row0 + g, row0 + g + 8] (rows ≥ end skipped),
+// columns n0 + … < n, at column offset colOffset; bf16 pairs stored as one word when aligned.
+template <int R>
+__device__ __forceinline__ void wg_store_acc(const float (&acc)[R], int row0, int end, int n0, int n, long long colOffset, void *out,
+                                             int outType, long long outStride, int lane) {
+    int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        int r = row0 + g + 8 * h;
+        if (r >= end) continue;
+        long long rowBase = (long long)r * outStride + colOffset;
+#pragma unroll
+        for (int j = 0; j < R / 4; j++) {
+            int c = n0 + 8 * j + 2 * t;
+            float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
+            long long idx = rowBase + c;
+            if (outType == DT_BF16 && c + 1 < n && (idx & 1) == 0) {
+                *(u32 *)((u16 *)out + idx) = pack_bf16x2(v0, v1);
+            } else {
+                if (c < n) store_from_float(out, outType, idx, v0);
+                if (c + 1 < n) store_from_float(out, outType, idx + 1, v1);
+            }
+        }
+    }
 }
 
 template <int BN>
@@ -170,6 +123,62 @@ __device__ __forceinline__ void wg_mma_step<256>(float (&acc)[128], u64 descA, u
 template <>
 __device__ __forceinline__ void wg_mma_step<128>(float (&acc)[64], u64 descA, u64 descB, int kk, int scaleD) {
     wg_mma_bf16_n128(acc, wg_desc_advance(descA, 32 * kk), wg_desc_advance(descB, 32 * kk), scaleD);
+}
+
+// After a warpgroup's last step: the MMAs still in flight retired (bf16 MMAs; w8a8 waits every
+// step), NVFP4's global scale · 2^20 applied (MODE 3), rows [row0, row0 + 16) of the accumulators
+// stored into columns blockIdx.z · n + [n0, …) of out.
+template <int MODE, int R>
+__device__ __forceinline__ void wg_finish(float (&acc)[R], float global, int row0, int end, int n0, int n, void *out, int outType,
+                                          long long outStride, int lane) {
+    if constexpr (MODE != 2) {
+        wg_wait<0>();
+        wg_fence_regs(acc);
+    }
+    if constexpr (MODE == 3) {
+        float g = global * 0x1p20f;
+#pragma unroll
+        for (int i = 0; i < R; i++) acc[i] *= g;
+    }
+    wg_store_acc(acc, row0, end, n0, n, (long long)blockIdx.z * n, out, outType, outStride, lane);
+}
+
+// One 128-byte K step of a warpgroup's MMAs, issued as one wgmma group (not waited for): bf16
+// (acc += A·Bᵀ, 4 × k16) or e4m3 (part = A·Bᵀ, 4 × k32, the first overwriting part).
+template <int BN>
+__device__ __forceinline__ void wg_issue_bf16(float (&acc)[BN / 2], u64 descA, u64 descB) {
+    wg_fence_regs(acc);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) wg_mma_step<BN>(acc, descA, descB, kk, 1);
+    wg_commit();
+}
+__device__ __forceinline__ void wg_issue_e4m3(float (&part)[64], u64 descA, u64 descB) {
+    wg_fence_regs(part);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) wg_mma_e4m3_n128(part, wg_desc_advance(descA, 32 * kk), wg_desc_advance(descB, 32 * kk), kk > 0);
+    wg_commit();
+}
+
+// A consumer warpgroup's accumulators zeroed; for w8a8 (MODE 2) the offsets of the activation-scale
+// rows of this thread's two fragment rows (row0 + g and row0 + g + 8, clamped to the tile's last
+// row, gathered through rowToken) and the returned weight block-scale row of columns n0…n0 + 127.
+template <int MODE, int R>
+__device__ __forceinline__ const float *wg_consumer_init(float (&acc)[R], long long (&scaleRow)[2], const MatDesc &d, int row0, int end,
+                                                         int n0, const int *rowToken, long long aScaleStride, int lane) {
+#pragma unroll
+    for (int i = 0; i < R; i++) acc[i] = 0.0f;
+    scaleRow[0] = scaleRow[1] = 0;
+    if constexpr (MODE == 2) {
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int r = min(row0 + (lane >> 2) + 8 * h, end - 1);
+            scaleRow[h] = (long long)(rowToken ? rowToken[r] : r) * aScaleStride;
+        }
+        return (const float *)d.scales + (long long)(n0 / 128) * d.sStride;
+    }
+    return nullptr;
 }
 
 // MODE 0: bf16 activations, bf16 weights by cp.async. MODE 1: bf16 activations, FP8 / NVFP4
@@ -184,7 +193,7 @@ __device__ __forceinline__ void wg_mma_step<128>(float (&acc)[64], u64 descA, u6
 template <int BN, int STAGES, int MODE, bool X2 = false>
 __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes, const float *aScales, long long aScaleStride,
                                                const int *rowToken, const int *tileSlot, const int *tileStart, const int *tileEnd,
-                                               int rows, const WgMatDesc *descs, int which, int wq, int n, int k, void *out,
+                                               int rows, const MatDesc *descs, int which, int wq, int n, int k, void *out,
                                                int outType, long long outStride) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int A_BYTES = WG_M * WG_ROW_BYTES, B_BYTES = BN * WG_ROW_BYTES;
@@ -195,20 +204,10 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
     constexpr int B_CHUNKS = BN / 32;  // 16-byte chunks of B per thread and step
     constexpr int KSTEP = MODE == 2 ? 128 : 64;  // values of K per step (128 bytes)
     extern __shared__ __align__(16) u8 wgShared[];
-    int tile = blockIdx.y;
-    int slot = 0, begin, end;
-    if (tileSlot) {
-        slot = tileSlot[tile];
-        if (slot < 0) return;
-        begin = tileStart[tile];
-        end = tileEnd[tile];
-    } else {
-        begin = tile * WG_M;
-        end = min(begin + WG_M, rows);
-    }
-    if (begin >= end) return;
+    int slot, begin, end;
+    if (!moe_tile_rows(tileSlot, tileStart, tileEnd, rows, blockIdx.y, WG_M, slot, begin, end)) return;
     int n0 = blockIdx.x * BN;
-    const WgMatDesc d = descs[(tileSlot ? 3 * slot : 0) + which + blockIdx.z];
+    const MatDesc d = descs[(tileSlot ? 3 * slot : 0) + which + blockIdx.z];
     u32 ring = ((u32)__cvta_generic_to_shared(wgShared) + 1023u) & ~1023u;
     int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31, warp = (tid >> 5) & 3;
     bool active = begin + 64 * wg < end;
@@ -224,7 +223,7 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
         int rr = aValid[i] ? r : begin;
         aRow[i] = a + (long long)(rowToken ? rowToken[rr] : rr) * aRowBytes + chunk * 16;
     }
-    long long wRowBytes = MODE == 0 ? d.wStride * 2 : d.wStride;  // MODE 3: packed bytes  // bytes per weight row (MODE 1 reads through wg_load_raw)
+    long long wRowBytes = MODE == 0 ? d.wStride * 2 : d.wStride;  // bytes per weight row (MODE 3: packed codes; MODE 1 reads through wg_load_chunk)
     const u8 *bRow0 = (const u8 *)d.weight + chunk * 16;
     int steps = (k + KSTEP - 1) / KSTEP;
 
@@ -234,7 +233,7 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
         bool kIn = kv < k;
 #pragma unroll
         for (int i = 0; i < 4; i++)
-            wg_cp_async16(base + wg_swizzle128(row0 + 32 * i, chunk), aRow[i] + (kIn ? (long long)step * WG_ROW_BYTES : 0), aValid[i] && kIn);
+            cp_async16(base + wg_swizzle128(row0 + 32 * i, chunk), aRow[i] + (kIn ? (long long)step * WG_ROW_BYTES : 0), aValid[i] && kIn);
     };
     auto issueB = [&](int stage, int step) {
         u32 base = ring + stage * STAGE_BYTES + A_BYTES;
@@ -245,26 +244,24 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
             int nn = n0 + row0 + 32 * i;
             bool ok = nn < n && kIn;
             const u8 *src = bRow0 + (long long)(ok ? nn : 0) * wRowBytes + (ok ? (long long)step * WG_ROW_BYTES : 0);
-            wg_cp_async16(base + wg_swizzle128(row0 + 32 * i, chunk), src, ok);
+            cp_async16(base + wg_swizzle128(row0 + 32 * i, chunk), src, ok);
         }
     };
-    WgRaw raw[MODE == 1 ? B_CHUNKS : 1];
+    RawChunk raw[MODE == 1 ? B_CHUNKS : 1];
     auto loadRaw = [&](int step) {
         int kv = step * KSTEP + chunk * 8;
 #pragma unroll
         for (int i = 0; i < (MODE == 1 ? B_CHUNKS : 1); i++) {
             int nn = n0 + row0 + 32 * i;
-            raw[i] = wg_load_raw(d, wq, nn, kv, nn < n && kv < k);
+            raw[i] = wg_load_chunk(d, wq, nn, kv, nn < n && kv < k);
         }
     };
     auto storeRaw = [&](int stage) {
         u32 base = ring + stage * STAGE_BYTES + A_BYTES;
 #pragma unroll
         for (int i = 0; i < (MODE == 1 ? B_CHUNKS : 1); i++) {
-            uint4 v = wg_dequant(raw[i], wq);
-            asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(base + wg_swizzle128(row0 + 32 * i, chunk)), "r"(v.x), "r"(v.y),
-                         "r"(v.z), "r"(v.w)
-                         : "memory");
+            uint4 v = chunk_to_bf16_fast(raw[i], wq == WQ_FP8 ? WQ_FP8 : WQ_NVFP4);
+            st_shared16(base + wg_swizzle128(row0 + 32 * i, chunk), v);
         }
     };
 
@@ -277,30 +274,20 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
     bool qScaleWords = ((d.scales | (u64)d.sStride) & 3u) == 0;
     auto issueRaw = [&](int stage, int step) {
         u32 base = ring + stage * STAGE_BYTES + A_BYTES + B_BYTES;
-        wg_cp_async16(base + 16 * tid, qCodes + (long long)step * 32, qValid);
-        const u8 *sp = qScales + (long long)step * 4;
-        if (qScaleWords) {
-            wg_cp_async4(base + 4096 + 4 * tid, sp, qValid);
-        } else {
-            u32 v = qValid ? (u32)sp[0] | ((u32)sp[1] << 8) | ((u32)sp[2] << 16) | ((u32)sp[3] << 24) : 0u;
-            asm volatile("st.shared.u32 [%0], %1;" ::"r"(base + 4096 + 4 * tid), "r"(v) : "memory");
-        }
+        cp_async16(base + 16 * tid, qCodes + (long long)step * 32, qValid);
+        wg_copy_scales4(base + 4096 + 4 * tid, qScales + (long long)step * 4, qValid, qScaleWords);
     };
     auto dequantRaw = [&](int stage) {
         u32 base = ring + stage * STAGE_BYTES;
-        uint4 w;
-        u32 sc;
-        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(w.x), "=r"(w.y), "=r"(w.z), "=r"(w.w) : "r"(base + A_BYTES + B_BYTES + 16 * tid) : "memory");
-        asm volatile("ld.shared.u32 %0, [%1];" : "=r"(sc) : "r"(base + A_BYTES + B_BYTES + 4096 + 4 * tid) : "memory");
+        uint4 w = ld_shared16(base + A_BYTES + B_BYTES + 16 * tid);
+        u32 sc = ld_shared4(base + A_BYTES + B_BYTES + 4096 + 4 * tid);
         sc >>= 16 * qHalf;
         u32 s0 = wg_scale_bf16x2(sc), s1 = wg_scale_bf16x2(sc >> 8);
         u32 ww[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
         for (int i = 0; i < 4; i++) {
             uint4 v = wg_e2m1x8_scaled(ww[i], i < 2 ? s0 : s1);
-            asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(base + A_BYTES + wg_swizzle128(qRow, 4 * qHalf + i)), "r"(v.x),
-                         "r"(v.y), "r"(v.z), "r"(v.w)
-                         : "memory");
+            st_shared16(base + A_BYTES + wg_swizzle128(qRow, 4 * qHalf + i), v);
         }
     };
 
@@ -317,30 +304,18 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
                 issueB(st, st);
             }
         }
-        wg_cp_commit();
+        cp_async_commit();
     }
     if (MODE == 1 && STAGES - 2 < steps) loadRaw(STAGES - 2);
     if constexpr (MODE == 3) {
-        wg_cp_wait<STAGES - 3>();  // step 0 landed (this thread's copies)
+        cp_async_wait<STAGES - 3>();  // step 0 landed (this thread's copies)
         dequantRaw(0);
     }
 
     constexpr int R = BN / 2;
-    float acc[R];
-#pragma unroll
-    for (int i = 0; i < R; i++) acc[i] = 0.0f;
-    float part[MODE == 2 ? R : 1];
-    // FP8: this thread's two rows (h = 0, 1) → activation-scale row offsets; weight block scales.
-    long long scaleRow[2] = {0, 0};
-    const float *wScales = nullptr;
-    if constexpr (MODE == 2) {
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            int r = min(begin + 64 * wg + 16 * warp + (lane >> 2) + 8 * h, end - 1);
-            scaleRow[h] = (long long)(rowToken ? rowToken[r] : r) * aScaleStride;
-        }
-        wScales = (const float *)d.scales + (long long)(n0 / 128) * d.sStride;
-    }
+    float acc[R], part[MODE == 2 ? R : 1];
+    long long scaleRow[2];
+    const float *wScales = wg_consumer_init<MODE>(acc, scaleRow, d, begin + 64 * wg + 16 * warp, end, n0, rowToken, aScaleStride, lane);
 
     u32 aOffset = 64 * wg * WG_ROW_BYTES;  // this warpgroup's 64 rows (8 KB: a multiple of 1024)
     // Step s's loads: wait for step s, refill the slot of step s − 2 with step s + STAGES − 2.
@@ -348,7 +323,7 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
         if constexpr (MODE == 3) {
             // Step s + 1's raw codes landed (this thread's own copies): dequantize them into their
             // stage; the barrier then publishes step s (dequantized last iteration) and s + 1.
-            wg_cp_wait<STAGES - 4>();
+            cp_async_wait<STAGES - 4>();
             if (s + 1 < steps) dequantRaw((s + 1) % STAGES);
             wg_fence_proxy_async();
             __syncthreads();
@@ -357,10 +332,10 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
                 issueA(ns % STAGES, ns);
                 issueRaw(ns % STAGES, ns);
             }
-            wg_cp_commit();
+            cp_async_commit();
             return;
         }
-        wg_cp_wait<STAGES - 3>();
+        cp_async_wait<STAGES - 3>();
         wg_fence_proxy_async();
         __syncthreads();  // step s landed everywhere; step s − 2's slot is no longer read
         int ns = s + STAGES - 2;
@@ -369,7 +344,7 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
             if constexpr (MODE == 1) storeRaw(ns % STAGES);
             else issueB(ns % STAGES, ns);
         }
-        wg_cp_commit();
+        cp_async_commit();
         if (MODE == 1 && ns + 1 < steps) loadRaw(ns + 1);
     };
     if (!active) {
@@ -390,21 +365,11 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
             u64 descA = wg_desc_k128(stage + aOffset), descB = wg_desc_k128(stage + A_BYTES);
             float ws = __ldg(wScales + s);
             sc = make_float2(ws * __ldg(aScales + scaleRow[0] + s), ws * __ldg(aScales + scaleRow[1] + s));
-            wg_fence_regs(p);
-            wg_fence();
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++) wg_mma_e4m3_n128(p, wg_desc_advance(descA, 32 * kk), wg_desc_advance(descB, 32 * kk), kk > 0);
-            wg_commit();
+            wg_issue_e4m3(p, descA, descB);
         };
         auto promote = [&](float (&p)[R], float2 sc) {
             wg_fence_regs(p);
-#pragma unroll
-            for (int j = 0; j < R / 4; j++) {
-                acc[4 * j + 0] += p[4 * j + 0] * sc.x;
-                acc[4 * j + 1] += p[4 * j + 1] * sc.x;
-                acc[4 * j + 2] += p[4 * j + 2] * sc.y;
-                acc[4 * j + 3] += p[4 * j + 3] * sc.y;
-            }
+            wg_promote(acc, p, sc.x, sc.y);
         };
         // Loop invariant: step s is in flight in pA, nothing else.
         issue(pA, scA, 0);
@@ -435,61 +400,17 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
         if constexpr (MODE == 2) {
             float ws = __ldg(wScales + s);
             float s0 = ws * __ldg(aScales + scaleRow[0] + s), s1 = ws * __ldg(aScales + scaleRow[1] + s);
-            wg_fence_regs(part);
-            wg_fence();
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++)
-                wg_mma_e4m3_n128(part, wg_desc_advance(descA, 32 * kk), wg_desc_advance(descB, 32 * kk), kk > 0);
-            wg_commit();
+            wg_issue_e4m3(part, descA, descB);
             wg_wait<0>();
             wg_fence_regs(part);
-#pragma unroll
-            for (int j = 0; j < R / 4; j++) {
-                acc[4 * j + 0] += part[4 * j + 0] * s0;
-                acc[4 * j + 1] += part[4 * j + 1] * s0;
-                acc[4 * j + 2] += part[4 * j + 2] * s1;
-                acc[4 * j + 3] += part[4 * j + 3] * s1;
-            }
+            wg_promote(acc, part, s0, s1);
         } else {
-            wg_fence_regs(acc);
-            wg_fence();
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++) wg_mma_step<BN>(acc, descA, descB, kk, 1);
-            wg_commit();
+            wg_issue_bf16<BN>(acc, descA, descB);
             wg_wait<1>();
             wg_fence_regs(acc);
         }
     }
-    if constexpr (MODE != 2) {
-        wg_wait<0>();
-        wg_fence_regs(acc);
-    }
-
-    if constexpr (MODE == 3) {
-        float g = d.global * 0x1p20f;
-#pragma unroll
-        for (int i = 0; i < R; i++) acc[i] *= g;
-    }
-    long long colOffset = (long long)blockIdx.z * n;
-    int g = lane >> 2, t = lane & 3;
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-        int r = begin + 64 * wg + 16 * warp + g + 8 * h;
-        if (r >= end) continue;
-        long long rowBase = (long long)r * outStride + colOffset;
-#pragma unroll
-        for (int j = 0; j < R / 4; j++) {
-            int c = n0 + 8 * j + 2 * t;
-            float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
-            long long idx = rowBase + c;
-            if (outType == DT_BF16 && c + 1 < n && (idx & 1) == 0) {
-                *(u32 *)((u16 *)out + idx) = wg_pack_bf16(v0, v1);
-            } else {
-                if (c < n) store_from_float(out, outType, idx, v0);
-                if (c + 1 < n) store_from_float(out, outType, idx + 1, v1);
-            }
-        }
-    }
+    wg_finish<MODE>(acc, d.global, begin + 64 * wg + 16 * warp, end, n0, n, out, outType, outStride, lane);
 #endif
 }
 
@@ -504,7 +425,7 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
 // aStride in bf16 elements. Same parameters as tern_moe_gemm_tc.
 extern "C" __global__ void __launch_bounds__(256, 1) tern_moe_wgmma(const u16 *a, long long aStride, const int *rowToken,
                                                                    const int *tileSlot, const int *tileStart, const int *tileEnd,
-                                                                   int rows, const WgMatDesc *descs, int which, int wq, int n, int k,
+                                                                   int rows, const MatDesc *descs, int which, int wq, int n, int k,
                                                                    void *out, int outType, long long outStride) {
     moe_wgmma_body<WG_BF16_BN, WG_BF16_STAGES, 0>((const u8 *)a, aStride * 2, nullptr, 0, rowToken, tileSlot, tileStart, tileEnd, rows,
                                                   descs, which, wq, n, k, out, outType, outStride);
@@ -514,7 +435,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) tern_moe_wgmma(const u16 *a
 // WQ_NVFP4): tile 128 × 128, 6 stages, 197632 bytes. Same parameters as tern_moe_gemm_tc.
 extern "C" __global__ void __launch_bounds__(256) tern_moe_wgmma_dq(const u16 *a, long long aStride, const int *rowToken,
                                                                    const int *tileSlot, const int *tileStart, const int *tileEnd,
-                                                                   int rows, const WgMatDesc *descs, int which, int wq, int n, int k,
+                                                                   int rows, const MatDesc *descs, int which, int wq, int n, int k,
                                                                    void *out, int outType, long long outStride) {
     moe_wgmma_body<WG_DQ_BN, WG_DQ_STAGES, 1>((const u8 *)a, aStride * 2, nullptr, 0, rowToken, tileSlot, tileStart, tileEnd, rows,
                                               descs, which, wq, n, k, out, outType, outStride);
@@ -526,10 +447,10 @@ extern "C" __global__ void __launch_bounds__(256) tern_moe_wgmma_dq(const u16 *a
 extern "C" __global__ void __launch_bounds__(256, 1) tern_moe_wgmma_fp8(const u8 *a, long long aStride, const float *aScales,
                                                                        long long aScaleStride, const int *rowToken, const int *tileSlot,
                                                                        const int *tileStart, const int *tileEnd, int rows,
-                                                                       const WgMatDesc *descs, int which, int n, int k, void *out,
+                                                                       const MatDesc *descs, int which, int n, int k, void *out,
                                                                        int outType, long long outStride) {
     moe_wgmma_body<WG_FP8_BN, WG_FP8_STAGES, 2>(a, aStride, aScales, aScaleStride, rowToken, tileSlot, tileStart, tileEnd, rows, descs,
-                                                which, WGQ_FP8, n, k, out, outType, outStride);
+                                                which, WQ_FP8, n, k, out, outType, outStride);
 }
 
 // NVFP4 weights (wq = WQ_NVFP4), codes and scales by cp.async, dequantized one step ahead of the
@@ -538,7 +459,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) tern_moe_wgmma_fp8(const u8
 // Same parameters as tern_moe_gemm_tc.
 extern "C" __global__ void __launch_bounds__(256, 1) tern_moe_wgmma_nvfp4(const u16 *a, long long aStride, const int *rowToken,
                                                                          const int *tileSlot, const int *tileStart, const int *tileEnd,
-                                                                         int rows, const WgMatDesc *descs, int which, int wq, int n, int k,
+                                                                         int rows, const MatDesc *descs, int which, int wq, int n, int k,
                                                                          void *out, int outType, long long outStride) {
     moe_wgmma_body<128, 6, 3>((const u8 *)a, aStride * 2, nullptr, 0, rowToken, tileSlot, tileStart, tileEnd, rows, descs, which, wq, n, k,
                               out, outType, outStride);
@@ -549,10 +470,10 @@ extern "C" __global__ void __launch_bounds__(256, 1) tern_moe_wgmma_nvfp4(const 
 extern "C" __global__ void __launch_bounds__(256, 1) tern_moe_wgmma_fp8x2(const u8 *a, long long aStride, const float *aScales,
                                                                          long long aScaleStride, const int *rowToken, const int *tileSlot,
                                                                          const int *tileStart, const int *tileEnd, int rows,
-                                                                         const WgMatDesc *descs, int which, int n, int k, void *out,
+                                                                         const MatDesc *descs, int which, int n, int k, void *out,
                                                                          int outType, long long outStride) {
     moe_wgmma_body<WG_FP8_BN, WG_FP8_STAGES, 2, true>(a, aStride, aScales, aScaleStride, rowToken, tileSlot, tileStart, tileEnd, rows, descs,
-                                                      which, WGQ_FP8, n, k, out, outType, outStride);
+                                                      which, WQ_FP8, n, k, out, outType, outStride);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -565,27 +486,10 @@ extern "C" __global__ void __launch_bounds__(256, 1) tern_moe_wgmma_fp8x2(const 
 // consumer's scale promotion (FP8) or epilogue overlaps the other's MMAs, and the whole ring is
 // in flight. (Consumers fit the 168 registers of 384 threads: no setmaxnreg.)
 // Same tiles, arguments and results as moe_wgmma_body's MODE 0 (bf16) and MODE 2 (w8a8).
-__device__ __forceinline__ void wg_mbar_init(u32 bar, u32 count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void wg_mbar_wait(u32 bar, u32 parity) {
-    asm volatile(
-        "{\n\t.reg .pred p;\n"
-        "WG_MBAR_WAIT:\n\t"
-        "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n\t"
-        "@!p bra WG_MBAR_WAIT;\n}" ::"r"(bar),
-        "r"(parity)
-        : "memory");
-}
-__device__ __forceinline__ void wg_mbar_arrive(u32 bar) {
-    asm volatile("{\n\t.reg .b64 st;\n\tmbarrier.arrive.shared::cta.b64 st, [%0];\n}" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void wg_cp_arrive(u32 bar) { asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(bar) : "memory"); }
-
 template <int BN, int STAGES, int MODE>
 __device__ __forceinline__ void moe_wgmma_ws_body(const u8 *a, long long aRowBytes, const float *aScales, long long aScaleStride,
                                                   const int *rowToken, const int *tileSlot, const int *tileStart, const int *tileEnd, int rows,
-                                                  const WgMatDesc *descs, int which, int n, int k, void *out, int outType,
+                                                  const MatDesc *descs, int which, int n, int k, void *out, int outType,
                                                   long long outStride) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     static_assert(MODE == 0 || MODE == 2 || MODE == 3, "bf16, w8a8 or NVFP4");
@@ -596,20 +500,10 @@ __device__ __forceinline__ void moe_wgmma_ws_body(const u8 *a, long long aRowByt
     static_assert(STAGE_BYTES % 1024 == 0, "1024-byte aligned stages");
     constexpr int KSTEP = MODE == 2 ? 128 : 64;
     extern __shared__ __align__(16) u8 wgShared[];
-    int tile = blockIdx.y;
-    int slot = 0, begin, end;
-    if (tileSlot) {
-        slot = tileSlot[tile];
-        if (slot < 0) return;
-        begin = tileStart[tile];
-        end = tileEnd[tile];
-    } else {
-        begin = tile * WG_M;
-        end = min(begin + WG_M, rows);
-    }
-    if (begin >= end) return;
+    int slot, begin, end;
+    if (!moe_tile_rows(tileSlot, tileStart, tileEnd, rows, blockIdx.y, WG_M, slot, begin, end)) return;
     int n0 = blockIdx.x * BN;
-    const WgMatDesc d = descs[(tileSlot ? 3 * slot : 0) + which + blockIdx.z];
+    const MatDesc d = descs[(tileSlot ? 3 * slot : 0) + which + blockIdx.z];
     u32 ring = ((u32)__cvta_generic_to_shared(wgShared) + 1023u) & ~1023u;
     u32 bars = ring + STAGES * STAGE_BYTES;  // full[STAGES], then empty[STAGES]
     int tid = threadIdx.x, wg = tid >> 7;
@@ -617,12 +511,27 @@ __device__ __forceinline__ void moe_wgmma_ws_body(const u8 *a, long long aRowByt
     int steps = (k + KSTEP - 1) / KSTEP;
     if (tid == 0) {
         for (int i = 0; i < STAGES; i++) {
-            wg_mbar_init(bars + 8 * i, 128);
-            wg_mbar_init(bars + 8 * (STAGES + i), 4 * consumers);
+            mbar_init(bars + 8 * i, 128);
+            mbar_init(bars + 8 * (STAGES + i), 4 * consumers);
         }
     }
     __syncthreads();
 
+    // Producer (warpgroup 0): thread t moves chunk (t & 7) of tile rows (t >> 3) + 16i; copyA: the
+    // tile's activation rows (gathered through rowToken) of step s into the slot at base, zero past
+    // the tile's rows or (kIn false) past k.
+    int chunk = tid & 7, row0 = tid >> 3;
+    auto copyA = [&](u32 base, int s, bool kIn) {
+        long long kOff = kIn ? (long long)s * WG_ROW_BYTES : 0;
+#pragma unroll 4
+        for (int i = 0; i < WG_M / 16; i++) {
+            int r = begin + row0 + 16 * i;
+            bool ok = r < end && kIn;
+            int rr = r < end ? r : begin;
+            const u8 *src = a + (long long)(rowToken ? rowToken[rr] : rr) * aRowBytes + chunk * 16 + kOff;
+            cp_async16(base + wg_swizzle128(row0 + 16 * i, chunk), src, ok);
+        }
+    };
     if (MODE == 3 && wg == 0) {
         // NVFP4 producer: step s's activations and raw codes / scales by cp.async (one commit group
         // per step; thread t copies weight row n0 + t), then step s − D (D = STAGES − 2: its group
@@ -630,7 +539,6 @@ __device__ __forceinline__ void moe_wgmma_ws_body(const u8 *a, long long aRowByt
         // arrival on "full" after the proxy fence. D ≤ STAGES − 2 keeps the slot waits satisfiable
         // (bf16 consumers release a step one step late).
         constexpr int D = STAGES - 2;
-        int chunk = tid & 7, row0 = tid >> 3;
         long long qN = n0 + tid;
         bool qValid = qN < n;
         const u8 *qCodes = (const u8 *)d.weight + (qValid ? qN : 0) * d.wStride;
@@ -639,11 +547,8 @@ __device__ __forceinline__ void moe_wgmma_ws_body(const u8 *a, long long aRowByt
         auto dequant = [&](int s) {
             int st = s % STAGES;
             u32 base = ring + st * STAGE_BYTES, raw = base + A_BYTES + B_BYTES;
-            uint4 w0, w1;
-            u32 sc;
-            asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(w0.x), "=r"(w0.y), "=r"(w0.z), "=r"(w0.w) : "r"(raw + 32 * tid) : "memory");
-            asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(w1.x), "=r"(w1.y), "=r"(w1.z), "=r"(w1.w) : "r"(raw + 32 * tid + 16) : "memory");
-            asm volatile("ld.shared.u32 %0, [%1];" : "=r"(sc) : "r"(raw + 4096 + 4 * tid) : "memory");
+            uint4 w0 = ld_shared16(raw + 32 * tid), w1 = ld_shared16(raw + 32 * tid + 16);
+            u32 sc = ld_shared4(raw + 4096 + 4 * tid);
             u32 ww[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
 #pragma unroll
             for (int i = 0; i < 8; i += 2) {
@@ -651,95 +556,60 @@ __device__ __forceinline__ void moe_wgmma_ws_body(const u8 *a, long long aRowByt
 #pragma unroll
                 for (int h = 0; h < 2; h++) {
                     uint4 v = wg_e2m1x8_scaled(ww[i + h], sb);
-                    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(base + A_BYTES + wg_swizzle128(tid, i + h)), "r"(v.x),
-                                 "r"(v.y), "r"(v.z), "r"(v.w)
-                                 : "memory");
+                    st_shared16(base + A_BYTES + wg_swizzle128(tid, i + h), v);
                 }
             }
             wg_fence_proxy_async();
-            wg_mbar_arrive(bars + 8 * st);
+            mbar_arrive(bars + 8 * st);
         };
         for (int s = 0; s < steps; s++) {
             int st = s % STAGES;
-            if (s >= STAGES) wg_mbar_wait(bars + 8 * (STAGES + st), ((s / STAGES) - 1) & 1);
+            if (s >= STAGES) mbar_wait(bars + 8 * (STAGES + st), ((s / STAGES) - 1) & 1);
             u32 base = ring + st * STAGE_BYTES, raw = base + A_BYTES + B_BYTES;
-            long long kOff = (long long)s * WG_ROW_BYTES;  // k % 64 == 0: every chunk in range
-#pragma unroll 4
-            for (int i = 0; i < WG_M / 16; i++) {
-                int r = begin + row0 + 16 * i;
-                int rr = r < end ? r : begin;
-                const u8 *src = a + (long long)(rowToken ? rowToken[rr] : rr) * aRowBytes + chunk * 16 + kOff;
-                wg_cp_async16(base + wg_swizzle128(row0 + 16 * i, chunk), src, r < end);
-            }
-            wg_cp_async16(raw + 32 * tid, qCodes + (long long)s * 32, qValid);
-            wg_cp_async16(raw + 32 * tid + 16, qCodes + (long long)s * 32 + 16, qValid);
-            const u8 *sp = qScales + (long long)s * 4;
-            if (qScaleWords) {
-                wg_cp_async4(raw + 4096 + 4 * tid, sp, qValid);
-            } else {
-                u32 v = qValid ? (u32)sp[0] | ((u32)sp[1] << 8) | ((u32)sp[2] << 16) | ((u32)sp[3] << 24) : 0u;
-                asm volatile("st.shared.u32 [%0], %1;" ::"r"(raw + 4096 + 4 * tid), "r"(v) : "memory");
-            }
-            wg_cp_commit();
+            copyA(base, s, true);  // k % 64 == 0: every chunk in range
+            cp_async16(raw + 32 * tid, qCodes + (long long)s * 32, qValid);
+            cp_async16(raw + 32 * tid + 16, qCodes + (long long)s * 32 + 16, qValid);
+            wg_copy_scales4(raw + 4096 + 4 * tid, qScales + (long long)s * 4, qValid, qScaleWords);
+            cp_async_commit();
             if (s >= D) {
-                wg_cp_wait<D>();  // step s − D's group complete
+                cp_async_wait<D>();  // step s − D's group complete
                 dequant(s - D);
             }
         }
-        wg_cp_wait<0>();
+        cp_async_wait<0>();
         for (int s = max(steps - D, 0); s < steps; s++) dequant(s);
         return;
     }
     if (wg == 0) {
-        // Producer: thread t moves chunk (t & 7) of rows (t >> 3) + 16i.
-        int chunk = tid & 7, row0 = tid >> 3;
         long long wRowBytes = MODE == 0 ? d.wStride * 2 : d.wStride;
         const u8 *bRow0 = (const u8 *)d.weight + chunk * 16;
         for (int s = 0; s < steps; s++) {
             int st = s % STAGES;
-            if (s >= STAGES) wg_mbar_wait(bars + 8 * (STAGES + st), ((s / STAGES) - 1) & 1);
+            if (s >= STAGES) mbar_wait(bars + 8 * (STAGES + st), ((s / STAGES) - 1) & 1);
             u32 base = ring + st * STAGE_BYTES;
             int kv = s * KSTEP + chunk * (KSTEP / 8);
             bool kIn = kv < k;
+            copyA(base, s, kIn);
             long long kOff = kIn ? (long long)s * WG_ROW_BYTES : 0;
-#pragma unroll 4
-            for (int i = 0; i < WG_M / 16; i++) {
-                int r = begin + row0 + 16 * i;
-                bool ok = r < end && kIn;
-                int rr = r < end ? r : begin;
-                const u8 *src = a + (long long)(rowToken ? rowToken[rr] : rr) * aRowBytes + chunk * 16 + kOff;
-                wg_cp_async16(base + wg_swizzle128(row0 + 16 * i, chunk), src, ok);
-            }
 #pragma unroll 4
             for (int i = 0; i < BN / 16; i++) {
                 int nn = n0 + row0 + 16 * i;
                 bool ok = nn < n && kIn;
                 const u8 *src = bRow0 + (long long)(nn < n ? nn : 0) * wRowBytes + kOff;
-                wg_cp_async16(base + A_BYTES + wg_swizzle128(row0 + 16 * i, chunk), src, ok);
+                cp_async16(base + A_BYTES + wg_swizzle128(row0 + 16 * i, chunk), src, ok);
             }
-            wg_cp_arrive(bars + 8 * st);
+            mbar_cp_async_arrive(bars + 8 * st);
         }
-        asm volatile("cp.async.wait_all;" ::: "memory");  // (the copies were never committed)
+        cp_async_wait_all();  // (the copies were never committed)
         return;
     }
     int cw = wg - 1;  // consumer warpgroup: rows [64·cw, 64·cw + 64) of the tile
     if (cw >= consumers) return;
     int lane = tid & 31, warp = (tid >> 5) & 3;
     constexpr int R = BN / 2;
-    float acc[R];
-#pragma unroll
-    for (int i = 0; i < R; i++) acc[i] = 0.0f;
-    float part[MODE == 2 ? R : 1];
-    long long scaleRow[2] = {0, 0};
-    const float *wScales = nullptr;
-    if constexpr (MODE == 2) {
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            int r = min(begin + 64 * cw + 16 * warp + (lane >> 2) + 8 * h, end - 1);
-            scaleRow[h] = (long long)(rowToken ? rowToken[r] : r) * aScaleStride;
-        }
-        wScales = (const float *)d.scales + (long long)(n0 / 128) * d.sStride;
-    }
+    float acc[R], part[MODE == 2 ? R : 1];
+    long long scaleRow[2];
+    const float *wScales = wg_consumer_init<MODE>(acc, scaleRow, d, begin + 64 * cw + 16 * warp, end, n0, rowToken, aScaleStride, lane);
     u32 aOffset = 64 * cw * WG_ROW_BYTES;
     for (int s = 0; s < steps; s++) {
         int st = s % STAGES;
@@ -749,68 +619,24 @@ __device__ __forceinline__ void moe_wgmma_ws_body(const u8 *a, long long aRowByt
             s0 = ws * __ldg(aScales + scaleRow[0] + s);
             s1 = ws * __ldg(aScales + scaleRow[1] + s);
         }
-        wg_mbar_wait(bars + 8 * st, (s / STAGES) & 1);
+        mbar_wait(bars + 8 * st, (s / STAGES) & 1);
         wg_fence_proxy_async();
         u32 stage = ring + st * STAGE_BYTES;
         u64 descA = wg_desc_k128(stage + aOffset), descB = wg_desc_k128(stage + A_BYTES);
         if constexpr (MODE == 2) {
-            wg_fence_regs(part);
-            wg_fence();
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++)
-                wg_mma_e4m3_n128(part, wg_desc_advance(descA, 32 * kk), wg_desc_advance(descB, 32 * kk), kk > 0);
-            wg_commit();
+            wg_issue_e4m3(part, descA, descB);
             wg_wait<0>();
             wg_fence_regs(part);
-            if (lane == 0) wg_mbar_arrive(bars + 8 * (STAGES + st));
-#pragma unroll
-            for (int j = 0; j < R / 4; j++) {
-                acc[4 * j + 0] += part[4 * j + 0] * s0;
-                acc[4 * j + 1] += part[4 * j + 1] * s0;
-                acc[4 * j + 2] += part[4 * j + 2] * s1;
-                acc[4 * j + 3] += part[4 * j + 3] * s1;
-            }
+            if (lane == 0) mbar_arrive(bars + 8 * (STAGES + st));
+            wg_promote(acc, part, s0, s1);
         } else {
-            wg_fence_regs(acc);
-            wg_fence();
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++) wg_mma_step<BN>(acc, descA, descB, kk, 1);
-            wg_commit();
+            wg_issue_bf16<BN>(acc, descA, descB);
             wg_wait<1>();
             wg_fence_regs(acc);
-            if (s > 0 && lane == 0) wg_mbar_arrive(bars + 8 * (STAGES + (s - 1) % STAGES));
+            if (s > 0 && lane == 0) mbar_arrive(bars + 8 * (STAGES + (s - 1) % STAGES));
         }
     }
-    if constexpr (MODE != 2) {
-        wg_wait<0>();
-        wg_fence_regs(acc);
-    }
-    if constexpr (MODE == 3) {
-        float gs = d.global * 0x1p20f;
-#pragma unroll
-        for (int i = 0; i < R; i++) acc[i] *= gs;
-    }
-
-    long long colOffset = (long long)blockIdx.z * n;
-    int g = lane >> 2, t = lane & 3;
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-        int r = begin + 64 * cw + 16 * warp + g + 8 * h;
-        if (r >= end) continue;
-        long long rowBase = (long long)r * outStride + colOffset;
-#pragma unroll
-        for (int j = 0; j < R / 4; j++) {
-            int c = n0 + 8 * j + 2 * t;
-            float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
-            long long idx = rowBase + c;
-            if (outType == DT_BF16 && c + 1 < n && (idx & 1) == 0) {
-                *(u32 *)((u16 *)out + idx) = wg_pack_bf16(v0, v1);
-            } else {
-                if (c < n) store_from_float(out, outType, idx, v0);
-                if (c + 1 < n) store_from_float(out, outType, idx + 1, v1);
-            }
-        }
-    }
+    wg_finish<MODE>(acc, d.global, begin + 64 * cw + 16 * warp, end, n0, n, out, outType, outStride, lane);
 #endif
 }
 
@@ -818,7 +644,7 @@ __device__ __forceinline__ void moe_wgmma_ws_body(const u8 *a, long long aRowByt
 // shared memory (ring + 1024 alignment + 128 for the mbarriers). Same parameters as tern_moe_wgmma.
 extern "C" __global__ void __launch_bounds__(384, 1) tern_moe_wgmma_ws(const u16 *a, long long aStride, const int *rowToken,
                                                                       const int *tileSlot, const int *tileStart, const int *tileEnd,
-                                                                      int rows, const WgMatDesc *descs, int which, int wq, int n, int k,
+                                                                      int rows, const MatDesc *descs, int which, int wq, int n, int k,
                                                                       void *out, int outType, long long outStride) {
     moe_wgmma_ws_body<256, 4, 0>((const u8 *)a, aStride * 2, nullptr, 0, rowToken, tileSlot, tileStart, tileEnd, rows, descs, which, n, k,
                                  out, outType, outStride);
@@ -829,7 +655,7 @@ extern "C" __global__ void __launch_bounds__(384, 1) tern_moe_wgmma_ws(const u16
 extern "C" __global__ void __launch_bounds__(384, 1) tern_moe_wgmma_ws_fp8(const u8 *a, long long aStride, const float *aScales,
                                                                           long long aScaleStride, const int *rowToken, const int *tileSlot,
                                                                           const int *tileStart, const int *tileEnd, int rows,
-                                                                          const WgMatDesc *descs, int which, int n, int k, void *out,
+                                                                          const MatDesc *descs, int which, int n, int k, void *out,
                                                                           int outType, long long outStride) {
     moe_wgmma_ws_body<128, 6, 2>(a, aStride, aScales, aScaleStride, rowToken, tileSlot, tileStart, tileEnd, rows, descs, which, n, k, out,
                                  outType, outStride);
@@ -840,7 +666,7 @@ extern "C" __global__ void __launch_bounds__(384, 1) tern_moe_wgmma_ws_fp8(const
 // Requires k % 64 == 0 and 16-byte aligned weight rows. Same parameters as tern_moe_wgmma_nvfp4.
 extern "C" __global__ void __launch_bounds__(384, 1) tern_moe_wgmma_ws_nvfp4(const u16 *a, long long aStride, const int *rowToken,
                                                                             const int *tileSlot, const int *tileStart, const int *tileEnd,
-                                                                            int rows, const WgMatDesc *descs, int which, int wq, int n,
+                                                                            int rows, const MatDesc *descs, int which, int wq, int n,
                                                                             int k, void *out, int outType, long long outStride) {
     moe_wgmma_ws_body<128, 6, 3>((const u8 *)a, aStride * 2, nullptr, 0, rowToken, tileSlot, tileStart, tileEnd, rows, descs, which, n, k,
                                  out, outType, outStride);

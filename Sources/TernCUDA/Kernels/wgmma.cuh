@@ -53,6 +53,28 @@ template <int N> __device__ __forceinline__ void wg_wait() { asm volatile("wgmma
 // visible to the async proxy (wgmma operand reads) once a barrier follows.
 __device__ __forceinline__ void wg_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
 
+// mbarriers (shared::cta, 8 bytes each) for producer / consumer rings: init with the expected
+// arrival count, wait for the phase of the given parity to complete, plain arrival, and the
+// arrival a thread's earlier cp.async copies make once they land (noinc: counted in the init).
+__device__ __forceinline__ void mbar_init(u32 bar, u32 count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
+    asm volatile(
+        "{\n\t.reg .pred p;\n"
+        "WG_MBAR_WAIT:\n\t"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n\t"
+        "@!p bra WG_MBAR_WAIT;\n}" ::"r"(bar),
+        "r"(parity)
+        : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(u32 bar) {
+    asm volatile("{\n\t.reg .b64 st;\n\tmbarrier.arrive.shared::cta.b64 st, [%0];\n}" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_cp_async_arrive(u32 bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(bar) : "memory");
+}
+
 // Keeps the compiler from moving accumulator reads / writes across wgmma issue and wait.
 template <int R> __device__ __forceinline__ void wg_fence_regs(float (&d)[R]) {
 #pragma unroll
