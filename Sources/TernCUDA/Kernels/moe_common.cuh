@@ -22,24 +22,6 @@ struct MatDesc {
     int pad;
 };
 
-// Rows [begin, end) of GEMM tile `tile`: from the tile table (tileSlot[tile] = the expert slot, or
-// −1 for none; rows [tileStart[tile], tileEnd[tile])) or, with tileSlot == null, rows
-// [tileRows·tile, min(tileRows·tile + tileRows, rows)) of matrix 0 (slot 0). False: no rows.
-__device__ __forceinline__ bool moe_tile_rows(const int *tileSlot, const int *tileStart, const int *tileEnd, int rows, int tile,
-                                              int tileRows, int &slot, int &begin, int &end) {
-    slot = 0;
-    if (tileSlot) {
-        slot = tileSlot[tile];
-        if (slot < 0) return false;
-        begin = tileStart[tile];
-        end = tileEnd[tile];
-    } else {
-        begin = tile * tileRows;
-        end = min(begin + tileRows, rows);
-    }
-    return begin < end;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Weight chunk loads: 8 consecutive values of row n, columns k0..k0+7 (k0 % 8 == 0), as four
 // packed bf16 pairs. Raw load and conversion are split so the loads of the next k-step can be

@@ -55,12 +55,10 @@ __device__ __forceinline__ uint4 wg_e2m1x8_scaled(u32 w, u32 scale2) {
     return make_uint4(__byte_perm(p04, p15, 0x5410), __byte_perm(p26, p37, 0x5410), __byte_perm(p04, p15, 0x7632),
                       __byte_perm(p26, p37, 0x7632));
 }
-// e4m3 block-scale code (bits 0–7) → bf16x2 (scale · 2^106 twice); exact through f16.
+// e4m3 block-scale code (bits 0–7; higher bits ignored) → bf16x2 (scale · 2^106 twice); exact through f16.
 __device__ __forceinline__ u32 wg_scale_bf16x2(u32 code) {
-    u32 h2;
-    asm("{\n\t.reg .b16 l;\n\tcvt.u16.u32 l, %1;\n\tcvt.rn.f16x2.e4m3x2 %0, l;\n\t}" : "=r"(h2) : "r"(code & 0xFFu));
     float f, unused;
-    f16x2_to_float2(h2, f, unused);
+    f16x2_to_float2(e4m3x2_to_f16x2(code), f, unused);
     f *= 0x1p106f;
     return pack_bf16x2(f, f);
 }
@@ -205,7 +203,7 @@ __device__ __forceinline__ void moe_wgmma_body(const u8 *a, long long aRowBytes,
     constexpr int KSTEP = MODE == 2 ? 128 : 64;  // values of K per step (128 bytes)
     extern __shared__ __align__(16) u8 wgShared[];
     int slot, begin, end;
-    if (!moe_tile_rows(tileSlot, tileStart, tileEnd, rows, blockIdx.y, WG_M, slot, begin, end)) return;
+    if (!moe_tile_rows(tileSlot, tileStart, tileEnd, rows, WG_M, slot, begin, end)) return;
     int n0 = blockIdx.x * BN;
     const MatDesc d = descs[(tileSlot ? 3 * slot : 0) + which + blockIdx.z];
     u32 ring = ((u32)__cvta_generic_to_shared(wgShared) + 1023u) & ~1023u;
@@ -501,7 +499,7 @@ __device__ __forceinline__ void moe_wgmma_ws_body(const u8 *a, long long aRowByt
     constexpr int KSTEP = MODE == 2 ? 128 : 64;
     extern __shared__ __align__(16) u8 wgShared[];
     int slot, begin, end;
-    if (!moe_tile_rows(tileSlot, tileStart, tileEnd, rows, blockIdx.y, WG_M, slot, begin, end)) return;
+    if (!moe_tile_rows(tileSlot, tileStart, tileEnd, rows, WG_M, slot, begin, end)) return;
     int n0 = blockIdx.x * BN;
     const MatDesc d = descs[(tileSlot ? 3 * slot : 0) + which + blockIdx.z];
     u32 ring = ((u32)__cvta_generic_to_shared(wgShared) + 1023u) & ~1023u;
