@@ -116,7 +116,7 @@ extension CUDABackend {
     /// Launches of `tern_mla_combine_rows` so far (the selftest checks which combine ran).
     nonisolated(unsafe) static var mlaCombineRowsLaunches = 0
 
-    /// Merges the split-KV partials of the MLA attention kernels (v3, v2, ldsm and old share rows and layout)
+    /// Merges the split-KV partials of the MLA attention kernels (v4, v3, v2, ldsm and old share rows and layout)
     /// into `out`. Launch shapes depend only on `splits` and the tile count, so decode graphs replay it.
     func mlaCombine(partialO: Tensor, partialML: Tensor, splits: Int, heads: Int, group: Int, tiles: Tensor, tileCount: Int,
                     out: Tensor) throws {

@@ -1,7 +1,7 @@
 // MLA attention v2 in the absorbed (latent) form (DeepSeek-V3: query heads over one shared latent
 // KV head of width 576 = 512 latent + 64 rope; values = the latent's first 512 elements).
-// TERN_CUDA_MLA_ATTN=v2 selects it (off by default); same rows, tiles, split-KV partial layout and
-// combine (tern_mla_combine) as tern_mla_attention.
+// The default off sm_90 (there tern_mla_decode_v4), TERN_CUDA_MLA_ATTN=v2 selects it; same rows, tiles,
+// split-KV partial layout and combine (CUDABackend.mlaCombine) as tern_mla_attention.
 //
 // A block = 64 query rows ((token, head) pairs of one tile of tokens, G = min(heads, 64) heads per
 // token) × one KV split, 256 threads = 8 warps as 4 row groups (16 rows) × 2 halves:
@@ -30,8 +30,6 @@
 #define MD_LD (MD_D + 8)   // 1168-byte rows: each 8-row ldmatrix phase is conflict-free
 #define MD_PLD (MD_KEYS + 8)
 #define MD_STAGES 3
-
-struct __align__(16) md_u4 { u32 x, y, z, w; };
 
 template <bool FP8>
 __device__ void mla_decode_v2(const u16 *q, long long qStride, const void *cache, long long cacheStride, u16 *out,
@@ -116,13 +114,7 @@ __device__ void mla_decode_v2(const u16 *q, long long qStride, const void *cache
             const u8 *raw = (const u8 *)(stages + (i % MD_STAGES) * STAGE_U16);
             for (int c = tid; c < MD_KEYS * (MD_D / 8); c += blockDim.x) {
                 int r = c / (MD_D / 8), k = c % (MD_D / 8);
-                uint2 b = *(const uint2 *)(raw + r * MD_D + k * 8);
-                md_u4 v;
-                v.x = e4m3x2_to_bf16x2(b.x & 0xFFFFu);
-                v.y = e4m3x2_to_bf16x2(b.x >> 16);
-                v.z = e4m3x2_to_bf16x2(b.y & 0xFFFFu);
-                v.w = e4m3x2_to_bf16x2(b.y >> 16);
-                *(md_u4 *)(decoded + r * MD_LD + k * 8) = v;
+                *(uint4 *)(decoded + r * MD_LD + k * 8) = e4m3x8_to_bf16x8(*(const uint2 *)(raw + r * MD_D + k * 8));
             }
             __syncthreads();
             kv = decoded;

@@ -98,6 +98,15 @@ __device__ __forceinline__ u32 e4m3_to_bf16_bits(u32 b) {
 __device__ __forceinline__ u32 e4m3x2_to_bf16x2(u32 two) {
     return e4m3_to_bf16_bits(two & 0xFFu) | (e4m3_to_bf16_bits((two >> 8) & 0xFFu) << 16);
 }
+// Eight e4m3 codes (8 bytes, first code in the low byte) → eight bf16 (16 bytes).
+__device__ __forceinline__ uint4 e4m3x8_to_bf16x8(uint2 v) {
+    uint4 r;
+    r.x = e4m3x2_to_bf16x2(v.x & 0xFFFFu);
+    r.y = e4m3x2_to_bf16x2(v.x >> 16);
+    r.z = e4m3x2_to_bf16x2(v.y & 0xFFFFu);
+    r.w = e4m3x2_to_bf16x2(v.y >> 16);
+    return r;
+}
 // Two e4m3 codes, one in the low byte of each 16-bit half → a bf16 pair, exactly, in 4 integer ops and
 // one bf16x2 fma: sign to bit 15, exponent|mantissa to bits 4-10 gives the bf16 whose value is the
 // e4m3 value × 2^-120 (e4m3 subnormals land on bf16 subnormals, m·2^-9 → m·2^-129), then × 2^120
