@@ -16,10 +16,9 @@ extension CUDABackend {
                       parameters p: AttentionParameters, out: Tensor) throws -> Bool {
         guard Self.mlaKernelEnabled, cache.values.isEmpty, p.kvHeads == 1, p.headDim == 576, p.valueDim == 512,
               p.slidingWindow == nil, query.dtype == .bf16, out.dtype == .bf16, query.rows == batch.batch.tokenCount else { return false }
-        if Self.mlaDecodeV4Selected,
-           try mlaDecodeV4(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out) { return true }
-        if Self.mlaDecodeV3Selected,
-           try mlaDecodeV3(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out) { return true }
+        let wgmmaVersion = Self.mlaDecodeV4Selected ? 4 : Self.mlaDecodeV3Selected ? 3 : 0
+        if wgmmaVersion > 0, try mlaDecodeWgmma(version: wgmmaVersion, query: query, cache: cache, layer: layer, state: state,
+                                                batch: batch, parameters: p, out: out) { return true }
         if Self.mlaDecodeV2Selected,
            try mlaDecodeV2(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out) { return true }
         let keys = cache.keys[layer]

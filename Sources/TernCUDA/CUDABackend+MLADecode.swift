@@ -18,23 +18,14 @@ extension CUDABackend {
     nonisolated(unsafe) static var mlaDecodeV3Launches = 0
     nonisolated(unsafe) static var mlaDecodeV4Launches = 0
 
-    /// v4 (wgmma: sm_90a only, 230,400 bytes of shared memory per block), else v2; false when neither takes the shapes.
-    func mlaDecodeV4(query: Tensor, cache: KVCache, layer: Int, state: CUDAAttentionState, batch: PreparedBatch,
-                     parameters p: AttentionParameters, out: Tensor) throws -> Bool {
+    /// `version` 4 / 3: `tern_mla_decode_v4` / `_v3` (wgmma: sm_90a only, `mlaDecodeV4Shared` / `mlaDecodeV3Shared`
+    /// bytes of shared memory per block), else v2; false when neither takes the shapes.
+    func mlaDecodeWgmma(version: Int, query: Tensor, cache: KVCache, layer: Int, state: CUDAAttentionState, batch: PreparedBatch,
+                        parameters p: AttentionParameters, out: Tensor) throws -> Bool {
         let info = deviceInfo
-        if info.computeMajor == 9, info.computeMinor == 0, info.maxSharedPerBlock >= Self.mlaDecodeV4Shared,
-           try mlaDecodeLatent(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out, version: 4) {
-            return true
-        }
-        return try mlaDecodeV2(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out)
-    }
-
-    /// v3 (wgmma: sm_90a only, 231,424 bytes of shared memory per block), else v2; false when neither takes the shapes.
-    func mlaDecodeV3(query: Tensor, cache: KVCache, layer: Int, state: CUDAAttentionState, batch: PreparedBatch,
-                     parameters p: AttentionParameters, out: Tensor) throws -> Bool {
-        let info = deviceInfo
-        if info.computeMajor == 9, info.computeMinor == 0, info.maxSharedPerBlock >= Self.mlaDecodeV3Shared,
-           try mlaDecodeLatent(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out, version: 3) {
+        let shared = version == 4 ? Self.mlaDecodeV4Shared : Self.mlaDecodeV3Shared
+        if info.computeMajor == 9, info.computeMinor == 0, info.maxSharedPerBlock >= shared,
+           try mlaDecodeLatent(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out, version: version) {
             return true
         }
         return try mlaDecodeV2(query: query, cache: cache, layer: layer, state: state, batch: batch, parameters: p, out: out)
