@@ -13,7 +13,7 @@ extension CUDABackend {
     static var mlaDecodeV2Selected: Bool { (mlaAttentionOverride ?? mlaAttentionSetting) == "v2" }
     static var mlaDecodeV3Selected: Bool { (mlaAttentionOverride ?? mlaAttentionSetting) == "v3" }
     static var mlaDecodeV4Selected: Bool { (mlaAttentionOverride ?? mlaAttentionSetting) == "v4" }
-    /// Launches of `tern_mla_decode_v2*` / `tern_mla_decode_v3*` so far (the selftest checks which one ran).
+    /// Launches of `tern_mla_decode_v2*` / `tern_mla_decode_v3*` / `tern_mla_decode_v4*` so far (the selftest checks which one ran).
     nonisolated(unsafe) static var mlaDecodeV2Launches = 0
     nonisolated(unsafe) static var mlaDecodeV3Launches = 0
     nonisolated(unsafe) static var mlaDecodeV4Launches = 0

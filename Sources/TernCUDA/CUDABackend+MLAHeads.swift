@@ -17,9 +17,11 @@ extension CUDABackend {
     }()
     /// TERN_CUDA_MLA_PREFILL=expanded: MLA's automatic form expands the latents for prefill steps (query/key
     /// 192, value 128: no flash kernel takes those widths, so the scalar `tern_paged_attention` runs). Default
-    /// absorbed: prefill rows go through the latent kernels (`tern_mla_decode_v3` on sm_90, causal by position)
-    /// like decode, while those kernels are enabled and the step's query tiles (at most one per token) fit
-    /// their grid (65,535); larger steps stay expanded.
+    /// absorbed: prefill rows go through the latent kernels (`tern_mla_decode_v4` on sm_90 by default, v2
+    /// elsewhere; causal by position) like decode, while those kernels are enabled and the step's query tiles
+    /// (at most one per token) fit their grid (65,535); larger steps stay expanded. The latent kernels take
+    /// only the 576-wide latent (kv_lora_rank 512 + rope 64); other MLA widths run absorbed prefill through
+    /// the generic attention path (`attention`'s other kernels).
     static let absorbedMLAPrefill = ProcessInfo.processInfo.environment["TERN_CUDA_MLA_PREFILL"] != "expanded"
     public func prefersAbsorbedMLAPrefill(tokens: Int) -> Bool {
         Self.absorbedMLAPrefill && Self.mlaKernelEnabled && tokens <= 65535

@@ -93,7 +93,7 @@ extension CUDABackend {
 
     /// residual += x (x nil: none), out = rmsNorm(residual) · Wᵀ in one kernel for one bf16 row
     /// (`silu`: out = silu(gate) · up of the gate/up weight, through `tern_gemv_bf16_t1s_silu_norm`);
-    /// false when the fused kernels do not take the call (T ≠ 1, TERN_CUDA_NORM_GEMV=0, the GEMV off
+    /// false when the fused kernels do not take the call (T ≠ 1, TERN_CUDA_NORM_GEMV not 1, the GEMV off
     /// or limited to T = 0, quantized or non-bf16 weights, an f32 norm weight missing, k % 8 != 0 or
     /// k > 8192, alignment, aliasing). `flat`: nil picks the kernel as `gemv` does (the flat
     /// `tern_gemv_bf16_t1s_norm` from TERN_CUDA_GEMV_T1S_MIN_N output rows up), true / false force the
