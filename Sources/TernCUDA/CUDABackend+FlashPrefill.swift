@@ -20,7 +20,7 @@ extension CUDABackend {
     nonisolated(unsafe) static var flashPrefillOverride: String?
     /// Launches of `tern_flash_prefill_wgmma*`, counted only while the selftest forces a variant (it
     /// checks that the wgmma kernel ran rather than declining).
-    nonisolated(unsafe) static var flashPrefillWgmmaLaunches = 0
+    static let flashPrefillWgmmaLaunches = LaunchCounter()
     /// Rows (token, query head) per block of the prefill kernel.
     static let flashPrefillRows = 128
 
@@ -90,7 +90,7 @@ extension CUDABackend {
         if let wgmma = wgmmaPrefillKernel(variant: variant, headDim: d, fp8: fp8, fp8Aligned16: fp8Aligned16) {
             // 1024 bytes of alignment slack, Q (128 rows × 128), `stages` × K and V tiles (128 keys × 128)
             // (FP8: 2 bf16 K/V slots + 2 × 32 KiB of e4m3 tiles, the same total as 3 stages).
-            if Self.flashPrefillOverride != nil { Self.flashPrefillWgmmaLaunches += 1 }
+            if Self.flashPrefillOverride != nil { Self.flashPrefillWgmmaLaunches.increment() }
             if fp8 { arguments.append(.float(valueScale)) }
             try launch(wgmma.name, grid: (p.kvHeads, tileCount, splits), block: 256,
                        sharedBytes: Self.wgmmaPrefillSharedBytes(stages: wgmma.stages), arguments)

@@ -14,9 +14,9 @@ extension CUDABackend {
     static var mlaDecodeV3Selected: Bool { (mlaAttentionOverride ?? mlaAttentionSetting) == "v3" }
     static var mlaDecodeV4Selected: Bool { (mlaAttentionOverride ?? mlaAttentionSetting) == "v4" }
     /// Launches of `tern_mla_decode_v2*` / `tern_mla_decode_v3*` / `tern_mla_decode_v4*` so far (the selftest checks which one ran).
-    nonisolated(unsafe) static var mlaDecodeV2Launches = 0
-    nonisolated(unsafe) static var mlaDecodeV3Launches = 0
-    nonisolated(unsafe) static var mlaDecodeV4Launches = 0
+    static let mlaDecodeV2Launches = LaunchCounter()
+    static let mlaDecodeV3Launches = LaunchCounter()
+    static let mlaDecodeV4Launches = LaunchCounter()
 
     /// `version` 4 / 3: `tern_mla_decode_v4` / `_v3` (wgmma: sm_90a only, `mlaDecodeV4Shared` / `mlaDecodeV3Shared`
     /// bytes of shared memory per block), else v2; false when neither takes the shapes.
@@ -88,9 +88,9 @@ extension CUDABackend {
                     .int64(Int64(out.rowStride)), .int(Int32(p.heads)), .int(Int32(group)), .float(p.scale * keyScale),
                     ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(partialO), ptr(partialML), .float(keyScale)])
         switch version {
-        case 4: Self.mlaDecodeV4Launches += 1
-        case 3: Self.mlaDecodeV3Launches += 1
-        default: Self.mlaDecodeV2Launches += 1
+        case 4: Self.mlaDecodeV4Launches.increment()
+        case 3: Self.mlaDecodeV3Launches.increment()
+        default: Self.mlaDecodeV2Launches.increment()
         }
         if let partialO, let partialML {
             try mlaCombine(partialO: partialO, partialML: partialML, splits: splits, heads: p.heads, group: group, tiles: tiles,
@@ -105,7 +105,7 @@ extension CUDABackend {
     /// Selftest override of `mlaCombineSetting`.
     nonisolated(unsafe) static var mlaCombineOverride: String?
     /// Launches of `tern_mla_combine_rows` so far (the selftest checks which combine ran).
-    nonisolated(unsafe) static var mlaCombineRowsLaunches = 0
+    static let mlaCombineRowsLaunches = LaunchCounter()
 
     /// Merges the split-KV partials of the MLA attention kernels (v4, v3, v2, ldsm and old share rows and layout)
     /// into `out`. Launch shapes depend only on `splits` and the tile count, so decode graphs replay it.
@@ -119,7 +119,7 @@ extension CUDABackend {
             // 128 threads × 4 value columns per split group; about 8 splits per group.
             let groups = splits >= 64 ? 8 : splits >= 32 ? 4 : splits >= 16 ? 2 : 1
             try launch("tern_mla_combine_rows", grid: (rows, 1, 1), block: 128 * groups, args)
-            Self.mlaCombineRowsLaunches += 1
+            Self.mlaCombineRowsLaunches.increment()
         } else {
             try launch("tern_mla_combine", grid: (tileCount, headBlocks, 1), block: 256, args)
         }

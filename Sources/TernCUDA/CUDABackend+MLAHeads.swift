@@ -27,9 +27,9 @@ extension CUDABackend {
         Self.absorbedMLAPrefill && Self.mlaKernelEnabled && tokens <= 65535
     }
     /// Launch counters for the self-test (which path ran).
-    nonisolated(unsafe) static var headGEMVLaunches = 0
-    nonisolated(unsafe) static var headBLASLaunches = 0
-    nonisolated(unsafe) static var headSimpleLaunches = 0
+    static let headGEMVLaunches = LaunchCounter()
+    static let headBLASLaunches = LaunchCounter()
+    static let headSimpleLaunches = LaunchCounter()
 
     /// Lanes per weight row of `tern_head_gemv_t*_g{G}` for width k (each lane loads 8 elements per step).
     static func headGEMVGroup(k: Int) -> Int { k >= 256 ? 32 : k >= 128 ? 16 : 8 }
@@ -63,7 +63,7 @@ extension CUDABackend {
             let g = Self.headGEMVGroup(k: k), blockRows = 8 * (32 / g) * Self.headGEMVRows(bound: bound)
             try launch("tern_head_gemv_t\(bound)_g\(g)", grid: ((n + blockRows - 1) / blockRows, heads, 1), block: 256,
                        arguments + [.int(Int32(t))])
-            Self.headGEMVLaunches += 1
+            Self.headGEMVLaunches.increment()
             return
         }
         try expect(path != "gemv", "headLinear: the GEMV serves at most 16 tokens, not \(t)")
@@ -76,12 +76,12 @@ extension CUDABackend {
                                             out: address(out), outputType: Int32(TERN_CUDA_R_16BF), ldo: out.rowStride,
                                             strideO: outputHeadStride, stream: stream)
             }
-            if done { Self.headBLASLaunches += 1; return }
+            if done { Self.headBLASLaunches.increment(); return }
             try expect(path == nil, "headLinear: cuBLASLt declined \(heads)×\(n)×\(t)×\(k)")
         }
         try expect(n <= 65535 * 8 && heads <= 65535, "headLinear: \(heads) heads × \(n) rows exceed the simple kernel's grid")
         try launch("tern_head_gemm_simple", grid: (t, (n + 7) / 8, heads), block: 256, arguments)
-        Self.headSimpleLaunches += 1
+        Self.headSimpleLaunches.increment()
     }
 
     public func copyHeads(_ source: Tensor, sourceHeadStride: Int, to destination: Tensor, destinationHeadStride: Int,

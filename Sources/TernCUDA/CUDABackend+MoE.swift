@@ -441,7 +441,7 @@ extension CUDABackend {
         let activated = try allocateScratch([assignments, inner], dtype: .bf16)
         if hidden % step == 0 {
             let name = v2 ? Self.gemv2Kernel(code, fused: true) : "tern_moe_gemv_tc_gate_up"
-            if v2 { Self.moeGemv2Launches += 1 }
+            if v2 { Self.moeGemv2Launches.increment() }
             try launch(name, grid: ((inner + 15) / 16, maxTiles, 1), block: 128, label: name + " [gate/up]",
                        try operands(x, width: hidden, group: group) + [ptr(rowToken)] + tiles
                        + formatArgument + [.int(Int32(inner)), .int(Int32(hidden)), ptr(activated), .int(outCode), .int64(Int64(inner))])
@@ -459,7 +459,7 @@ extension CUDABackend {
         let expertOut = try allocateScratch([assignments, hidden], dtype: .bf16)
         if inner % step == 0 {
             let name = v2 ? Self.gemv2Kernel(code, fused: false) : "tern_moe_gemv_tc"
-            if v2 { Self.moeGemv2Launches += 1 }
+            if v2 { Self.moeGemv2Launches.increment() }
             try launch(name, grid: ((hidden + 15) / 16, maxTiles, 1), block: 128, label: name + " [down]",
                        try operands(activated, width: inner, group: downGroup) + [.pointer(0)] + tiles
                        + [.int(2)] + formatArgument + [.int(Int32(hidden)), .int(Int32(inner)), ptr(expertOut), .int(outCode),

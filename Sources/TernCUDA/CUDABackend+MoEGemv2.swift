@@ -35,7 +35,7 @@ extension CUDABackend {
     nonisolated(unsafe) static var gemv2VariantOverride: String?
 
     /// Launches of a v2 kernel (the selftest checks that the default decode path took v2).
-    nonisolated(unsafe) static var moeGemv2Launches = 0
+    static let moeGemv2Launches = LaunchCounter()
 
     /// TERN_MOE_GEMV_NVFP4_ROWS: the most rows per expert (on average) for which a NVFP4 MoE layer
     /// takes the GEMV instead of the grouped GEMM (default 16, one v2 tile; bf16 / FP8 switch at 8).

@@ -14,9 +14,9 @@ extension CUDABackend {
     /// The selftest's override of TERN_MOE_GEMM_KERNEL ("tc" keeps the older kernels covered).
     nonisolated(unsafe) static var moeGemmKernelOverride: String?
     /// Launch sites that chose a wgmma kernel (the selftest checks that they ran on sm_90).
-    nonisolated(unsafe) static var moeWgmmaLaunches = 0
+    static let moeWgmmaLaunches = LaunchCounter()
     /// Launch sites that chose tern_moe_wgmma_nvfp4 (the selftest checks it ran on sm_90).
-    nonisolated(unsafe) static var moeWgmmaNVFP4Launches = 0
+    static let moeWgmmaNVFP4Launches = LaunchCounter()
 
     /// Dynamic shared memory of tern_moe_wgmma_nvfp4: 6 stages of (128 + 128) rows × 128 bytes
     /// and 5 KiB of raw codes and scales, + 1 KiB alignment.
@@ -46,13 +46,13 @@ extension CUDABackend {
     /// and `aligned` weights (16-byte aligned start and rows).
     func pipelinedGemmKernel(_ code: WeightCode, depths: [Int], aligned: Bool) -> (name: String, tileN: Int, shared: Int, block: Int) {
         guard wgmmaGemmEnabled else { return ("tern_moe_gemm_tc", 128, Self.pipelinedGemmShared, 256) }
-        Self.moeWgmmaLaunches += 1
+        Self.moeWgmmaLaunches.increment()
         if code == .bf16 {
             return wgmmaWarpSpecialized ? ("tern_moe_wgmma_ws", 256, Self.wgmmaWarpSpecializedShared, 384) : ("tern_moe_wgmma", 256, Self.wgmmaGemmShared, 256)
         }
         if code == .nvfp4 && aligned && !wgmmaFirstVersion && depths.allSatisfy({ $0 % 64 == 0 })
             && deviceInfo.maxSharedPerBlock >= Self.wgmmaNVFP4Shared {
-            Self.moeWgmmaNVFP4Launches += 1
+            Self.moeWgmmaNVFP4Launches.increment()
             if wgmmaWarpSpecialized && deviceInfo.maxSharedPerBlock >= Self.wgmmaNVFP4Shared + 128 {
                 return ("tern_moe_wgmma_ws_nvfp4", 128, Self.wgmmaNVFP4Shared + 128, 384)
             }
@@ -64,7 +64,7 @@ extension CUDABackend {
     /// The pipelined FP8 w8a8 GEMM (arguments of tern_moe_gemm_tc_fp8; tiles of 128 rows).
     func pipelinedFP8GemmKernel() -> (name: String, tileN: Int, shared: Int, block: Int) {
         guard wgmmaGemmEnabled else { return ("tern_moe_gemm_tc_fp8", 128, Self.pipelinedGemmShared, 256) }
-        Self.moeWgmmaLaunches += 1
+        Self.moeWgmmaLaunches.increment()
         if wgmmaWarpSpecialized { return ("tern_moe_wgmma_ws_fp8", 128, Self.wgmmaWarpSpecializedShared, 384) }
         return (wgmmaFirstVersion ? "tern_moe_wgmma_fp8" : "tern_moe_wgmma_fp8x2", 128, Self.wgmmaGemmShared, 256)
     }

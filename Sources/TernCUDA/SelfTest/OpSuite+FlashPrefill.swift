@@ -30,9 +30,9 @@ extension OpSuite {
                 if c.cacheDType != .bf16 && variant != "wgmma" && variant != "w8" { continue }
                 guard !wgmma || (c.headDim == 128 && (!isDefault || c.name.hasPrefix("fa3"))) else { continue }
                 check("attention", c.name + " [\(variant)]") { s in
-                    let before = CUDABackend.flashPrefillWgmmaLaunches
+                    let before = CUDABackend.flashPrefillWgmmaLaunches.count
                     try s.attention(c)
-                    let ran = CUDABackend.flashPrefillWgmmaLaunches > before
+                    let ran = CUDABackend.flashPrefillWgmmaLaunches.count > before
                     if wgmma { s.record("attention", c.name + " [\(variant) ran]", error: ran == hopper ? 0 : 1, tolerance: 0) }
                 }
             }

@@ -42,13 +42,13 @@ extension OpSuite {
             for c in cases {
                 let name = c.name.replacingOccurrences(of: "mla v2", with: "mla " + pass)
                 check("attention", name) { s in
-                    let v2 = CUDABackend.mlaDecodeV2Launches, v3 = CUDABackend.mlaDecodeV3Launches, v4 = CUDABackend.mlaDecodeV4Launches
-                    let rows = CUDABackend.mlaCombineRowsLaunches
+                    let v2 = CUDABackend.mlaDecodeV2Launches.count, v3 = CUDABackend.mlaDecodeV3Launches.count, v4 = CUDABackend.mlaDecodeV4Launches.count
+                    let rows = CUDABackend.mlaCombineRowsLaunches.count
                     try s.attention(c)
-                    let ranV2 = CUDABackend.mlaDecodeV2Launches > v2, ranV3 = CUDABackend.mlaDecodeV3Launches > v3
-                    let ranV4 = CUDABackend.mlaDecodeV4Launches > v4
+                    let ranV2 = CUDABackend.mlaDecodeV2Launches.count > v2, ranV3 = CUDABackend.mlaDecodeV3Launches.count > v3
+                    let ranV4 = CUDABackend.mlaDecodeV4Launches.count > v4
                     if oldCombine {
-                        s.record("attention", name + " (old combine ran)", error: CUDABackend.mlaCombineRowsLaunches == rows ? 0 : 1,
+                        s.record("attention", name + " (old combine ran)", error: CUDABackend.mlaCombineRowsLaunches.count == rows ? 0 : 1,
                                  tolerance: 0)
                     }
                     let ran = [ranV2, ranV3, ranV4].filter { $0 }.count

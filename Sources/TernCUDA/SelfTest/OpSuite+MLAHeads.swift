@@ -87,12 +87,12 @@ extension OpSuite {
         let cOut = try cpu.upload(floats: background, shape: [t, oWidth + 16], as: .f32).columns(8..<(8 + oWidth))
         let gOut = try gpu.upload(floats: background, shape: [t, oWidth + 16], as: .bf16).columns(8..<(8 + oWidth))
         try cpu.headLinear(x.cpu, inputHeadStride: xStride, weight: cw, out: cOut, outputHeadStride: oStride)
-        let before = (CUDABackend.headGEMVLaunches, CUDABackend.headBLASLaunches, CUDABackend.headSimpleLaunches)
+        let before = (CUDABackend.headGEMVLaunches.count, CUDABackend.headBLASLaunches.count, CUDABackend.headSimpleLaunches.count)
         try gpu.headLinear(x.gpu, inputHeadStride: xStride, weight: gw, out: gOut, outputHeadStride: oStride, path: path)
         try compare("headLinear", detail, cOut, gOut)
         if let path, t > 0 {
-            let ran = path == "gemv" ? CUDABackend.headGEMVLaunches > before.0
-                : path == "blas" ? CUDABackend.headBLASLaunches > before.1 : CUDABackend.headSimpleLaunches > before.2
+            let ran = path == "gemv" ? CUDABackend.headGEMVLaunches.count > before.0
+                : path == "blas" ? CUDABackend.headBLASLaunches.count > before.1 : CUDABackend.headSimpleLaunches.count > before.2
             record("headLinear", detail + " (\(path) ran)", error: ran ? 0 : 1, tolerance: 0)
         }
     }

@@ -222,9 +222,9 @@ extension OpSuite {
                               experts: ExpertSet(slotOfExpert: slots, local: cpuExperts), out: oc)
                 let gpuIDs = try s.gpu.upload(int32s: ids, shape: [c.tokens, c.topK])
                 let gpuWeights = try s.gpu.upload(floats: weights, shape: [c.tokens, c.topK], as: .f32)
-                let saved = CUDABackend.moeGemmKernelOverride, before = CUDABackend.moeWgmmaLaunches
-                let gemv2Before = CUDABackend.moeGemv2Launches
-                let beforeNVFP4 = CUDABackend.moeWgmmaNVFP4Launches
+                let saved = CUDABackend.moeGemmKernelOverride, before = CUDABackend.moeWgmmaLaunches.count
+                let gemv2Before = CUDABackend.moeGemv2Launches.count
+                let beforeNVFP4 = CUDABackend.moeWgmmaNVFP4Launches.count
                 let savedVariant = CUDABackend.gemv2VariantOverride
                 CUDABackend.gemv2VariantOverride = c.gemv2Variant
                 defer { CUDABackend.gemv2VariantOverride = savedVariant }
@@ -232,7 +232,7 @@ extension OpSuite {
                 defer { CUDABackend.moeGemmKernelOverride = saved }
                 try s.gpu.moe(xg, expertIDs: gpuIDs, expertWeights: gpuWeights, experts: ExpertSet(slotOfExpert: slots, local: gpuExperts), out: og)
                 if c.expectWgmma {
-                    let ran = CUDABackend.moeWgmmaLaunches > before, hopper = s.gpu.deviceInfo.computeMajor == 9
+                    let ran = CUDABackend.moeWgmmaLaunches.count > before, hopper = s.gpu.deviceInfo.computeMajor == 9
                     s.record("moe grouped", c.name + " [wgmma ran]", error: ran == hopper ? 0 : 1, tolerance: 0)
                 }
                 if c.expectGemv2 {
@@ -241,12 +241,12 @@ extension OpSuite {
                     // FP8: TERN_MOE_FP8_MMA=0).
                     let expected = CUDABackend.gemv2Enabled && CUDABackend.tensorCoreGemvEnabled && CUDABackend.moeGemvSetting != "0"
                         && (c.format != .fp8 || CUDABackend.fp8TensorCoresEnabled)
-                    let ran = CUDABackend.moeGemv2Launches > gemv2Before
+                    let ran = CUDABackend.moeGemv2Launches.count > gemv2Before
                     s.record("moe [v2 ran]", c.name, error: ran == expected ? 0 : 1, tolerance: 0,
                              note: ran ? "tern_moe_gemv2 launched" : expected ? "v2 declined on the default path" : "v2 switched off")
                 }
                 if c.expectNVFP4Kernel || c.gemmKernel == "wgmma1" {
-                    let ran = CUDABackend.moeWgmmaNVFP4Launches > beforeNVFP4, hopper = s.gpu.deviceInfo.computeMajor == 9
+                    let ran = CUDABackend.moeWgmmaNVFP4Launches.count > beforeNVFP4, hopper = s.gpu.deviceInfo.computeMajor == 9
                     s.record("moe grouped", c.name + (c.expectNVFP4Kernel ? " [wgmma nvfp4 ran]" : " [wgmma nvfp4 not run]"),
                              error: ran == (hopper && c.expectNVFP4Kernel) ? 0 : 1, tolerance: 0)
                 }
