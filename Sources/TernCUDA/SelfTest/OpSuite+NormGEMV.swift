@@ -10,7 +10,7 @@ extension OpSuite {
     /// adds x into the residual the first one wrote). Widths with a k tail shorter than a warp step,
     /// n no multiple of the block's rows, k up to the 8192 limit, f32 outputs, no residual add (the
     /// first layer; f32 outputs against a reference that rounds the residual and normed rows to bf16 as the
-    /// kernel does). Then the backend entry points at T = 1 (fused) and T = 3 (two kernels), with a bias,
+    /// kernel does). Then the backend entry points at T = 1 (fused only with TERN_CUDA_NORM_GEMV=1, else two kernels) and T = 3 (two kernels), with a bias,
     /// and the gate/up path of a model whose k the SiLU kernel does not take (norm GEMV + SiLU kernel).
     mutating func normGEMVs() {
         enum Kind: String { case warp = "warp per row", flat, silu }
