@@ -21,18 +21,8 @@ __device__ __forceinline__ void moe_gemm(const u16 *a, long long aStride, const 
     constexpr int MATS = FUSED ? 2 : 1;
     __shared__ __align__(16) u16 As[GM * GPAD];
     __shared__ __align__(16) u16 Bs[MATS * GN * GPAD];
-    int tile = blockIdx.y;
-    int slot = 0, begin, end;
-    if (tileSlot) {
-        slot = tileSlot[tile];
-        if (slot < 0) return;
-        begin = tileStart[tile];
-        end = tileEnd[tile];
-    } else {
-        begin = tile * GM;
-        end = min(begin + GM, rows);
-        if (begin >= end) return;
-    }
+    int slot, begin, end;
+    if (!moe_tile_rows(tileSlot, tileStart, tileEnd, rows, GM, slot, begin, end)) return;
     int n0 = blockIdx.x * GN;
     const MatDesc *mats = descs + (tileSlot ? 3 * slot : 0) + (FUSED ? 0 : which);
     MatDesc d0 = mats[0];
@@ -159,18 +149,8 @@ __device__ __forceinline__ void moe_gemv(const u16 *a, long long aStride, const 
                                          const int *tileStart, const int *tileEnd, int rows, const MatDesc *descs, int which,
                                          int wq, int n, int k, void *out, int outType, long long outStride) {
     constexpr int MATS = FUSED ? 2 : 1;
-    int tile = blockIdx.y;
-    int slot = 0, begin, end;
-    if (tileSlot) {
-        slot = tileSlot[tile];
-        if (slot < 0) return;
-        begin = tileStart[tile];
-        end = tileEnd[tile];
-    } else {
-        begin = tile * GV_ROWS;
-        end = min(begin + GV_ROWS, rows);
-        if (begin >= end) return;
-    }
+    int slot, begin, end;
+    if (!moe_tile_rows(tileSlot, tileStart, tileEnd, rows, GV_ROWS, slot, begin, end)) return;
     int lane = threadIdx.x & 31;
     int col = blockIdx.x * 8 + (threadIdx.x >> 5);
     if (col >= n) return;
@@ -252,18 +232,8 @@ __device__ __forceinline__ void moe_gemm_fp8(const u8 *a, long long aStride, con
     constexpr int MATS = FUSED ? 2 : 1;
     __shared__ __align__(16) u8 As[GM * F8PAD];
     __shared__ __align__(16) u8 Bs[MATS * GN * F8PAD];
-    int tile = blockIdx.y;
-    int slot = 0, begin, end;
-    if (tileSlot) {
-        slot = tileSlot[tile];
-        if (slot < 0) return;
-        begin = tileStart[tile];
-        end = tileEnd[tile];
-    } else {
-        begin = tile * GM;
-        end = min(begin + GM, rows);
-        if (begin >= end) return;
-    }
+    int slot, begin, end;
+    if (!moe_tile_rows(tileSlot, tileStart, tileEnd, rows, GM, slot, begin, end)) return;
     int n0 = blockIdx.x * GN;
     const MatDesc *mats = descs + (tileSlot ? 3 * slot : 0) + (FUSED ? 0 : which);
     MatDesc d0 = mats[0];

@@ -26,18 +26,8 @@ extern "C" __global__ void __launch_bounds__(256) tern_moe_gemm_tc(const u16 *a,
     extern __shared__ __align__(16) u8 ptShared[];
     u16 *As = (u16 *)ptShared;
     u16 *Bs = As + PT_STAGES * PT_M * PT_PITCH;
-    int tile = blockIdx.y;
-    int slot = 0, begin, end;
-    if (tileSlot) {
-        slot = tileSlot[tile];
-        if (slot < 0) return;
-        begin = tileStart[tile];
-        end = tileEnd[tile];
-    } else {
-        begin = tile * PT_M;
-        end = min(begin + PT_M, rows);
-        if (begin >= end) return;
-    }
+    int slot, begin, end;
+    if (!moe_tile_rows(tileSlot, tileStart, tileEnd, rows, PT_M, slot, begin, end)) return;
     int n0 = blockIdx.x * PT_N;
     const MatDesc d = descs[(tileSlot ? 3 * slot : 0) + which + blockIdx.z];
     int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -179,18 +169,8 @@ extern "C" __global__ void __launch_bounds__(256) tern_moe_gemm_tc_fp8(const u8 
     extern __shared__ __align__(16) u8 ptShared[];
     u8 *As = ptShared;
     u8 *Bs = As + PT_STAGES * PT_M * PT_PITCH * 2;
-    int tile = blockIdx.y;
-    int slot = 0, begin, end;
-    if (tileSlot) {
-        slot = tileSlot[tile];
-        if (slot < 0) return;
-        begin = tileStart[tile];
-        end = tileEnd[tile];
-    } else {
-        begin = tile * PT_M;
-        end = min(begin + PT_M, rows);
-        if (begin >= end) return;
-    }
+    int slot, begin, end;
+    if (!moe_tile_rows(tileSlot, tileStart, tileEnd, rows, PT_M, slot, begin, end)) return;
     int n0 = blockIdx.x * PT_N;
     const MatDesc d = descs[(tileSlot ? 3 * slot : 0) + which + blockIdx.z];
     int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;

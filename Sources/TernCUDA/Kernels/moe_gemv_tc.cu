@@ -35,18 +35,8 @@ __device__ __forceinline__ void moe_gemv_tc(const u8 *a, long long aStride, cons
     constexpr int AL = WQ == WQ_NVFP4 ? 4 : 2;         // 16-byte activation loads per step
     constexpr int W_BYTES = WL * 16, A_BYTES = AL * 16;  // per lane and step
     __shared__ float red[4 * MATS * 4 * 32];
-    int tile = blockIdx.y;
-    int slot = 0, begin, end;
-    if (tileSlot) {
-        slot = tileSlot[tile];
-        if (slot < 0) return;
-        begin = tileStart[tile];
-        end = tileEnd[tile];
-    } else {
-        begin = tile * GV_ROWS;
-        end = min(begin + GV_ROWS, rows);
-        if (begin >= end) return;
-    }
+    int slot, begin, end;
+    if (!moe_tile_rows(tileSlot, tileStart, tileEnd, rows, GV_ROWS, slot, begin, end)) return;
     int count = end - begin;
     int n0 = blockIdx.x * 16;
     const MatDesc *mats = descs + (tileSlot ? 3 * slot : 0) + (FUSED ? 0 : which);
