@@ -8,18 +8,6 @@
 #define FA_ROWS 64
 #define FA_KEYS 64
 
-struct __align__(16) uint4_ { u32 x, y, z, w; };
-
-// Eight e4m3 codes (8 bytes) → eight bf16 (16 bytes).
-__device__ __forceinline__ uint4_ fa_e4m3x8_to_bf16x8(uint2 v) {
-    uint4_ r;
-    r.x = e4m3x2_to_bf16x2(v.x & 0xFFFFu);
-    r.y = e4m3x2_to_bf16x2(v.x >> 16);
-    r.z = e4m3x2_to_bf16x2(v.y & 0xFFFFu);
-    r.w = e4m3x2_to_bf16x2(v.y >> 16);
-    return r;
-}
-
 // tiles[i] = {first token, token count, position of the first token, page-table start}.
 // FP8: keys/values are e4m3 codes (strides in bytes), decoded to bf16 on the way into shared
 // memory; the key scale is folded into `scale` by the caller and the value scale (`valueScale`)
@@ -47,10 +35,10 @@ __device__ void flash_attention(
     for (int i = tid; i < FA_ROWS * CHUNKS; i += blockDim.x) {
         int r = i / CHUNKS, c = i % CHUNKS;
         int tok = r / group, h = kvHead * group + r % group;
-        uint4_ v = {0, 0, 0, 0};
+        uint4 v = {0, 0, 0, 0};
         if (tok < tokenCount)
-            v = *(const uint4_ *)(q + (long long)(tokenStart + tok) * qStride + (long long)h * HD + c * 8);
-        *(uint4_ *)(qs + r * LD + c * 8) = v;
+            v = *(const uint4 *)(q + (long long)(tokenStart + tok) * qStride + (long long)h * HD + c * 8);
+        *(uint4 *)(qs + r * LD + c * 8) = v;
     }
     __syncthreads();
     u32 qa[HD / 16][4];
@@ -96,8 +84,8 @@ __device__ void flash_attention(
                     kb = *(const uint2 *)((const u8 *)keys + keyAt);
                     vb = *(const uint2 *)((const u8 *)values + valueAt);
                 }
-                *(uint4_ *)(ks + r * LD + c * 8) = fa_e4m3x8_to_bf16x8(kb);
-                *(uint4_ *)(vs + r * LD + c * 8) = fa_e4m3x8_to_bf16x8(vb);
+                *(uint4 *)(ks + r * LD + c * 8) = e4m3x8_to_bf16x8(kb);
+                *(uint4 *)(vs + r * LD + c * 8) = e4m3x8_to_bf16x8(vb);
             } else {
                 cp_async16(ks + r * LD + c * 8, (const u16 *)keys + keyAt, valid);
                 cp_async16(vs + r * LD + c * 8, (const u16 *)values + valueAt, valid);
@@ -268,10 +256,10 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
     for (int i = tid; i < MLA_ROWS * CHUNKS; i += blockDim.x) {
         int r = i / CHUNKS, c = i % CHUNKS;
         int tok = r / group, h = headBlock * group + r % group;
-        uint4_ v = {0, 0, 0, 0};
+        uint4 v = {0, 0, 0, 0};
         if (tok < tokenCount)
-            v = *(const uint4_ *)(q + (long long)(tokenStart + tok) * qStride + (long long)h * MLA_D + c * 8);
-        *(uint4_ *)(qs + r * MLA_LD + c * 8) = v;
+            v = *(const uint4 *)(q + (long long)(tokenStart + tok) * qStride + (long long)h * MLA_D + c * 8);
+        *(uint4 *)(qs + r * MLA_LD + c * 8) = v;
     }
     int r0 = warp * 16 + g, r1 = r0 + 8;
     int tok0 = r0 / group, tok1 = r1 / group;
@@ -301,7 +289,7 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
             if constexpr (FP8) {
                 uint2 b = make_uint2(0, 0);
                 if (valid) b = *(const uint2 *)((const u8 *)cache + at);
-                *(uint4_ *)(ks + r * MLA_LD + c * 8) = fa_e4m3x8_to_bf16x8(b);
+                *(uint4 *)(ks + r * MLA_LD + c * 8) = e4m3x8_to_bf16x8(b);
             } else {
                 cp_async16(ks + r * MLA_LD + c * 8, (const u16 *)cache + at, valid);
             }
