@@ -75,24 +75,14 @@ final class CublasLt: @unchecked Sendable {
     /// enqueuing nothing, when cuBLASLt has no algorithm for this shape/stride/alignment.
     func gemm(n: Int, t: Int, k: Int, weight: UInt64, weightType: Int32, ldw: Int, x: UInt64, inputType: Int32, ldx: Int,
               out: UInt64, outputType: Int32, ldo: Int, stream: TernCUstream?) throws -> Bool {
-        func size(_ type: Int32) -> Int { type == Int32(TERN_CUDA_R_32F) ? 4 : type == Int32(TERN_CUDA_R_8F_E4M3) ? 1 : 2 }
-        let key = PlanKey(n: n, t: t, k: k, ldw: ldw, ldx: ldx, ldo: ldo, weightType: weightType, inputType: inputType,
-                          outputType: outputType,
-                          alignW: Self.alignment(weight, ldw * size(weightType)), alignX: Self.alignment(x, ldx * size(inputType)),
-                          alignO: Self.alignment(out, ldo * size(outputType)))
-        guard let plan = try self.plan(key) else { return false }
-        var alpha: Float = 1, beta: Float = 0
-        var algo = plan.algo
-        try check(matmul(handle, plan.desc, &alpha, UnsafeRawPointer(bitPattern: UInt(weight)), plan.a,
-                         UnsafeRawPointer(bitPattern: UInt(x)), plan.b, &beta,
-                         UnsafeRawPointer(bitPattern: UInt(out)), plan.c, UnsafeMutableRawPointer(bitPattern: UInt(out)), plan.c,
-                         &algo, UnsafeMutableRawPointer(bitPattern: UInt(workspace)), workspaceBytes, stream),
-                  "cublasLtMatmul(\(n)x\(t)x\(k))")
-        return true
+        try gemmBatched(batch: 1, n: n, t: t, k: k, weight: weight, weightType: weightType, ldw: ldw, strideW: 0,
+                        x: x, inputType: inputType, ldx: ldx, strideX: 0, out: out, outputType: outputType, ldo: ldo, strideO: 0,
+                        stream: stream)
     }
 
     /// Enqueues `batch` GEMMs `out_b = x_b · W_bᵀ` in one call (strided batch): matrix b of each
-    /// operand starts `stride` elements after matrix b − 1. Same conventions as `gemm`.
+    /// operand starts `stride` elements after matrix b − 1 (batch 1: one GEMM, strides unused). Same
+    /// conventions as `gemm`.
     func gemmBatched(batch: Int, n: Int, t: Int, k: Int, weight: UInt64, weightType: Int32, ldw: Int, strideW: Int,
                      x: UInt64, inputType: Int32, ldx: Int, strideX: Int, out: UInt64, outputType: Int32, ldo: Int, strideO: Int,
                      stream: TernCUstream?) throws -> Bool {
@@ -112,7 +102,7 @@ final class CublasLt: @unchecked Sendable {
                          UnsafeRawPointer(bitPattern: UInt(x)), plan.b, &beta,
                          UnsafeRawPointer(bitPattern: UInt(out)), plan.c, UnsafeMutableRawPointer(bitPattern: UInt(out)), plan.c,
                          &algo, UnsafeMutableRawPointer(bitPattern: UInt(workspace)), workspaceBytes, stream),
-                  "cublasLtMatmul(\(batch)×\(n)x\(t)x\(k))")
+                  "cublasLtMatmul(\(batch > 1 ? "\(batch)×" : "")\(n)x\(t)x\(k))")
         return true
     }
 
