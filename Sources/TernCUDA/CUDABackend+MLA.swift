@@ -31,28 +31,47 @@ extension CUDABackend {
         guard aligned else { return false }
         let perTile = 64 / group, headBlocks = p.heads / group
         // Same tile list as the flash kernel at this tokens-per-tile (decode graphs: one token per tile).
-        let tiles = try queryTiles(state, batch: batch, perTile: perTile)
-        let tileCount = tiles.elementCount / 4
-        guard tileCount <= 65535 else { return false }  // tiles run on grid.y
-        // Split-KV while the blocks alone leave SMs idle; each split keeps at least four 32-key tiles.
-        let blocks = tileCount * headBlocks * 2
-        let splits = kvSplits(blocks: blocks, maxKVLength: state.maxKVLength)
-        var partialO: Tensor?, partialML: Tensor?
-        if splits > 1 {
-            partialO = try allocateScratch([tileCount * headBlocks * 64 * splits, 512], dtype: .f32)
-            partialML = try allocateScratch([tileCount * headBlocks * 64 * splits, 2], dtype: .f32)
+        // Two blocks (value halves) per head block.
+        guard let plan = try mlaSplitPlan(state, batch: batch, perTile: perTile, headBlocks: headBlocks, blocksPerHeadBlock: 2) else {
+            return false
         }
         let keyScale = fp8 ? cache.keyScales[layer] : 1
         let shared = (64 + 32) * (576 + 8) * 2
-        try launch((fp8 ? "tern_mla_attention_fp8" : "tern_mla_attention") + Self.mlaKernelSuffix, grid: (headBlocks * 2, tileCount, splits), block: 128,
-                   sharedBytes: shared,
-                   [ptr(query), .int64(Int64(query.rowStride)), ptr(keys), .int64(Int64(keys.rowStride)), ptr(out),
-                    .int64(Int64(out.rowStride)), .int(Int32(p.heads)), .int(Int32(group)), .float(p.scale * keyScale),
-                    ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(partialO), ptr(partialML), .float(keyScale)])
-        if let partialO, let partialML {
-            try mlaCombine(partialO: partialO, partialML: partialML, splits: splits, heads: p.heads, group: group, tiles: tiles,
-                           tileCount: tileCount, out: out)
-        }
+        try launch((fp8 ? "tern_mla_attention_fp8" : "tern_mla_attention") + Self.mlaKernelSuffix,
+                   grid: (headBlocks * 2, plan.tileCount, plan.splits), block: 128, sharedBytes: shared,
+                   mlaLatentArguments(query: query, keys: keys, out: out, parameters: p, group: group, keyScale: keyScale, plan: plan,
+                                      state: state, batch: batch))
+        try mlaCombine(plan, heads: p.heads, group: group, out: out)
         return true
+    }
+
+    /// Query tiles, split-KV plan and fp32 partials (64 rows × 512 values per head block and split) of the MLA
+    /// latent kernels, which share rows, tiles, partial layout and combine. Split-KV only while the blocks
+    /// alone leave SMs idle (`kvSplits`, from the worst-case length so decode graphs replay it). Nil when the
+    /// tiles do not fit grid.y.
+    struct MLASplitPlan {
+        let tiles: Tensor, tileCount: Int, splits: Int
+        let partialO: Tensor?, partialML: Tensor?
+    }
+
+    func mlaSplitPlan(_ state: CUDAAttentionState, batch: PreparedBatch, perTile: Int, headBlocks: Int,
+                      blocksPerHeadBlock: Int) throws -> MLASplitPlan? {
+        let tiles = try queryTiles(state, batch: batch, perTile: perTile)
+        let tileCount = tiles.elementCount / 4
+        guard tileCount <= 65535 else { return nil }  // tiles run on grid.y
+        let splits = kvSplits(blocks: tileCount * headBlocks * blocksPerHeadBlock, maxKVLength: state.maxKVLength)
+        guard splits > 1 else { return MLASplitPlan(tiles: tiles, tileCount: tileCount, splits: 1, partialO: nil, partialML: nil) }
+        return MLASplitPlan(tiles: tiles, tileCount: tileCount, splits: splits,
+                            partialO: try allocateScratch([tileCount * headBlocks * 64 * splits, 512], dtype: .f32),
+                            partialML: try allocateScratch([tileCount * headBlocks * 64 * splits, 2], dtype: .f32))
+    }
+
+    /// The arguments every MLA latent kernel takes, in its order.
+    func mlaLatentArguments(query: Tensor, keys: Tensor, out: Tensor, parameters p: AttentionParameters, group: Int, keyScale: Float,
+                            plan: MLASplitPlan, state: CUDAAttentionState, batch: PreparedBatch) -> [KernelArgument] {
+        [ptr(query), .int64(Int64(query.rowStride)), ptr(keys), .int64(Int64(keys.rowStride)), ptr(out),
+         .int64(Int64(out.rowStride)), .int(Int32(p.heads)), .int(Int32(group)), .float(p.scale * keyScale),
+         ptr(plan.tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(plan.partialO), ptr(plan.partialML),
+         .float(keyScale)]
     }
 }

@@ -65,37 +65,24 @@ extension CUDABackend {
             && [query.rowStride, out.rowStride].allSatisfy { $0 % 8 == 0 } && keys.rowStride % (fp8 ? 16 : 8) == 0
         guard aligned else { return false }
         let perTile = 64 / group, headBlocks = p.heads / group
-        let tiles = try queryTiles(state, batch: batch, perTile: perTile)
-        let tileCount = tiles.elementCount / 4
-        guard tileCount <= 65535 else { return false }  // tiles run on grid.y
-        // One block per SM (256 threads, ~190 KB of shared memory): split the KV range while the
-        // blocks alone leave SMs idle; each split keeps at least four 32-key tiles.
-        let blocks = tileCount * headBlocks
-        let splits = kvSplits(blocks: blocks, maxKVLength: state.maxKVLength)
-        var partialO: Tensor?, partialML: Tensor?
-        if splits > 1 {
-            partialO = try allocateScratch([tileCount * headBlocks * 64 * splits, 512], dtype: .f32)
-            partialML = try allocateScratch([tileCount * headBlocks * 64 * splits, 2], dtype: .f32)
+        // One block per SM (256 threads, ~190 KB of shared memory) per head block.
+        guard let plan = try mlaSplitPlan(state, batch: batch, perTile: perTile, headBlocks: headBlocks, blocksPerHeadBlock: 1) else {
+            return false
         }
         let keyScale = fp8 ? cache.keyScales[layer] : 1
         // Q [64][584] bf16 + 3 stages ([32][584] bf16, or [32][576] e4m3 plus one decoded [32][584] bf16
         // tile) + P [64][40] bf16 + row maxima and sums [4][64] f32 (mla_decode.cu).
         let shared = version == 4 ? Self.mlaDecodeV4Shared : version == 3 ? Self.mlaDecodeV3Shared : 64 * 584 * 2 + (fp8 ? 3 * 32 * 576 + 32 * 584 * 2 : 3 * 32 * 584 * 2) + 64 * 40 * 2 + 4 * 64 * 4
         let kernel = "tern_mla_decode_v\(version)" + (fp8 ? "_fp8" : "")
-        try launch(kernel, grid: (headBlocks, tileCount, splits), block: 256,
-                   sharedBytes: shared,
-                   [ptr(query), .int64(Int64(query.rowStride)), ptr(keys), .int64(Int64(keys.rowStride)), ptr(out),
-                    .int64(Int64(out.rowStride)), .int(Int32(p.heads)), .int(Int32(group)), .float(p.scale * keyScale),
-                    ptr(tiles), ptr(state.pageTable), .int(Int32(batch.batch.pageSize)), ptr(partialO), ptr(partialML), .float(keyScale)])
+        try launch(kernel, grid: (headBlocks, plan.tileCount, plan.splits), block: 256, sharedBytes: shared,
+                   mlaLatentArguments(query: query, keys: keys, out: out, parameters: p, group: group, keyScale: keyScale, plan: plan,
+                                      state: state, batch: batch))
         switch version {
         case 4: Self.mlaDecodeV4Launches.increment()
         case 3: Self.mlaDecodeV3Launches.increment()
         default: Self.mlaDecodeV2Launches.increment()
         }
-        if let partialO, let partialML {
-            try mlaCombine(partialO: partialO, partialML: partialML, splits: splits, heads: p.heads, group: group, tiles: tiles,
-                           tileCount: tileCount, out: out)
-        }
+        try mlaCombine(plan, heads: p.heads, group: group, out: out)
         return true
     }
 
@@ -108,12 +95,13 @@ extension CUDABackend {
     static let mlaCombineRowsLaunches = LaunchCounter()
 
     /// Merges the split-KV partials of the MLA attention kernels (v4, v3, v2, ldsm and old share rows and layout)
-    /// into `out`. Launch shapes depend only on `splits` and the tile count, so decode graphs replay it.
-    func mlaCombine(partialO: Tensor, partialML: Tensor, splits: Int, heads: Int, group: Int, tiles: Tensor, tileCount: Int,
-                    out: Tensor) throws {
-        let headBlocks = heads / group
+    /// into `out` (nothing to do when the plan did not split the keys). Launch shapes depend only on `splits`
+    /// and the tile count, so decode graphs replay it.
+    func mlaCombine(_ plan: MLASplitPlan, heads: Int, group: Int, out: Tensor) throws {
+        guard let partialO = plan.partialO, let partialML = plan.partialML else { return }
+        let splits = plan.splits, tileCount = plan.tileCount, headBlocks = heads / group
         let args: [KernelArgument] = [ptr(partialO), ptr(partialML), .int(Int32(splits)), .int(Int32(heads)), .int(Int32(group)),
-                                      ptr(tiles), ptr(out), .int64(Int64(out.rowStride))]
+                                      ptr(plan.tiles), ptr(out), .int64(Int64(out.rowStride))]
         let rows = tileCount * headBlocks * 64
         if (Self.mlaCombineOverride ?? Self.mlaCombineSetting) != "old", splits <= 64, out.rowStride % 4 == 0, address(out) % 8 == 0 {
             // 128 threads × 4 value columns per split group; about 8 splits per group.
