@@ -315,24 +315,7 @@ __device__ void decode_attention(const u16 *q, long long qStride, const u8 *keys
                 if (e < 2) mx0 = fmaxf(mx0, v); else mx1 = fmaxf(mx1, v);
             }
         }
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
-        const float b0 = n0 == -INFINITY ? 0.0f : n0, b1 = n1 == -INFINITY ? 0.0f : n1;
-        const float c0 = exp2f(m0 - b0), c1 = exp2f(m1 - b1);
-        m0 = n0; m1 = n1;
-        l0 *= c0; l1 *= c1;
-#pragma unroll
-        for (int i = 0; i < HD / 8; i++) { o[i][0] *= c0; o[i][1] *= c0; o[i][2] *= c1; o[i][3] *= c1; }
-#pragma unroll
-        for (int nt = 0; nt < 2; nt++) {
-            s[nt][0] = exp2f(s[nt][0] - b0); s[nt][1] = exp2f(s[nt][1] - b0);
-            s[nt][2] = exp2f(s[nt][2] - b1); s[nt][3] = exp2f(s[nt][3] - b1);
-            l0 += s[nt][0] + s[nt][1];
-            l1 += s[nt][2] + s[nt][3];
-        }
+        online_softmax_step(s, o, mx0, mx1, m0, m1, l0, l1);
         // O += P · V: P's accumulator layout is the A operand; V rows 2t, 2t+1, 2t+8, 2t+9 of the
         // warp's 16 keys give the B operand of 8 n-tiles per 8-element read.
         u32 pa[4] = {da_pack<FP8>(s[0][0], s[0][1]), da_pack<FP8>(s[0][2], s[0][3]),

@@ -118,24 +118,7 @@ __device__ void flash_attention(
                 if (e < 2) mx0 = fmaxf(mx0, v); else mx1 = fmaxf(mx1, v);
             }
         }
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
-        float b0 = n0 == -INFINITY ? 0.0f : n0, b1 = n1 == -INFINITY ? 0.0f : n1;
-        float c0 = exp2f(m0 - b0), c1 = exp2f(m1 - b1);
-        m0 = n0; m1 = n1;
-        l0 *= c0; l1 *= c1;
-#pragma unroll
-        for (int i = 0; i < HD / 8; i++) { o[i][0] *= c0; o[i][1] *= c0; o[i][2] *= c1; o[i][3] *= c1; }
-#pragma unroll
-        for (int nt = 0; nt < FA_KEYS / 8; nt++) {
-            s[nt][0] = exp2f(s[nt][0] - b0); s[nt][1] = exp2f(s[nt][1] - b0);
-            s[nt][2] = exp2f(s[nt][2] - b1); s[nt][3] = exp2f(s[nt][3] - b1);
-            l0 += s[nt][0] + s[nt][1];
-            l1 += s[nt][2] + s[nt][3];
-        }
+        online_softmax_step(s, o, mx0, mx1, m0, m1, l0, l1);
         // O += P · V, P's accumulator layout reused as the A operand.
 #pragma unroll
         for (int kc = 0; kc < FA_KEYS / 16; kc++) {
@@ -338,24 +321,7 @@ __device__ void mla_attention(const u16 *q, long long qStride, const void *cache
                 if (e < 2) mx0 = fmaxf(mx0, v); else mx1 = fmaxf(mx1, v);
             }
         }
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
-        float b0 = n0 == -INFINITY ? 0.0f : n0, b1 = n1 == -INFINITY ? 0.0f : n1;
-        float c0 = exp2f(m0 - b0), c1 = exp2f(m1 - b1);
-        m0 = n0; m1 = n1;
-        l0 *= c0; l1 *= c1;
-#pragma unroll
-        for (int i = 0; i < MLA_VH / 8; i++) { o[i][0] *= c0; o[i][1] *= c0; o[i][2] *= c1; o[i][3] *= c1; }
-#pragma unroll
-        for (int nt = 0; nt < MLA_KEYS / 8; nt++) {
-            s[nt][0] = exp2f(s[nt][0] - b0); s[nt][1] = exp2f(s[nt][1] - b0);
-            s[nt][2] = exp2f(s[nt][2] - b1); s[nt][3] = exp2f(s[nt][3] - b1);
-            l0 += s[nt][0] + s[nt][1];
-            l1 += s[nt][2] + s[nt][3];
-        }
+        online_softmax_step(s, o, mx0, mx1, m0, m1, l0, l1);
         // O += P · V over this block's value half (the latent's columns half·256 ..< half·256 + 256).
 #pragma unroll
         for (int kc = 0; kc < MLA_KEYS / 16; kc++) {

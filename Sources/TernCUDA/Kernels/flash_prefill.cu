@@ -237,10 +237,8 @@ __device__ __forceinline__ void flash_prefill(
                     mx0 = fmaxf(mx0, fmaxf(s[mt][nt][0], s[mt][nt][1]));
                     mx1 = fmaxf(mx1, fmaxf(s[mt][nt][2], s[mt][nt][3]));
                 }
-                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+                mx0 = quad_max(mx0);
+                mx1 = quad_max(mx1);
                 // Maxima in raw score units; exponents as exp2(s·log2Scale − m·log2Scale).
                 float n0 = fmaxf(m[mt][0], mx0), n1 = fmaxf(m[mt][1], mx1);
                 float b0 = n0 == -INFINITY ? 0.0f : n0 * log2Scale, b1 = n1 == -INFINITY ? 0.0f : n1 * log2Scale;

@@ -66,10 +66,8 @@ __device__ __forceinline__ void f3_softmax_tile(float (&sc)[64], float (&o)[64],
         mx0 = fmaxf(mx0, fmaxf(sc[nb * 4], sc[nb * 4 + 1]));
         mx1 = fmaxf(mx1, fmaxf(sc[nb * 4 + 2], sc[nb * 4 + 3]));
     }
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    mx0 = quad_max(mx0);
+    mx1 = quad_max(mx1);
     const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
     const float b0 = n0 == -INFINITY ? 0.0f : n0 * log2Scale, b1 = n1 == -INFINITY ? 0.0f : n1 * log2Scale;
     const float c0 = exp2f(m0 * log2Scale - b0), c1 = exp2f(m1 * log2Scale - b1);

@@ -146,10 +146,8 @@ __device__ void mla_decode_v2(const u16 *q, long long qStride, const void *cache
                 if (e < 2) mx0 = fmaxf(mx0, v); else mx1 = fmaxf(mx1, v);
             }
         }
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        mx0 = quad_max(mx0);
+        mx1 = quad_max(mx1);
         if (t == 0) { rowMax[half * MD_ROWS + r0] = mx0; rowMax[half * MD_ROWS + r1] = mx1; }
         __syncthreads();
         mx0 = fmaxf(mx0, rowMax[(1 - half) * MD_ROWS + r0]);

@@ -119,3 +119,34 @@ __device__ __forceinline__ u32 e4m3x2_spread_to_bf16x2(u32 v) {
 // Four adjacent e4m3 codes (low byte first) → two bf16 pairs (codes 0-1, codes 2-3), the fast exact way.
 __device__ __forceinline__ u32 e4m3x4_lo_to_bf16x2(u32 four) { return e4m3x2_spread_to_bf16x2(__byte_perm(four, 0u, 0x4140)); }
 __device__ __forceinline__ u32 e4m3x4_hi_to_bf16x2(u32 four) { return e4m3x2_spread_to_bf16x2(__byte_perm(four, 0u, 0x4342)); }
+
+// The max over the four lanes of a quad: the threads that hold one row of an m16n8 accumulator.
+__device__ __forceinline__ float quad_max(float v) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+
+// One online-softmax step in the log2 domain for a thread's two rows (r, r + 8) of the m16n8 score
+// tiles s: mx0 / mx1 are the thread's maxima of this step's (masked, scaled) scores. The quad's maxima
+// update the running max m and sum l and rescale the accumulators o; s becomes P = 2^(s − m) (a row that
+// has seen no key yet keeps −∞ as its max and uses 0 in its exponents).
+template <int NT, int OT>
+__device__ __forceinline__ void online_softmax_step(float (&s)[NT][4], float (&o)[OT][4], float mx0, float mx1, float &m0,
+                                                    float &m1, float &l0, float &l1) {
+    mx0 = quad_max(mx0);
+    mx1 = quad_max(mx1);
+    const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+    const float b0 = n0 == -INFINITY ? 0.0f : n0, b1 = n1 == -INFINITY ? 0.0f : n1;
+    const float c0 = exp2f(m0 - b0), c1 = exp2f(m1 - b1);
+    m0 = n0; m1 = n1;
+    l0 *= c0; l1 *= c1;
+#pragma unroll
+    for (int i = 0; i < OT; i++) { o[i][0] *= c0; o[i][1] *= c0; o[i][2] *= c1; o[i][3] *= c1; }
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        s[nt][0] = exp2f(s[nt][0] - b0); s[nt][1] = exp2f(s[nt][1] - b0);
+        s[nt][2] = exp2f(s[nt][2] - b1); s[nt][3] = exp2f(s[nt][3] - b1);
+        l0 += s[nt][0] + s[nt][1];
+        l1 += s[nt][2] + s[nt][3];
+    }
+}
