@@ -167,3 +167,17 @@ __device__ inline void merge_split_partials(const float *ml, const float *o, int
         out[d] = float_to_bf16(acc * inv);
     }
 }
+
+/// Merges the split-KV partials of one block of a flash-style kernel: its `rows` rows are (token r / group,
+/// head headBlock · group + r % group) of the query tile `tile` ({first token, token count, …}); `base` is the
+/// block's first partial row. Shared by the flash, flash-prefill and MLA combine kernels.
+__device__ inline void merge_tile_partials(const float *partialO, const float *partialML, int splits, int width, int group, int rows,
+                                           long long base, const int *tile, int headBlock, u16 *out, long long outStride) {
+    const int tokenStart = tile[0], tokenCount = tile[1];
+    for (int r = 0; r < rows; r++) {
+        const int tok = r / group;
+        if (tok >= tokenCount) break;
+        merge_split_partials(partialML + (base + r) * splits * 2, partialO + (base + r) * splits * width, splits, width,
+                             out + (long long)(tokenStart + tok) * outStride + (long long)(headBlock * group + r % group) * width);
+    }
+}

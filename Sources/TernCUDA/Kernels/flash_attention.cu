@@ -189,15 +189,9 @@ FA_ENTRY(tern_flash_attention_fp8_d128, 128, true)
 // KV heads), rows as in the attention kernel.
 extern "C" __global__ void tern_flash_combine(const float *partialO, const float *partialML, int splits, int headDim,
                                               int group, const int *tiles, u16 *out, long long outStride) {
-    const int *tile = tiles + blockIdx.x * 4;
-    int tokenStart = tile[0], tokenCount = tile[1], kvHead = blockIdx.y;
-    long long base = ((long long)blockIdx.x * gridDim.y + kvHead) * FA_ROWS;
-    for (int r = 0; r < FA_ROWS; r++) {
-        int tok = r / group;
-        if (tok >= tokenCount) break;
-        merge_split_partials(partialML + (base + r) * splits * 2, partialO + (base + r) * splits * headDim, splits, headDim,
-                             out + (long long)(tokenStart + tok) * outStride + (long long)(kvHead * group + r % group) * headDim);
-    }
+    const int kvHead = blockIdx.y;
+    merge_tile_partials(partialO, partialML, splits, headDim, group, FA_ROWS, ((long long)blockIdx.x * gridDim.y + kvHead) * FA_ROWS,
+                        tiles + blockIdx.x * 4, kvHead, out, outStride);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -402,13 +396,7 @@ MLA_ENTRY(tern_mla_attention_fp8_ldsm, true, true)
 // Merges MLA split-KV partials (rows as in tern_mla_attention). Grid (tiles, head blocks).
 extern "C" __global__ void tern_mla_combine(const float *partialO, const float *partialML, int splits, int heads, int group,
                                             const int *tiles, u16 *out, long long outStride) {
-    const int *tile = tiles + blockIdx.x * 4;
-    int tokenStart = tile[0], tokenCount = tile[1], headBlock = blockIdx.y;
-    long long base = ((long long)blockIdx.x * gridDim.y + headBlock) * MLA_ROWS;
-    for (int r = 0; r < MLA_ROWS; r++) {
-        int tok = r / group;
-        if (tok >= tokenCount) break;
-        merge_split_partials(partialML + (base + r) * splits * 2, partialO + (base + r) * splits * MLA_V, splits, MLA_V,
-                             out + (long long)(tokenStart + tok) * outStride + (long long)(headBlock * group + r % group) * MLA_V);
-    }
+    const int headBlock = blockIdx.y;
+    merge_tile_partials(partialO, partialML, splits, MLA_V, group, MLA_ROWS, ((long long)blockIdx.x * gridDim.y + headBlock) * MLA_ROWS,
+                        tiles + blockIdx.x * 4, headBlock, out, outStride);
 }

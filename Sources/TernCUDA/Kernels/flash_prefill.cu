@@ -356,13 +356,7 @@ FP_ENTRY(tern_flash_prefill_w4_d128, 128, false, 2, 2)
 // Grid (KV heads, tiles), rows as in tern_flash_prefill; block = head width threads.
 extern "C" __global__ void tern_flash_prefill_combine(const float *partialO, const float *partialML, int splits, int headDim,
                                                       int group, const int *tiles, u16 *out, long long outStride) {
-    const int *tile = tiles + blockIdx.y * 4;
-    int tokenStart = tile[0], tokenCount = tile[1], kvHead = blockIdx.x;
-    long long base = ((long long)blockIdx.y * gridDim.x + kvHead) * FP_ROWS;
-    for (int r = 0; r < FP_ROWS; r++) {
-        int tok = r / group;
-        if (tok >= tokenCount) break;
-        merge_split_partials(partialML + (base + r) * splits * 2, partialO + (base + r) * splits * headDim, splits, headDim,
-                             out + (long long)(tokenStart + tok) * outStride + (long long)(kvHead * group + r % group) * headDim);
-    }
+    const int kvHead = blockIdx.x;
+    merge_tile_partials(partialO, partialML, splits, headDim, group, FP_ROWS, ((long long)blockIdx.y * gridDim.x + kvHead) * FP_ROWS,
+                        tiles + blockIdx.y * 4, kvHead, out, outStride);
 }
