@@ -11,6 +11,16 @@ extension CUDABackend {
     /// two waves of the H200's 132 SMs (TERN_CUDA_FLASH_TARGET_BLOCKS overrides; 0 never splits).
     static let flashTargetBlocks = Int(ProcessInfo.processInfo.environment["TERN_CUDA_FLASH_TARGET_BLOCKS"] ?? "") ?? 264
 
+    /// The flash kernels' alignment needs: 16-byte query and output rows, 16-byte (bf16) or 8-byte (FP8)
+    /// K/V bases, every row and head stride a multiple of 8 elements.
+    func flashOperandsAligned(query: Tensor, keys: Tensor, values: Tensor, keyHeadStride: Int, valueHeadStride: Int,
+                              out: Tensor) -> Bool {
+        let kvAlign: UInt64 = keys.dtype == .f8e4m3 ? 8 : 16
+        return [address(query), address(out)].allSatisfy { $0 % 16 == 0 }
+            && [address(keys), address(values)].allSatisfy { $0 % kvAlign == 0 }
+            && [query.rowStride, keys.rowStride, values.rowStride, out.rowStride, keyHeadStride, valueHeadStride].allSatisfy { $0 % 8 == 0 }
+    }
+
     /// Attention through `tern_flash_attention[_fp8]_d{64,128}` when the shapes allow (bf16 q/out,
     /// bf16 or FP8 cache, key width = value width ∈ {64, 128}, group dividing 64, 16-byte aligned
     /// rows, 8-byte for FP8); false when they don't, and the general kernel runs instead. FP8 caches
@@ -24,11 +34,8 @@ extension CUDABackend {
               [query.dtype, out.dtype].allSatisfy({ $0 == .bf16 }),
               keys.dtype == values.dtype, keys.dtype == .bf16 || fp8,
               query.rows == batch.batch.tokenCount else { return false }
-        let kvAlign = fp8 ? UInt64(8) : 16
-        let aligned = [address(query), address(out)].allSatisfy { $0 % 16 == 0 }
-            && [address(keys), address(values)].allSatisfy { $0 % kvAlign == 0 }
-            && [query.rowStride, keys.rowStride, values.rowStride, out.rowStride, keyHeadStride, valueHeadStride].allSatisfy { $0 % 8 == 0 }
-        guard aligned else { return false }
+        guard flashOperandsAligned(query: query, keys: keys, values: values, keyHeadStride: keyHeadStride,
+                                   valueHeadStride: valueHeadStride, out: out) else { return false }
         let perTile = 64 / group
         let tiles = try queryTiles(state, batch: batch, perTile: perTile)
         let tileCount = tiles.elementCount / 4

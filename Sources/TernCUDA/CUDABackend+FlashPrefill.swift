@@ -44,11 +44,8 @@ extension CUDABackend {
               [query.dtype, out.dtype].allSatisfy({ $0 == .bf16 }),
               keys.dtype == values.dtype, keys.dtype == .bf16 || fp8,
               query.rows == batch.batch.tokenCount else { return false }
-        let kvAlign = fp8 ? UInt64(8) : 16
-        let aligned = [address(query), address(out)].allSatisfy { $0 % 16 == 0 }
-            && [address(keys), address(values)].allSatisfy { $0 % kvAlign == 0 }
-            && [query.rowStride, keys.rowStride, values.rowStride, out.rowStride, keyHeadStride, valueHeadStride].allSatisfy { $0 % 8 == 0 }
-        guard aligned else { return false }
+        guard flashOperandsAligned(query: query, keys: keys, values: values, keyHeadStride: keyHeadStride,
+                                   valueHeadStride: valueHeadStride, out: out) else { return false }
         let perTile = rows / group
         // Keyed apart from flashAttention's (unsorted) lists by the sign.
         let tiles = try state.tiles(tokensPerTile: -perTile) {
